@@ -37,9 +37,14 @@ enum State {
     Dialing,
     /// `Dial::ProbeReady` issued; waiting for `handle_ready`.
     Probing,
-    Authenticating { deadline: Instant },
+    Authenticating {
+        deadline: Instant,
+    },
     Open,
-    Backoff { until: Instant, probe: bool },
+    Backoff {
+        until: Instant,
+        probe: bool,
+    },
     Closed,
 }
 
@@ -207,7 +212,8 @@ impl Connection {
         match encode_auth(&self.uuid, &self.auth, &self.config.capabilities) {
             Ok(text) => self.transmits.push_back(Transmit::Text(text)),
             Err(e) => {
-                self.transmits.push_back(close_frame(1000, "encode failure"));
+                self.transmits
+                    .push_back(close_frame(1000, "encode failure"));
                 self.disconnect(now, DisconnectError::ConnectFailed { message: e }, false);
                 return;
             }
@@ -322,10 +328,7 @@ impl Connection {
                 let error = if self.shutdown_seen || code == Some(1012) {
                     self.shutdown_seen = true;
                     DisconnectError::Shutdown {
-                        message: self
-                            .last_error
-                            .take()
-                            .unwrap_or_else(|| reason.to_owned()),
+                        message: self.last_error.take().unwrap_or_else(|| reason.to_owned()),
                     }
                 } else {
                     DisconnectError::Closed {
@@ -368,7 +371,8 @@ impl Connection {
                     .transmits
                     .push_back(Transmit::Ping(Bytes::from_static(b"tcm"))),
                 KeepaliveAction::Dead => {
-                    self.transmits.push_back(close_frame(1001, "keepalive timeout"));
+                    self.transmits
+                        .push_back(close_frame(1001, "keepalive timeout"));
                     self.disconnect(now, DisconnectError::KeepaliveTimeout, true);
                 }
             }
@@ -522,7 +526,12 @@ impl Connection {
         self.events.push_back(Event::Notification(n));
     }
 
-    fn finish(&mut self, id: RequestId, outcome: Result<Response, RequestError>, orphan: Option<Instant>) {
+    fn finish(
+        &mut self,
+        id: RequestId,
+        outcome: Result<Response, RequestError>,
+        orphan: Option<Instant>,
+    ) {
         if self.correlator.remove(id, orphan).is_some() {
             self.events.push_back(Event::Finished { id, outcome });
         }
@@ -551,7 +560,7 @@ impl Connection {
     }
 
     fn route(&mut self, now: Instant, frame: ServerFrame) {
-        match self.correlator.route(frame) {
+        match self.correlator.route(frame, &self.uuid) {
             Route::Response(id, response) => self.finish(id, Ok(response), None),
             Route::Failure(ids, error) => {
                 for id in ids {
@@ -589,7 +598,10 @@ impl Connection {
         if self.state != State::Open {
             return;
         }
-        while let Some(id) = self.correlator.next_sendable(self.config.max_info_in_flight) {
+        while let Some(id) = self
+            .correlator
+            .next_sendable(self.config.max_info_in_flight)
+        {
             let Some(entry) = self.correlator.get(id) else {
                 continue;
             };

@@ -355,7 +355,10 @@ impl Correlator {
     }
 
     /// Decides what a decoded frame (other than `auth.ok`) means for the live requests.
-    pub(crate) fn route(&mut self, frame: ServerFrame) -> Route {
+    ///
+    /// `uuid` is the current connection's uuid: an inference frame routed to another uuid
+    /// answers nothing here.
+    pub(crate) fn route(&mut self, frame: ServerFrame, uuid: &str) -> Route {
         match frame {
             ServerFrame::InfoResponse(r) => match parse_tag('j', &r.job_id) {
                 Some(id) if self.in_flight(id, Lane::Info) => {
@@ -389,6 +392,9 @@ impl Correlator {
                     }
                     _ => Route::Notify(Notification::Unmatched(ServerFrame::Management(m))),
                 }
+            }
+            ServerFrame::Inference(f) if f.uuid.as_deref().is_some_and(|u| u != uuid) => {
+                Route::Notify(Notification::Unmatched(ServerFrame::Inference(f)))
             }
             ServerFrame::Inference(f) => {
                 let Some(id) = self.inference_in_flight() else {
@@ -473,8 +479,81 @@ impl Correlator {
 
     /// Whether the request is a gRPC stream.
     pub(crate) fn is_stream(&self, id: RequestId) -> bool {
-        self.entries.get(&id).is_some_and(|e| {
-            matches!(&e.request, Request::Inference(r) if r.protocol == Protocol::Grpc)
-        })
+        self.entries.get(&id).is_some_and(
+            |e| matches!(&e.request, Request::Inference(r) if r.protocol == Protocol::Grpc),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::envelope::{InferenceRequest, InfoRequest};
+
+    fn inference() -> Request {
+        Request::Inference(InferenceRequest::default())
+    }
+
+    #[test]
+    fn removing_every_request_leaves_no_index_behind() {
+        let t0 = Instant::now();
+        let mut c = Correlator::new();
+        for n in 0..6 {
+            let req = if n % 2 == 0 {
+                inference()
+            } else {
+                Request::Info(InfoRequest::queue_stats())
+            };
+            c.insert(RequestId(n), req, t0 + Duration::from_secs(n));
+        }
+        let first = c.next_sendable(8).expect("an info goes first");
+        c.schedule_retry(first, t0 + Duration::from_secs(1));
+        while c.next_sendable(8).is_some() {}
+        for n in 0..6 {
+            c.remove(RequestId(n), Some(t0));
+        }
+        assert_eq!(c.len(), 0);
+        assert_eq!(c.index_sizes(), (0, 0, 0));
+        assert_eq!(c.info_in_flight, 0);
+    }
+
+    #[test]
+    fn an_abandoned_inference_orphans_the_slot_until_its_late_reply() {
+        let t0 = Instant::now();
+        let mut c = Correlator::new();
+        c.insert(RequestId(1), inference(), t0);
+        c.insert(RequestId(2), inference(), t0);
+        assert_eq!(c.next_sendable(8), Some(RequestId(1)));
+        c.remove(RequestId(1), Some(t0));
+        assert_eq!(c.next_sendable(8), None, "the slot is orphaned");
+        assert_eq!(c.orphan_blocking(), Some(t0));
+        let late = ServerFrame::decode(
+            r#"{"type":"inference","uuid":"u","payload":{"data":{},"status":"COMPLETED","model_name":"m"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            c.route(late, "u"),
+            Route::Notify(Notification::Unmatched(_))
+        ));
+        assert_eq!(c.next_sendable(8), Some(RequestId(2)));
+    }
+
+    #[test]
+    fn tags_round_trip_and_reject_lookalikes() {
+        let id = RequestId(42);
+        assert_eq!(
+            parse_tag('j', &Value::String(tag(Lane::Info, id))),
+            Some(id)
+        );
+        assert_eq!(
+            parse_tag('m', &Value::String(tag(Lane::Management, id))),
+            Some(id)
+        );
+        for bad in ["j042", "m42", "j", "j-1", "J42"] {
+            assert_eq!(parse_tag('j', &Value::String(bad.into())), None, "{bad}");
+        }
+        assert_eq!(parse_tag('j', &Value::from(42)), None);
     }
 }

@@ -266,7 +266,11 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, String> {
 }
 
 /// Encodes the auth frame. `capability` is omitted when empty (a legacy auth).
-pub fn encode_auth(uuid: &str, auth: &AuthContext, capability: &[String]) -> Result<String, String> {
+pub fn encode_auth(
+    uuid: &str,
+    auth: &AuthContext,
+    capability: &[String],
+) -> Result<String, String> {
     to_json(&Envelope {
         uuid,
         kind: "auth",

@@ -352,8 +352,8 @@ impl ServerFrame {
                 let mut extra = p.clone();
                 let code = opt_string(extra.remove("code").as_ref()).map(|c| ErrorCode::parse(&c));
                 let message = text_of(extra.remove("message").as_ref());
-                let dropped_type =
-                    opt_string(extra.remove("dropped_type").as_ref()).map(|t| MessageKind::parse(&t));
+                let dropped_type = opt_string(extra.remove("dropped_type").as_ref())
+                    .map(|t| MessageKind::parse(&t));
                 let job_type = opt_string(extra.remove("job_type").as_ref());
                 let tenant_id = opt_string(extra.remove("tenant_id").as_ref());
                 Ok(Self::Error(ErrorFrame {

@@ -86,11 +86,17 @@ mod tests {
         let t0 = Instant::now();
         let cfg = KeepaliveConfig::default();
         let mut k = Keepalive::new(cfg, t0);
-        assert_eq!(k.on_timeout(t0 + Duration::from_secs(1)), KeepaliveAction::Nothing);
+        assert_eq!(
+            k.on_timeout(t0 + Duration::from_secs(1)),
+            KeepaliveAction::Nothing
+        );
         assert_eq!(k.deadline(), t0 + cfg.interval);
         assert_eq!(k.on_timeout(t0 + cfg.interval), KeepaliveAction::Ping);
         assert_eq!(k.deadline(), t0 + cfg.interval + cfg.timeout);
-        assert_eq!(k.on_timeout(t0 + cfg.interval + cfg.timeout), KeepaliveAction::Dead);
+        assert_eq!(
+            k.on_timeout(t0 + cfg.interval + cfg.timeout),
+            KeepaliveAction::Dead
+        );
     }
 
     #[test]

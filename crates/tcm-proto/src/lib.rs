@@ -9,7 +9,8 @@
 //! - [`envelope`] and [`tensor`]: typed requests and their compact JSON encoding;
 //! - [`Connection`]: the session state machine (auth, capabilities, correlation, deadlines,
 //!   retries, keepalive, reconnect). Its documentation states the calling contract;
-//! - [`retry`], [`keepalive`], [`capability`], [`timer`]: the policies it applies.
+//! - [`retry`], [`keepalive`], [`capability`], [`timer`]: the policies it applies;
+//! - [`endpoint`] and [`http`]: URL parsing and the `/health` / `/ready` exchange, for drivers.
 //!
 //! ```
 //! use std::time::Instant;
@@ -30,10 +31,12 @@ pub mod capability;
 pub mod config;
 mod connection;
 mod correlate;
+pub mod endpoint;
 pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod frame;
+pub mod http;
 pub mod keepalive;
 pub mod retry;
 pub mod rng;
@@ -43,12 +46,15 @@ pub mod timer;
 pub use capability::Capabilities;
 pub use config::{Config, Timeouts};
 pub use connection::{Connection, ConnectionState};
+pub use endpoint::{Endpoint, EndpointError};
 pub use envelope::{
     AuthContext, ClientIdentity, InferenceRequest, InfoRequest, ManagementRequest, PipelineStep,
     Protocol, Request, Secret,
 };
 pub use error::{DisconnectError, ErrorCode, RequestError, TritonCode, TritonError};
-pub use event::{Dial, Event, Notification, QueueStats, RequestId, Response, StreamFrame, Transmit};
+pub use event::{
+    Dial, Event, Notification, QueueStats, RequestId, Response, StreamFrame, Transmit,
+};
 pub use frame::{DecodeError, ServerFrame};
 pub use keepalive::KeepaliveConfig;
 pub use retry::{Backoff, ReconnectPolicy, RetryPolicy};

@@ -172,12 +172,18 @@ mod tests {
     fn fatal_text_management_and_shutdown_are_never_retried() {
         let p = RetryPolicy::default();
         let mut rng = Rng::new(1);
-        assert!(p.next_delay(1, true, &typed(false, None), &mut rng).is_none());
+        assert!(
+            p.next_delay(1, true, &typed(false, None), &mut rng)
+                .is_none()
+        );
         assert!(
             p.next_delay(1, true, &RequestError::Failed("x".into()), &mut rng)
                 .is_none()
         );
-        assert!(p.next_delay(1, false, &typed(true, None), &mut rng).is_none());
+        assert!(
+            p.next_delay(1, false, &typed(true, None), &mut rng)
+                .is_none()
+        );
         let shutdown = RequestError::Dropped {
             code: ErrorCode::SystemShutdown,
             message: String::new(),

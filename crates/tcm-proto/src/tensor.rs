@@ -506,7 +506,9 @@ impl Outputs {
 
     /// An output as `f32` values (FP32, FP16).
     pub fn f32(&self, name: &str) -> Result<OutputTensor<f32>, OutputError> {
-        flatten(name, self.get(name)?, "numbers", |v| v.as_f64().map(|x| x as f32))
+        flatten(name, self.get(name)?, "numbers", |v| {
+            v.as_f64().map(|x| x as f32)
+        })
     }
 
     /// An output as `i64` values (integer types).

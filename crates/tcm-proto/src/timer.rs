@@ -68,6 +68,7 @@ impl<K: Ord + Copy> DeadlineSet<K> {
         self.0.clear();
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
