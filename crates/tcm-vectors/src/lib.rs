@@ -5,6 +5,20 @@
 //! with the recorded ones ([`matcher`], [`wildcard`]) and plays either side of a conversation
 //! over real WebSocket connections ([`runner`]): [`play_client`] tests a server,
 //! [`play_server`] tests a client, with the same interpreter.
+//!
+//! Testing a server with every TCM conversation that needs no outside help:
+//!
+//! ```no_run
+//! use tcm_vectors::{ClientTarget, Conversation, IgnoreServerActions, play_client};
+//!
+//! let convs = Conversation::load_dir(&tcm_vectors::tcm_conversations_dir())?;
+//! let target = ClientTarget { addr: "127.0.0.1:8000".parse()? };
+//! for conv in convs.iter().filter(|c| c.server_actions().is_empty()) {
+//!     let report = play_client(conv, &target, &mut IgnoreServerActions)?;
+//!     println!("{}: {} steps", report.conversation, report.steps_run);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::path::PathBuf;
 

@@ -473,6 +473,18 @@ impl Conversation {
         self.protocol == PROTOCOL_TCM
     }
 
+    /// The `server_action` steps' actions, in order (empty when the server needs no outside
+    /// help to play the conversation).
+    pub fn server_actions(&self) -> Vec<&str> {
+        self.steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::ServerAction(a) => Some(a.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Names of the connections the conversation opens, in order of first appearance.
     pub fn connections(&self) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();

@@ -77,7 +77,7 @@ use crate::wire::{self, ConnectError, Incoming, WsConn};
 /// How long a checked frame or close may take to arrive.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 /// Extra time an emitted silence lasts beyond the recorded one.
-pub const QUIET_MARGIN: Duration = Duration::from_millis(200);
+pub const QUIET_MARGIN: Duration = Duration::from_millis(300);
 /// How long a side that starts a closing handshake waits for the answer.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
@@ -489,7 +489,9 @@ impl<'a> Player<'a> {
             .push(format!("step {}: {text}", self.index));
     }
 
-    /// The one place where steps are interpreted; `producer` says which side a step belongs to.
+    /// The one place where steps are interpreted. Each traffic step names its producer (the
+    /// first argument of the helper it goes to); the helper emits the step when the producer is
+    /// the role played and checks it otherwise.
     fn step(&mut self, step: &Step) -> Result<(), RunFailure> {
         use Role::{Client, Server};
         match &step.kind {

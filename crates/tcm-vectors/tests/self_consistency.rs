@@ -12,7 +12,7 @@ use tcm_vectors::{
 };
 
 /// Pairs run at the same time; the runs mostly sleep through silences.
-const PARALLEL: usize = 16;
+const PARALLEL: usize = 12;
 
 fn quiet_ms(conv: &Conversation) -> u64 {
     conv.steps
