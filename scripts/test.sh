@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The project's whole check, exactly as CI runs it: formatting, lints, every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The official Python SDK, for the reference server's conformance test and the benchmarks.
+bash scripts/python-env.sh
+export TCM_PYTHON="$PWD/.venv/bin/python"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
