@@ -54,7 +54,14 @@
 //!    `OUTPUT0: [12.0]`); such frames are listed in [`Report::notes`];
 //! 4. else a failure.
 //!
-//! Other steps of timing-sensitive conversations are checked as usual.
+//! An answer identical to an earlier answer of the same block is a failure unless it is an
+//! `error` frame or matches an element the block lists at least twice: answers that carry no
+//! request id (NACKs, the management responses of `pipelined-management-x12-queue-full`) are
+//! indistinguishable, any other answer arriving twice means a request was answered twice. The block's `$optional`
+//! elements may still arrive after it (the management response of
+//! `rate-limit-tenant-closes-1008` may or may not get out before the close): later steps on that
+//! connection skip them, with a note. Other steps of timing-sensitive conversations are checked
+//! as usual.
 //!
 //! # End of the script
 //!
@@ -428,6 +435,9 @@ struct Player<'a> {
     bindings: Bindings,
     report: Report,
     index: usize,
+    /// Per connection: the `$optional` elements of the last unordered block checked in a
+    /// timing-sensitive conversation, which may still arrive after the block.
+    late_optional: BTreeMap<String, (Vec<Value>, MatchMode)>,
 }
 
 impl<'a> Player<'a> {
@@ -452,6 +462,7 @@ impl<'a> Player<'a> {
                 bindings: Bindings::new(),
             },
             index: 0,
+            late_optional: BTreeMap::new(),
         }
     }
 
@@ -592,20 +603,39 @@ impl<'a> Player<'a> {
             .ok_or_else(|| self.fail(step, "an open connection", "no such open connection"))
     }
 
-    /// Whether a frame that did not match may be skipped as unsolicited (README §1.2).
-    fn skippable(&self, got: &Data) -> Option<Value> {
-        if self.role != Role::Client || !self.conv.is_tcm() {
-            return None;
+    /// Skip a server frame that did not match the awaited step, if it may be skipped: an
+    /// unsolicited TCM frame (README §1.2), or in a timing-sensitive conversation a late
+    /// `$optional` frame of the last unordered block on the connection. Returns whether it was.
+    fn try_skip(&mut self, step: &Step, got: &Data) -> bool {
+        if self.role != Role::Client {
+            return false;
         }
-        got.json().filter(matcher::is_unsolicited_tcm)
-    }
-
-    fn skip(&mut self, step: &Step, frame: Value) {
-        self.report.skipped_unsolicited.push(SkippedFrame {
-            step: self.index,
-            conn: step.conn.clone(),
-            frame,
-        });
+        let Some(frame) = got.json() else {
+            return false;
+        };
+        if self.conv.is_tcm() && matcher::is_unsolicited_tcm(&frame) {
+            self.report.skipped_unsolicited.push(SkippedFrame {
+                step: self.index,
+                conn: step.conn.clone(),
+                frame,
+            });
+            return true;
+        }
+        let late = self
+            .late_optional
+            .get(&step.conn)
+            .is_some_and(|(frames, mode)| {
+                frames
+                    .iter()
+                    .any(|f| matcher::check(f, &frame, *mode, &mut self.bindings.clone()).is_ok())
+            });
+        if late {
+            self.note(format!(
+                "late optional frame of the previous unordered block: {}",
+                got.describe()
+            ));
+        }
+        late
     }
 
     /// Describe a non-data arrival for a failure message.
@@ -740,8 +770,7 @@ impl<'a> Player<'a> {
             match spec.check(&got, &mut self.bindings) {
                 Ok(()) => return Ok(()),
                 Err(why) => {
-                    if let Some(frame) = self.skippable(&got) {
-                        self.skip(step, frame);
+                    if self.try_skip(step, &got) {
                         continue;
                     }
                     let actual = format!("{} ({why})", got.describe());
@@ -833,8 +862,7 @@ impl<'a> Player<'a> {
                 continue;
             }
             adj.pop();
-            if let Some(frame) = self.skippable(&data) {
-                self.skip(step, frame);
+            if self.try_skip(step, &data) {
                 continue;
             }
             return Err(self.fail(
@@ -868,11 +896,12 @@ impl<'a> Player<'a> {
             .filter(|e| e.optional)
             .map(|e| &e.frame)
             .collect();
-        let mut answers = 0;
-        while answers < required.len() {
+        self.late_optional.remove(&step.conn);
+        let mut answers: Vec<Value> = Vec::new();
+        while answers.len() < required.len() {
             let waiting_for = format!(
                 "{} more answer(s) like {}",
-                required.len() - answers,
+                required.len() - answers.len(),
                 required
                     .iter()
                     .map(|v| matcher::render(v))
@@ -881,12 +910,26 @@ impl<'a> Player<'a> {
             );
             let (data, value) = self.next_json(step, &waiting_for)?;
             let mut trial = self.bindings.clone();
-            if required
+            let listed = required
                 .iter()
-                .any(|e| matcher::check(e, &value, mode, &mut trial).is_ok())
-            {
+                .filter(|e| matcher::check(e, &value, mode, &mut trial).is_ok())
+                .count();
+            let by_kind = listed == 0 && required.iter().any(|e| same_kind(e, &value));
+            let repeated = answers.iter().any(|a| matcher::values_equal(a, &value));
+            let nack = value.get("type").and_then(Value::as_str) == Some("error");
+            if (listed > 0 || by_kind) && repeated && listed < 2 && !nack {
+                return Err(self.fail(
+                    step,
+                    waiting_for,
+                    format!(
+                        "{} (a second identical answer: each request yields one)",
+                        data.describe()
+                    ),
+                ));
+            }
+            if listed > 0 {
                 self.bindings = trial;
-                answers += 1;
+                answers.push(value);
                 continue;
             }
             if optional
@@ -895,13 +938,12 @@ impl<'a> Player<'a> {
             {
                 continue;
             }
-            if let Some(frame) = self.skippable(&data) {
-                self.skip(step, frame);
+            if self.try_skip(step, &data) {
                 continue;
             }
-            if required.iter().any(|e| same_kind(e, &value)) {
+            if by_kind {
                 self.note(format!("accepted by kind: {}", data.describe()));
-                answers += 1;
+                answers.push(value);
                 continue;
             }
             return Err(self.fail(
@@ -909,6 +951,10 @@ impl<'a> Player<'a> {
                 waiting_for,
                 format!("{} (not of any listed kind)", data.describe()),
             ));
+        }
+        let late: Vec<Value> = optional.into_iter().cloned().collect();
+        if !late.is_empty() {
+            self.late_optional.insert(step.conn.clone(), (late, mode));
         }
         Ok(())
     }
@@ -944,8 +990,7 @@ impl<'a> Player<'a> {
             match incoming {
                 Incoming::Text(t) => {
                     let data = Data::Text(t);
-                    if let Some(frame) = self.skippable(&data) {
-                        self.skip(step, frame);
+                    if self.try_skip(step, &data) {
                         continue;
                     }
                     return Err(self.fail(step, wanted, data.describe()));
@@ -983,8 +1028,7 @@ impl<'a> Player<'a> {
                 Incoming::Timeout => return Ok(()),
                 Incoming::Text(t) => {
                     let data = Data::Text(t);
-                    if let Some(frame) = self.skippable(&data) {
-                        self.skip(step, frame);
+                    if self.try_skip(step, &data) {
                         continue;
                     }
                     let after = start.elapsed().as_millis();

@@ -185,6 +185,9 @@ fn timing_sensitive_blocks_check_one_answer_per_request() {
     let other = json!({"type": "error", "payload": {"code": "BACKPRESSURE_QUEUE_FULL", "job_id": 3, "dropped_type": "info"}});
     let f = client_failure(&emitting(json!([nack, other, resp(1)])), &recorded);
     assert!(f.actual.contains("not of any listed kind"), "{f}");
+    // The same response twice: a request answered twice.
+    let f = client_failure(&emitting(json!([resp(0), resp(0), resp(1)])), &recorded);
+    assert!(f.actual.contains("second identical answer"), "{f}");
     // One answer too many shows up in the silence that follows.
     let f = client_failure(
         &emitting(json!([nack, resp(0), resp(1), resp(2)])),
@@ -353,4 +356,26 @@ fn the_driver_and_server_actions_are_consulted_at_their_steps() {
     let term = tcm(json!([{"connect": "c1"}, {"server_action": "sigterm"}]));
     let (cli, _) = pair_with(&term, &term, &mut PassiveClient, &mut Recorder::default());
     assert_eq!(cli.expect_err("server action").actual, "cannot");
+}
+
+#[test]
+fn a_late_optional_frame_of_a_timing_sensitive_block_is_skipped() {
+    let resp = json!({"type": "management", "request_id": "M1", "payload": {"status": false}});
+    let limit = json!({"type": "error", "payload": {"code": "BACKPRESSURE_TENANT_LIMIT_REACHED"}});
+    let recorded = conv(
+        "tcm",
+        true,
+        json!([{"connect": "c1"},
+        {"expect_unordered": [{"$optional": resp}, limit]}, {"expect_close": 1008}]),
+    );
+    let late = tcm(json!([{"connect": "c1"},
+        {"expect": limit}, {"expect": resp}, {"expect_close": 1008}]));
+    let report = pair(&late, &recorded).0.expect("late optional frame");
+    assert!(
+        report.notes.iter().any(|n| n.contains("late optional")),
+        "{:?}",
+        report.notes
+    );
+    let never = tcm(json!([{"connect": "c1"}, {"expect": limit}, {"expect_close": 1008}]));
+    pair(&never, &recorded).0.expect("optional frame absent");
 }
