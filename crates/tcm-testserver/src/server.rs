@@ -455,7 +455,8 @@ fn serve_websocket(shared: &Arc<Shared>, stream: TcpStream) {
         shared.cancel_flag(u).store(true, Ordering::SeqCst);
     }
     match end {
-        End::Close(code, reason) => close_gracefully(&mut ws, code, &reason),
+        End::Close(code, reason) => close_gracefully(&mut ws, code, &reason, false),
+        End::CloseUnreadable(code, reason) => close_gracefully(&mut ws, code, &reason, true),
         End::Drop => {
             let _ = ws.get_mut().shutdown(std::net::Shutdown::Both);
         }
@@ -465,6 +466,8 @@ fn serve_websocket(shared: &Arc<Shared>, stream: TcpStream) {
 
 enum End {
     Close(u16, String),
+    /// Close after an oversized frame: tungstenite's reader must not be used again.
+    CloseUnreadable(u16, String),
     Drop,
     Gone,
 }
@@ -573,7 +576,7 @@ fn connection_loop(
                 let _ = ws.flush();
             }
             Err(tungstenite::Error::Capacity(_)) => {
-                return End::Close(
+                return End::CloseUnreadable(
                     1009,
                     format!(
                         "Message exceeds the maximum size ({} bytes)",
@@ -600,7 +603,7 @@ fn drain_until_closed(ws: &mut WebSocket<TcpStream>) -> End {
     End::Gone
 }
 
-fn close_gracefully(ws: &mut WebSocket<TcpStream>, code: u16, reason: &str) {
+fn close_gracefully(ws: &mut WebSocket<TcpStream>, code: u16, reason: &str, unreadable: bool) {
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: reason.to_string().into(),
@@ -612,6 +615,11 @@ fn close_gracefully(ws: &mut WebSocket<TcpStream>, code: u16, reason: &str) {
     }
     let _ = ws.flush();
     let deadline = Instant::now() + Duration::from_secs(2);
+    if unreadable {
+        drain_raw(ws.get_mut(), deadline);
+        let _ = ws.get_mut().shutdown(std::net::Shutdown::Both);
+        return;
+    }
     let mut quiet_since = Instant::now();
     while Instant::now() < deadline {
         match ws.read() {
