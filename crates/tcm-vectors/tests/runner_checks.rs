@@ -379,3 +379,15 @@ fn a_late_optional_frame_of_a_timing_sensitive_block_is_skipped() {
     let never = tcm(json!([{"connect": "c1"}, {"expect": limit}, {"expect_close": 1008}]));
     pair(&never, &recorded).0.expect("optional frame absent");
 }
+
+#[test]
+fn unordered_matching_is_not_greedy() {
+    // The first frame fits both elements; only one assignment covers both frames.
+    let client = tcm(json!([{"connect": "c1"},
+        {"expect_unordered": [{"type": "r", "n": "<any:int>"}, {"type": "r", "n": 1}]}]));
+    let server = tcm(json!([{"connect": "c1"},
+        {"expect_unordered": [{"type": "r", "n": 1}, {"type": "r", "n": 2}]}]));
+    let (cli, srv) = pair(&server, &client);
+    cli.expect("client role");
+    srv.expect("server role");
+}
