@@ -10,7 +10,8 @@
 //! - [`Connection`]: the session state machine (auth, capabilities, correlation, deadlines,
 //!   retries, keepalive, reconnect). Its documentation states the calling contract;
 //! - [`retry`], [`keepalive`], [`capability`], [`timer`]: the policies it applies;
-//! - [`endpoint`] and [`http`]: URL parsing and the `/health` / `/ready` exchange, for drivers.
+//! - [`endpoint`] and [`http`]: URL parsing and the `/health` / `/ready` exchange, for drivers;
+//! - [`jsonrpc`]: the Tellurio JSON-RPC dialect, with [`jsonrpc::RpcSession`].
 //!
 //! ```
 //! use std::time::Instant;
@@ -37,6 +38,7 @@ pub mod error;
 pub mod event;
 pub mod frame;
 pub mod http;
+pub mod jsonrpc;
 pub mod keepalive;
 pub mod retry;
 pub mod rng;
