@@ -57,8 +57,9 @@
 //! An answer identical to an earlier answer of the same block is a failure unless it is an
 //! `error` frame or matches an element the block lists at least twice: answers that carry no
 //! request id (NACKs, the management responses of `pipelined-management-x12-queue-full`) are
-//! indistinguishable, any other answer arriving twice means a request was answered twice. The block's `$optional`
-//! elements may still arrive after it (the management response of
+//! indistinguishable, any other answer arriving twice means a request was answered twice.
+//!
+//! The block's `$optional` elements may still arrive after it (the management response of
 //! `rate-limit-tenant-closes-1008` may or may not get out before the close): later steps on that
 //! connection skip them, with a note. Other steps of timing-sensitive conversations are checked
 //! as usual.
@@ -220,6 +221,24 @@ pub fn play_server(
     Player::new(conv, Side::Server { listener, driver }).run()
 }
 
+/// A failure of step `index` of `conv`.
+fn failure(
+    conv: &Conversation,
+    index: usize,
+    step: &Step,
+    expected: impl Into<String>,
+    actual: impl Into<String>,
+) -> RunFailure {
+    RunFailure {
+        conversation: conv.name.clone(),
+        step: index,
+        action: step.kind.action(),
+        conn: step.conn.clone(),
+        expected: expected.into(),
+        actual: actual.into(),
+    }
+}
+
 /// The role-specific resources.
 enum Side<'a> {
     Client {
@@ -289,14 +308,7 @@ impl<'a> Player<'a> {
         expected: impl Into<String>,
         actual: impl Into<String>,
     ) -> RunFailure {
-        RunFailure {
-            conversation: self.conv.name.clone(),
-            step: self.index,
-            action: step.kind.action(),
-            conn: step.conn.clone(),
-            expected: expected.into(),
-            actual: actual.into(),
-        }
+        failure(self.conv, self.index, step, expected, actual)
     }
 
     fn note(&mut self, text: String) {
@@ -306,7 +318,7 @@ impl<'a> Player<'a> {
     }
 
     /// The one place where steps are interpreted. Each traffic step names its producer (the
-    /// first argument of the helper it goes to); the helper emits the step when the producer is
+    /// first argument of the method it goes to); that method emits the step when the producer is
     /// the role played and checks it otherwise.
     fn step(&mut self, step: &Step) -> Result<(), RunFailure> {
         use Role::{Client, Server};
@@ -398,8 +410,16 @@ impl<'a> Player<'a> {
     }
 
     fn conn(&mut self, step: &Step) -> Result<&mut WsConn, RunFailure> {
-        let missing = self.fail(step, "an open connection", "no such open connection");
-        self.conns.get_mut(&step.conn).ok_or(missing)
+        let (conv, index) = (self.conv, self.index);
+        self.conns.get_mut(&step.conn).ok_or_else(|| {
+            failure(
+                conv,
+                index,
+                step,
+                "an open connection",
+                "no such open connection",
+            )
+        })
     }
 
     fn take_conn(&mut self, step: &Step) -> Result<WsConn, RunFailure> {
