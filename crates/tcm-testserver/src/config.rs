@@ -121,6 +121,10 @@ pub struct Config {
     pub management_latency: Duration,
     /// Interval of the scheduler pass.
     pub scheduler_tick: Duration,
+    /// Interval of the server's keepalive pings (uvicorn: 20 s); `None` disables them.
+    pub ping_interval: Option<Duration>,
+    /// Time allowed for the pong before closing 1011 `keepalive ping timeout` (uvicorn: 20 s).
+    pub ping_timeout: Duration,
     /// Emit the advisory `BACKPRESSURE_INSUFFICIENT_BUDGET` frame when a tenant exceeds its per-pass budget.
     pub budget_advisories: bool,
 }
@@ -147,6 +151,8 @@ impl Default for Config {
             management_latency: Duration::ZERO,
             scheduler_tick: Duration::from_millis(10),
             budget_advisories: true,
+            ping_interval: Some(Duration::from_secs(20)),
+            ping_timeout: Duration::from_secs(20),
         }
     }
 }

@@ -42,7 +42,11 @@ pub fn parse_head(bytes: &[u8]) -> Option<RequestHead> {
 }
 
 /// Peeks (without consuming) until a full request head has arrived or `timeout` passes.
-pub fn peek_head(stream: &TcpStream, timeout: Duration) -> Option<RequestHead> {
+pub fn peek_head(
+    stream: &TcpStream,
+    timeout: Duration,
+    stop: &dyn Fn() -> bool,
+) -> Option<RequestHead> {
     let deadline = Instant::now() + timeout;
     let mut buf = vec![0u8; 8192];
     let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
@@ -71,7 +75,7 @@ pub fn peek_head(stream: &TcpStream, timeout: Duration) -> Option<RequestHead> {
                 ) => {}
             Err(_) => return None,
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline || stop() {
             return None;
         }
     }

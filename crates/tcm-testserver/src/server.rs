@@ -382,7 +382,8 @@ fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
 
 fn handle_stream(shared: Arc<Shared>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let Some(head) = http::peek_head(&stream, Duration::from_secs(5)) else {
+    let stopping = || shared.stopping.load(Ordering::SeqCst);
+    let Some(head) = http::peek_head(&stream, Duration::from_secs(5), &stopping) else {
         return;
     };
     if !head.upgrade {
@@ -445,7 +446,6 @@ fn serve_websocket(shared: &Arc<Shared>, stream: TcpStream) {
             shared,
             conn_id,
             tx,
-            tenant: String::new(),
         };
         connection_loop(shared, &mut ws, &rx, &mut session, &mut env)
     };
@@ -483,7 +483,11 @@ fn connection_loop(
     session: &mut Session,
     env: &mut ServerEnv<'_>,
 ) -> End {
+    let mut keepalive = Keepalive::new(&shared.config);
     loop {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return End::Close(1000, String::new());
+        }
         loop {
             match rx.try_recv() {
                 Ok(Outbound::Text(t)) => {
@@ -502,8 +506,20 @@ fn connection_loop(
             .map(|f| f.stall_reading)
             .unwrap_or(false)
         {
+            keepalive.suspend();
             std::thread::sleep(Duration::from_millis(5));
             continue;
+        }
+        match keepalive.due() {
+            KeepaliveStep::Idle => {}
+            KeepaliveStep::Ping => {
+                if ws.send(Message::Ping(Vec::new().into())).is_err() {
+                    return End::Gone;
+                }
+            }
+            KeepaliveStep::TimedOut => {
+                return End::Close(1011, "keepalive ping timeout".to_string());
+            }
         }
         match ws.read() {
             Ok(Message::Text(text)) => {
@@ -569,6 +585,7 @@ fn connection_loop(
                 let _ = ws.flush();
                 return drain_until_closed(ws);
             }
+            Ok(Message::Pong(_)) => keepalive.pong(),
             Ok(_) => {
                 let _ = ws.flush();
             }
@@ -586,6 +603,59 @@ fn connection_loop(
             }
             Err(_) => return End::Gone,
         }
+    }
+}
+
+/// The server's keepalive: a ping every interval, close 1011 when its pong is late.
+struct Keepalive {
+    interval: Option<Duration>,
+    timeout: Duration,
+    last_ping: Instant,
+    awaiting: bool,
+}
+
+enum KeepaliveStep {
+    Idle,
+    Ping,
+    TimedOut,
+}
+
+impl Keepalive {
+    fn new(cfg: &Config) -> Self {
+        Keepalive {
+            interval: cfg.ping_interval,
+            timeout: cfg.ping_timeout,
+            last_ping: Instant::now(),
+            awaiting: false,
+        }
+    }
+
+    fn due(&mut self) -> KeepaliveStep {
+        let Some(interval) = self.interval else {
+            return KeepaliveStep::Idle;
+        };
+        let elapsed = self.last_ping.elapsed();
+        if self.awaiting {
+            if elapsed >= self.timeout {
+                return KeepaliveStep::TimedOut;
+            }
+            return KeepaliveStep::Idle;
+        }
+        if elapsed >= interval {
+            self.last_ping = Instant::now();
+            self.awaiting = true;
+            return KeepaliveStep::Ping;
+        }
+        KeepaliveStep::Idle
+    }
+
+    fn pong(&mut self) {
+        self.awaiting = false;
+    }
+
+    fn suspend(&mut self) {
+        self.awaiting = false;
+        self.last_ping = Instant::now();
     }
 }
 
@@ -679,7 +749,6 @@ struct ServerEnv<'a> {
     shared: &'a Arc<Shared>,
     conn_id: u64,
     tx: Sender<Outbound>,
-    tenant: String,
 }
 
 impl Env for ServerEnv<'_> {
@@ -694,10 +763,10 @@ impl Env for ServerEnv<'_> {
             .unwrap_or(0.0)
     }
 
-    fn register(&mut self, uuid: &str) -> bool {
+    fn register(&mut self, uuid: &str, tenant: &str) -> bool {
         self.shared
             .registry
-            .register(uuid, self.conn_id, self.tx.clone(), &self.tenant)
+            .register(uuid, self.conn_id, self.tx.clone(), tenant)
     }
 
     fn record_auth_failure(&mut self, uuid: &str) -> usize {

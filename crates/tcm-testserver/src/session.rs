@@ -75,8 +75,8 @@ pub trait Env {
     fn now(&self) -> Instant;
     /// Unix time in seconds (token expiry).
     fn unix_time(&self) -> f64;
-    /// Registers `uuid` for this connection; `false` if another connection holds it.
-    fn register(&mut self, uuid: &str) -> bool;
+    /// Registers `uuid` (of `tenant`) for this connection; `false` if another connection holds it.
+    fn register(&mut self, uuid: &str, tenant: &str) -> bool;
     /// Records a token failure of `uuid`; returns the failures in the last 60 s including this one.
     fn record_auth_failure(&mut self, uuid: &str) -> usize;
     /// Takes one token from the tenant's bucket; `false` when empty.
@@ -196,7 +196,7 @@ impl Session {
                 context,
                 reply_capability,
             } => {
-                if !env.register(&e.uuid) {
+                if !env.register(&e.uuid, &context.tenant_key()) {
                     return vec![
                         err(&format!("UUID '{}' is already connected", e.uuid)),
                         close(1008),
@@ -378,7 +378,7 @@ impl Env for MemoryEnv {
     fn unix_time(&self) -> f64 {
         1_700_000_000.0
     }
-    fn register(&mut self, uuid: &str) -> bool {
+    fn register(&mut self, uuid: &str, _tenant: &str) -> bool {
         self.registered.insert(uuid.to_string())
     }
     fn record_auth_failure(&mut self, uuid: &str) -> usize {
