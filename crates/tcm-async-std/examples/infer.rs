@@ -1,0 +1,35 @@
+//! Runs the `add` model on two FP32 vectors and prints `OUTPUT0`.
+//!
+//! `cargo run -p tcm-async-std --example infer -- ws://127.0.0.1:8000/ws 127.0.0.1 my-container`
+
+use tcm_async_std::Client;
+use tcm_async_std::tcm_proto::{AuthContext, Config, InferenceRequest, Tensor, TensorData};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let url = args
+        .next()
+        .unwrap_or_else(|| "ws://127.0.0.1:8000/ws".to_owned());
+    let vm_ip = args.next().unwrap_or_else(|| "127.0.0.1".to_owned());
+    let container_id = args.next().unwrap_or_else(|| "c1".to_owned());
+    async_std::task::block_on(async {
+        let client =
+            Client::connect(&url, AuthContext::anonymous(), Config::new("example-infer")).await?;
+        let request = InferenceRequest {
+            vm_ip: Some(vm_ip),
+            container_id,
+            model_name: Some("add".to_owned()),
+            inputs: vec![
+                Tensor::vector("INPUT0", TensorData::Fp32(vec![1.0, 2.0, 3.0])).into(),
+                Tensor::vector("INPUT1", TensorData::Fp32(vec![10.0, 20.0, 30.0])).into(),
+            ],
+            allow_transient: true,
+            ..InferenceRequest::default()
+        };
+        let output = client.infer(request).await?;
+        let sum = output.outputs.f32("OUTPUT0")?;
+        println!("OUTPUT0 {:?} = {:?}", sum.shape, sum.values);
+        client.close().await;
+        Ok(())
+    })
+}

@@ -1,0 +1,29 @@
+//! The async-std [`Runtime`](tcm_async::Runtime).
+
+use std::future::Future;
+use std::io;
+
+/// async-std's TCP stream and task spawner.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsyncStd;
+
+impl tcm_async::Runtime for AsyncStd {
+    type Tcp = async_std::net::TcpStream;
+
+    fn connect(host: &str, port: u16) -> impl Future<Output = io::Result<Self::Tcp>> + Send {
+        let host = host.to_owned();
+        async move {
+            let stream = async_std::net::TcpStream::connect((host.as_str(), port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        }
+    }
+
+    fn spawn<F>(future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        // The task detaches when its handle is dropped.
+        drop(async_std::task::spawn(future));
+    }
+}

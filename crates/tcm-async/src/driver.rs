@@ -1,0 +1,403 @@
+//! The driver task: owns the socket and the [`Connection`], carries out what the core asks for,
+//! and routes events to the waiting callers. Generic over the [`Runtime`].
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::{self, Message};
+use futures_channel::{mpsc, oneshot};
+use futures_core::Stream as _;
+use rustls::ClientConfig;
+use tcm_proto::{
+    Capabilities, Connection, ConnectionState, Dial, Endpoint, Event, Request, RequestError,
+    RequestId, Response, StreamFrame, Transmit,
+};
+
+use crate::error::{ConnectError, TransportError};
+use crate::options::ClientOptions;
+use crate::runtime::Runtime;
+use crate::time::until;
+use crate::transport::{self, Ws};
+
+/// Where the outcome of a request goes.
+pub(crate) enum ReplyTo {
+    /// A unary call: the final outcome only.
+    Once(oneshot::Sender<Result<Response, RequestError>>),
+    /// A stream: every frame, then the final outcome.
+    Stream(mpsc::UnboundedSender<Reply>),
+}
+
+/// What a caller asks of the driver task.
+pub(crate) enum Command {
+    /// Start a request.
+    Request {
+        call: u64,
+        request: Request,
+        timeout: Option<Duration>,
+        reply: ReplyTo,
+    },
+    /// Cancel the request started with this call number.
+    Cancel { call: u64 },
+    /// Close the connection for good; `done` is signalled once the close frame is written.
+    Close { done: oneshot::Sender<()> },
+}
+
+/// A message on a stream's reply channel.
+pub(crate) enum Reply {
+    /// A non-final frame.
+    Stream(StreamFrame),
+    /// The end of the request.
+    Finished(Result<Response, RequestError>),
+}
+
+/// State visible to the client handles.
+#[derive(Debug)]
+pub(crate) struct Status {
+    pub(crate) capabilities: Option<Capabilities>,
+    pub(crate) uuid: String,
+    pub(crate) state: ConnectionState,
+}
+
+struct Pending {
+    call: u64,
+    reply: ReplyTo,
+}
+
+/// What one wait produced.
+enum Wake {
+    Command(Option<Command>),
+    Socket(Option<Result<Message, tungstenite::Error>>),
+    Timer,
+}
+
+/// The socket, the core, and the callers' pending replies.
+pub(crate) struct Driver<R: Runtime> {
+    conn: Connection,
+    endpoint: Endpoint,
+    tls: Option<Arc<ClientConfig>>,
+    options: ClientOptions,
+    ws: Option<Ws<R>>,
+    pending: HashMap<RequestId, Pending>,
+    by_call: HashMap<u64, RequestId>,
+    status: Arc<Mutex<Status>>,
+    last_dial_error: Option<TransportError>,
+    closers: Vec<oneshot::Sender<()>>,
+    socket_first: bool,
+}
+
+impl<R: Runtime> Driver<R> {
+    pub(crate) fn new(
+        conn: Connection,
+        endpoint: Endpoint,
+        tls: Option<Arc<ClientConfig>>,
+        options: ClientOptions,
+        status: Arc<Mutex<Status>>,
+    ) -> Self {
+        Self {
+            conn,
+            endpoint,
+            tls,
+            options,
+            ws: None,
+            pending: HashMap::new(),
+            by_call: HashMap::new(),
+            status,
+            last_dial_error: None,
+            closers: Vec::new(),
+            socket_first: false,
+        }
+    }
+
+    /// Drives the first dial and auth in the caller's task; the first disconnect is an error.
+    pub(crate) async fn establish(&mut self) -> Result<(), ConnectError> {
+        loop {
+            self.flush_transmits().await;
+            let mut authenticated = false;
+            while let Some(event) = self.conn.poll_event() {
+                match event {
+                    Event::Authenticated { .. } => {
+                        self.on_event(event);
+                        authenticated = true;
+                    }
+                    Event::Disconnected { error, .. } => {
+                        self.conn.close(Instant::now());
+                        self.flush_transmits().await;
+                        self.ws = None;
+                        let transport = self.last_dial_error.take();
+                        return Err(ConnectError::from_disconnect(error, transport));
+                    }
+                    other => self.on_event(other),
+                }
+            }
+            if authenticated {
+                return Ok(());
+            }
+            if let Some(dial) = self.conn.poll_dial() {
+                self.dial(dial).await;
+                continue;
+            }
+            let deadline = self.conn.poll_timeout();
+            match self.wait(None, deadline).await {
+                Wake::Socket(m) => self.on_socket(m),
+                Wake::Timer => self.conn.handle_timeout(Instant::now()),
+                Wake::Command(_) => {}
+            }
+        }
+    }
+
+    /// The driver task; returns once every handle is gone and the connection is closed.
+    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut hung_up = false;
+        loop {
+            self.flush_transmits().await;
+            while let Some(event) = self.conn.poll_event() {
+                self.on_event(event);
+            }
+            for done in self.closers.drain(..) {
+                let _ = done.send(());
+            }
+            if let Some(dial) = self.conn.poll_dial() {
+                self.dial(dial).await;
+                continue;
+            }
+            if hung_up {
+                if self.conn.state() == ConnectionState::Closed {
+                    tracing::debug!(uuid = %self.conn.uuid(), "driver task exits");
+                    return;
+                }
+                self.conn.close(Instant::now());
+                continue;
+            }
+            let deadline = self.conn.poll_timeout();
+            match self.wait(Some(&mut commands), deadline).await {
+                Wake::Command(Some(command)) => self.on_command(command),
+                Wake::Command(None) => hung_up = true,
+                Wake::Socket(m) => self.on_socket(m),
+                Wake::Timer => {}
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.conn.handle_timeout(Instant::now());
+            }
+        }
+    }
+
+    /// Waits for a command, a socket message or the deadline, alternating which is polled first.
+    async fn wait(
+        &mut self,
+        mut commands: Option<&mut mpsc::UnboundedReceiver<Command>>,
+        deadline: Option<Instant>,
+    ) -> Wake {
+        let mut timer = deadline.map(Timer::at);
+        self.socket_first = !self.socket_first;
+        let socket_first = self.socket_first;
+        let ws = &mut self.ws;
+        std::future::poll_fn(|cx| {
+            for turn in 0..2 {
+                if (turn == 0) == socket_first {
+                    if let Some(ws) = ws.as_mut() {
+                        if let Poll::Ready(m) = Pin::new(ws).poll_next(cx) {
+                            return Poll::Ready(Wake::Socket(m));
+                        }
+                    }
+                } else if let Some(rx) = commands.as_mut() {
+                    if let Poll::Ready(c) = Pin::new(&mut **rx).poll_next(cx) {
+                        return Poll::Ready(Wake::Command(c));
+                    }
+                }
+            }
+            if let Some(t) = timer.as_mut() {
+                if Pin::new(t).poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Timer);
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Request {
+                call,
+                request,
+                timeout,
+                reply,
+            } => match self.conn.request(now, request, timeout) {
+                Ok(id) => {
+                    self.pending.insert(id, Pending { call, reply });
+                    self.by_call.insert(call, id);
+                }
+                Err(e) => deliver(reply, Err(e)),
+            },
+            Command::Cancel { call } => {
+                if let Some(id) = self.by_call.remove(&call) {
+                    self.conn.cancel(now, id);
+                }
+            }
+            Command::Close { done } => {
+                self.conn.close(now);
+                self.closers.push(done);
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Authenticated { uuid, capabilities } => {
+                tracing::info!(%uuid, capabilities = ?capabilities.as_slice(), "authenticated");
+                if let Ok(mut s) = self.status.lock() {
+                    s.capabilities = Some(capabilities);
+                    s.uuid = uuid;
+                    s.state = ConnectionState::Open;
+                }
+            }
+            Event::Stream { id, frame } => {
+                if let Some(Pending {
+                    reply: ReplyTo::Stream(tx),
+                    ..
+                }) = self.pending.get(&id)
+                {
+                    let _ = tx.unbounded_send(Reply::Stream(frame));
+                }
+            }
+            Event::Finished { id, outcome } => {
+                if let Some(p) = self.pending.remove(&id) {
+                    self.by_call.remove(&p.call);
+                    deliver(p.reply, outcome);
+                }
+            }
+            Event::Notification(n) => tracing::debug!(notification = ?n, "notification"),
+            Event::Disconnected {
+                error,
+                reconnect_at,
+            } => {
+                let retry_in = reconnect_at.map(|t| t.saturating_duration_since(Instant::now()));
+                tracing::warn!(%error, ?retry_in, "disconnected");
+                if let Ok(mut s) = self.status.lock() {
+                    s.capabilities = None;
+                    s.state = self.conn.state();
+                }
+            }
+        }
+    }
+
+    async fn dial(&mut self, dial: Dial) {
+        match dial {
+            Dial::Connect { uuid } => {
+                tracing::debug!(%uuid, endpoint = %self.endpoint, "dialing");
+                let result = transport::connect_ws::<R>(
+                    &self.endpoint,
+                    self.tls.as_ref(),
+                    self.options.connect_timeout,
+                )
+                .await;
+                let now = Instant::now();
+                match result {
+                    Ok(ws) => {
+                        self.ws = Some(ws);
+                        self.last_dial_error = None;
+                        self.conn.handle_connected(now);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dial failed");
+                        let message = e.to_string();
+                        self.last_dial_error = Some(e);
+                        self.conn.handle_connect_failed(now, message);
+                    }
+                }
+            }
+            Dial::ProbeReady => {
+                let ready = crate::http::get::<R>(
+                    &self.endpoint,
+                    self.tls.as_ref(),
+                    "/ready",
+                    self.options.http_timeout,
+                )
+                .await
+                .map(|r| r.status == 200);
+                tracing::debug!(?ready, "readiness probe");
+                self.conn
+                    .handle_ready(Instant::now(), matches!(ready, Ok(true)));
+            }
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.state = self.conn.state();
+        }
+    }
+
+    /// Writes every pending transmit; a write failure or timeout is a transport failure.
+    async fn flush_transmits(&mut self) {
+        while let Some(transmit) = self.conn.poll_transmit() {
+            let Some(ws) = self.ws.as_mut() else {
+                continue;
+            };
+            let deadline = Instant::now() + self.options.write_timeout;
+            let message = match transmit {
+                Transmit::Text(text) => Message::text(text),
+                Transmit::Ping(payload) => Message::Ping(payload),
+                Transmit::Close { code, reason } => {
+                    let frame = CloseFrame {
+                        code: CloseCode::from(code),
+                        reason: reason.into(),
+                    };
+                    let _ = until(deadline, ws.close(Some(frame))).await;
+                    self.ws = None;
+                    continue;
+                }
+            };
+            let error = match until(deadline, ws.send(message)).await {
+                Some(Ok(())) => continue,
+                Some(Err(e)) => e.to_string(),
+                None => "write timed out".to_owned(),
+            };
+            tracing::warn!(%error, "write failed");
+            self.ws = None;
+            self.conn.handle_closed(Instant::now(), None, &error);
+        }
+    }
+
+    fn on_socket(&mut self, message: Option<Result<Message, tungstenite::Error>>) {
+        let now = Instant::now();
+        match message {
+            Some(Ok(Message::Text(text))) => self.conn.handle_text(now, text.as_str()),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => self.conn.handle_pong(now),
+            Some(Ok(Message::Close(frame))) => {
+                let (code, reason) = frame.map_or((None, String::new()), |f| {
+                    (Some(u16::from(f.code)), f.reason.to_string())
+                });
+                self.ws = None;
+                self.conn.handle_closed(now, code, &reason);
+            }
+            Some(Ok(Message::Binary(_) | Message::Frame(_))) => {
+                tracing::debug!("ignoring a non-text frame");
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "read failed");
+                self.ws = None;
+                self.conn.handle_closed(now, None, &e.to_string());
+            }
+            None => {
+                self.ws = None;
+                self.conn.handle_closed(now, None, "stream ended");
+            }
+        }
+    }
+}
+
+fn deliver(reply: ReplyTo, outcome: Result<Response, RequestError>) {
+    match reply {
+        ReplyTo::Once(tx) => {
+            let _ = tx.send(outcome);
+        }
+        ReplyTo::Stream(tx) => {
+            let _ = tx.unbounded_send(Reply::Finished(outcome));
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! `GET /health` and `GET /ready` on the WebSocket's host and port, using `tcm_proto::http`.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::ClientConfig;
+use tcm_proto::Endpoint;
+use tcm_proto::http::{HttpResponse, get_request, parse_response};
+
+use crate::error::ProbeError;
+use crate::runtime::Runtime;
+use crate::time::until;
+use crate::transport::open_stream;
+
+async fn exchange<R: Runtime>(
+    endpoint: &Endpoint,
+    tls: Option<&Arc<ClientConfig>>,
+    path: &str,
+    deadline: Instant,
+) -> Result<HttpResponse, ProbeError> {
+    let mut stream = open_stream::<R>(endpoint, tls, deadline).await?;
+    stream
+        .write_all(&get_request(&endpoint.authority(), path))
+        .await?;
+    stream.flush().await?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match stream.read(&mut chunk).await {
+            Ok(n) => n,
+            // A TLS peer that closes without close_notify: the body is complete anyway.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return Err(e.into()),
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(response) = parse_response(&buf, n == 0)? {
+            return Ok(response);
+        }
+    }
+}
+
+/// Performs one GET on a fresh stream (TLS for `wss`) within `timeout`.
+pub(crate) async fn get<R: Runtime>(
+    endpoint: &Endpoint,
+    tls: Option<&Arc<ClientConfig>>,
+    path: &str,
+    timeout: Duration,
+) -> Result<HttpResponse, ProbeError> {
+    let deadline = Instant::now() + timeout;
+    until(deadline, exchange::<R>(endpoint, tls, path, deadline))
+        .await
+        .unwrap_or_else(|| Err(ProbeError::Io(io::ErrorKind::TimedOut.into())))
+}

@@ -1,0 +1,58 @@
+//! Transport options of a client: timeouts and TLS trust.
+
+use std::time::Duration;
+
+/// Transport settings that the protocol core does not cover: how long to wait for TCP, TLS and
+/// the WebSocket upgrade, and which certificate authorities to trust for `wss://`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// Bound on TCP connect + TLS handshake + WebSocket upgrade of one dial.
+    pub connect_timeout: Duration,
+    /// Bound on writing one frame; a peer that stops reading fails the connection after this.
+    pub write_timeout: Duration,
+    /// Bound on a whole `GET /health` or `GET /ready` exchange.
+    pub http_timeout: Duration,
+    /// Extra trusted CA certificates in PEM form (e.g. a private CA), added to the roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Trust the Mozilla roots bundled by `webpki-roots` (on by default).
+    pub webpki_roots: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            http_timeout: Duration::from_secs(5),
+            ca_pem: None,
+            webpki_roots: true,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// Sets the dial timeout.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the HTTP probe timeout.
+    pub fn with_http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = timeout;
+        self
+    }
+
+    /// Trusts the CA certificates in `pem` in addition to the roots.
+    pub fn with_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Trusts only the certificates given with [`with_ca_pem`](Self::with_ca_pem).
+    pub fn without_webpki_roots(mut self) -> Self {
+        self.webpki_roots = false;
+        self
+    }
+}

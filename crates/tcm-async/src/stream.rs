@@ -1,0 +1,84 @@
+//! [`InferStream`]: the frames of a gRPC streaming inference as an async `Stream`.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_channel::mpsc;
+use futures_core::Stream;
+use tcm_proto::{Response, StreamFrame};
+
+use crate::client::CancelOnDrop;
+use crate::driver::Reply;
+use crate::error::Error;
+use crate::runtime::Runtime;
+
+/// The frames of one streaming inference, in order, as they arrive. The stream ends after the
+/// final frame; a failure is yielded once as an `Err`. Dropping it early cancels the request.
+pub struct InferStream<R: Runtime> {
+    guard: CancelOnDrop<R>,
+    rx: mpsc::UnboundedReceiver<Reply>,
+    done: bool,
+    completion: Option<Response>,
+}
+
+impl<R: Runtime> std::fmt::Debug for InferStream<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InferStream")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> InferStream<R> {
+    pub(crate) fn new(guard: CancelOnDrop<R>, rx: mpsc::UnboundedReceiver<Reply>) -> Self {
+        Self {
+            guard,
+            rx,
+            done: false,
+            completion: None,
+        }
+    }
+
+    /// The final response once the stream completed (it carries the model name).
+    pub fn completion(&self) -> Option<&Response> {
+        self.completion.as_ref()
+    }
+
+    /// Collects the text chunks until the end of the stream.
+    pub async fn collect_text(mut self) -> Result<String, Error> {
+        let mut text = String::new();
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut self).poll_next(cx)).await {
+            if let StreamFrame::Chunk(c) = frame? {
+                text.push_str(&c);
+            }
+        }
+        Ok(text)
+    }
+}
+
+impl<R: Runtime> Stream for InferStream<R> {
+    type Item = Result<StreamFrame, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let item = match Pin::new(&mut this.rx).poll_next(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(item) => item,
+        };
+        let out = match item {
+            Some(Reply::Stream(frame)) => return Poll::Ready(Some(Ok(frame))),
+            Some(Reply::Finished(Ok(response))) => {
+                this.completion = Some(response);
+                None
+            }
+            Some(Reply::Finished(Err(e))) => Some(Err(Error::Request(e))),
+            None => Some(Err(Error::Stopped)),
+        };
+        this.done = true;
+        this.guard.disarm();
+        Poll::Ready(out)
+    }
+}

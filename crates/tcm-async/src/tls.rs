@@ -1,0 +1,38 @@
+//! rustls client configuration (ring provider, webpki roots plus an optional private CA).
+
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::error::TransportError;
+use crate::options::ClientOptions;
+
+/// Builds the TLS client configuration: host names are always verified against the roots.
+pub(crate) fn client_config(options: &ClientOptions) -> Result<Arc<ClientConfig>, TransportError> {
+    let mut roots = RootCertStore::empty();
+    if options.webpki_roots {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    if let Some(pem) = &options.ca_pem {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| TransportError::TlsConfig(format!("CA PEM: {e}")))?;
+            roots.add(cert)?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(TransportError::TlsConfig(
+                "CA PEM holds no certificate".to_owned(),
+            ));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}

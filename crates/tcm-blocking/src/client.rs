@@ -1,0 +1,332 @@
+//! [`Client`]: a cloneable handle on one TCM connection served by a background I/O thread.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use serde_json::{Map, Value};
+use tcm_proto::http::HttpResponse;
+use tcm_proto::{
+    AuthContext, Capabilities, Config, Connection, ConnectionState, Endpoint, InferenceRequest,
+    InfoRequest, ManagementRequest, Outputs, PipelineStep, Protocol, QueueStats, Request, Response,
+};
+
+use crate::driver::{Command, Driver, Reply, Status};
+use crate::error::{ConnectError, Error, ProbeError};
+use crate::options::ClientOptions;
+use crate::stream::InferStream;
+
+/// The result of a completed inference: the model the server reported and typed outputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InferenceOutput {
+    /// The model name the server reported, if any.
+    pub model_name: Option<String>,
+    /// Output tensors (HTTP) or per-step outputs (pipeline), with typed accessors.
+    pub outputs: Outputs,
+}
+
+/// A connected TCM client. Cheap to clone; all clones share one connection and its I/O thread,
+/// and calls from many threads are multiplexed on it by the protocol core.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    commands: Mutex<Option<Sender<Command>>>,
+    status: Arc<Mutex<Status>>,
+    next_call: AtomicU64,
+    endpoint: Endpoint,
+    tls: Option<Arc<ClientConfig>>,
+    options: ClientOptions,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropping the sender tells the I/O thread to close and exit.
+        if let Ok(mut c) = self.commands.lock() {
+            c.take();
+        }
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.inner.endpoint.to_string())
+            .field("uuid", &self.uuid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects to `url` (`ws://` or `wss://`) with default [`ClientOptions`], sends the auth
+    /// frame first and waits for `auth.ok`. Any failure before that is returned as a typed error
+    /// and the connection is closed.
+    pub fn connect(url: &str, auth: AuthContext, config: Config) -> Result<Self, ConnectError> {
+        Self::connect_with(url, auth, config, ClientOptions::default())
+    }
+
+    /// [`connect`](Self::connect) with explicit transport options (timeouts, private CA).
+    pub fn connect_with(
+        url: &str,
+        auth: AuthContext,
+        config: Config,
+        options: ClientOptions,
+    ) -> Result<Self, ConnectError> {
+        let endpoint = Endpoint::parse(url)?;
+        let tls = if endpoint.tls {
+            Some(crate::tls::client_config(&options)?)
+        } else {
+            None
+        };
+        let config = crate::seed::seeded(config);
+        let conn = Connection::new(config, auth);
+        let status = Arc::new(Mutex::new(Status {
+            capabilities: None,
+            uuid: conn.uuid().to_owned(),
+            state: ConnectionState::Connecting,
+        }));
+        let mut driver = Driver::new(
+            conn,
+            endpoint.clone(),
+            tls.clone(),
+            options.clone(),
+            Arc::clone(&status),
+        );
+        driver.establish()?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("tcm-io".to_owned())
+            .spawn(move || driver.run(rx))
+            .map_err(ConnectError::Spawn)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                commands: Mutex::new(Some(tx)),
+                status,
+                next_call: AtomicU64::new(1),
+                endpoint,
+                tls,
+                options,
+            }),
+        })
+    }
+
+    /// The capabilities negotiated on the current transport; `None` while reconnecting.
+    pub fn capabilities(&self) -> Option<Capabilities> {
+        self.inner
+            .status
+            .lock()
+            .ok()
+            .and_then(|s| s.capabilities.clone())
+    }
+
+    /// The uuid of the current transport connection.
+    pub fn uuid(&self) -> String {
+        self.inner
+            .status
+            .lock()
+            .map(|s| s.uuid.clone())
+            .unwrap_or_default()
+    }
+
+    /// The connection's phase as last reported by the I/O thread.
+    pub fn state(&self) -> ConnectionState {
+        self.inner
+            .status
+            .lock()
+            .map_or(ConnectionState::Closed, |s| s.state)
+    }
+
+    /// The endpoint this client talks to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
+    fn send(&self, command: Command) -> Result<(), Error> {
+        let guard = self.inner.commands.lock().map_err(|_| Error::Stopped)?;
+        let tx = guard.as_ref().ok_or(Error::Stopped)?;
+        tx.send(command).map_err(|_| Error::Stopped)
+    }
+
+    /// Starts a request and returns its call number and reply channel.
+    pub(crate) fn start(
+        &self,
+        request: Request,
+        timeout: Option<Duration>,
+    ) -> Result<(u64, Receiver<Reply>), Error> {
+        let call = self.inner.next_call.fetch_add(1, Ordering::Relaxed);
+        let (reply, rx) = mpsc::channel();
+        self.send(Command::Request {
+            call,
+            request,
+            timeout,
+            reply,
+        })?;
+        Ok((call, rx))
+    }
+
+    /// Cancels a call started with [`start`](Self::start).
+    pub(crate) fn cancel(&self, call: u64) {
+        let _ = self.send(Command::Cancel { call });
+    }
+
+    /// Sends any request and waits for its final response. `timeout` overrides the configured
+    /// deadline for its kind; the core enforces it, retries and all.
+    pub fn request(&self, request: Request, timeout: Option<Duration>) -> Result<Response, Error> {
+        let (_, rx) = self.start(request, timeout)?;
+        loop {
+            match rx.recv() {
+                Ok(Reply::Finished(outcome)) => return outcome.map_err(Error::Request),
+                Ok(Reply::Stream(_)) => {}
+                Err(_) => return Err(Error::Stopped),
+            }
+        }
+    }
+
+    /// The server's queue counters (the info fast path).
+    pub fn queue_stats(&self) -> Result<QueueStats, Error> {
+        self.queue_stats_with_timeout(None)
+    }
+
+    /// [`queue_stats`](Self::queue_stats) with a per-call deadline.
+    pub fn queue_stats_with_timeout(&self, timeout: Option<Duration>) -> Result<QueueStats, Error> {
+        let data = self.info_with_timeout("queue_stats", timeout)?;
+        QueueStats::from_data(&data).ok_or(Error::UnexpectedResponse("not a queue_stats object"))
+    }
+
+    /// An info request with any action; returns the reply's `data`.
+    pub fn info(&self, action: &str) -> Result<Value, Error> {
+        self.info_with_timeout(action, None)
+    }
+
+    /// [`info`](Self::info) with a per-call deadline.
+    pub fn info_with_timeout(
+        &self,
+        action: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Value, Error> {
+        let request = Request::Info(InfoRequest {
+            action: action.to_owned().into(),
+        });
+        match self.request(request, timeout)? {
+            Response::Info { data, .. } => Ok(data),
+            _ => Err(Error::UnexpectedResponse("expected an info response")),
+        }
+    }
+
+    /// A management request (`action` plus the other payload keys); returns the reply's `data`.
+    /// Management is never retried automatically.
+    pub fn management(&self, action: &str, payload: Map<String, Value>) -> Result<Value, Error> {
+        self.management_with_timeout(action, payload, None)
+    }
+
+    /// [`management`](Self::management) with a per-call deadline.
+    pub fn management_with_timeout(
+        &self,
+        action: &str,
+        payload: Map<String, Value>,
+        timeout: Option<Duration>,
+    ) -> Result<Value, Error> {
+        let request = Request::Management(ManagementRequest {
+            action: action.to_owned(),
+            payload,
+        });
+        match self.request(request, timeout)? {
+            Response::Management { data } => Ok(data),
+            _ => Err(Error::UnexpectedResponse("expected a management response")),
+        }
+    }
+
+    /// An HTTP inference; returns the typed outputs.
+    pub fn infer(&self, request: InferenceRequest) -> Result<InferenceOutput, Error> {
+        self.infer_with_timeout(request, None)
+    }
+
+    /// [`infer`](Self::infer) with a per-call deadline.
+    pub fn infer_with_timeout(
+        &self,
+        request: InferenceRequest,
+        timeout: Option<Duration>,
+    ) -> Result<InferenceOutput, Error> {
+        match self.request(request.into(), timeout)? {
+            Response::Inference {
+                model_name,
+                outputs,
+            } => Ok(InferenceOutput {
+                model_name,
+                outputs,
+            }),
+            _ => Err(Error::UnexpectedResponse("expected an inference response")),
+        }
+    }
+
+    /// A pipeline: `target` names the server (`vm_ip`, `container_id`); the steps run
+    /// independently and the outputs come back per step name.
+    pub fn pipeline(
+        &self,
+        target: InferenceRequest,
+        steps: Vec<PipelineStep>,
+    ) -> Result<InferenceOutput, Error> {
+        self.pipeline_with_timeout(target, steps, None)
+    }
+
+    /// [`pipeline`](Self::pipeline) with a per-call deadline.
+    pub fn pipeline_with_timeout(
+        &self,
+        mut target: InferenceRequest,
+        steps: Vec<PipelineStep>,
+        timeout: Option<Duration>,
+    ) -> Result<InferenceOutput, Error> {
+        target.protocol = Protocol::Http;
+        target.pipeline = Some(steps);
+        self.infer_with_timeout(target, timeout)
+    }
+
+    /// A gRPC streaming inference: an iterator over the stream frames as they arrive. Dropping
+    /// it before the end cancels the request.
+    pub fn infer_stream(&self, request: InferenceRequest) -> Result<InferStream, Error> {
+        self.infer_stream_with_timeout(request, None)
+    }
+
+    /// [`infer_stream`](Self::infer_stream) with a deadline for the whole stream.
+    pub fn infer_stream_with_timeout(
+        &self,
+        mut request: InferenceRequest,
+        timeout: Option<Duration>,
+    ) -> Result<InferStream, Error> {
+        request.protocol = Protocol::Grpc;
+        let (call, rx) = self.start(request.into(), timeout)?;
+        Ok(InferStream::new(self.clone(), call, rx))
+    }
+
+    /// `GET /health` on the server's host and port (a fresh HTTP connection).
+    pub fn health(&self) -> Result<HttpResponse, ProbeError> {
+        self.http_get("/health")
+    }
+
+    /// `GET /ready` on the server's host and port; status 200 means ready.
+    pub fn ready(&self) -> Result<HttpResponse, ProbeError> {
+        self.http_get("/ready")
+    }
+
+    fn http_get(&self, path: &str) -> Result<HttpResponse, ProbeError> {
+        crate::http::get(
+            &self.inner.endpoint,
+            self.inner.tls.as_ref(),
+            path,
+            self.inner.options.http_timeout,
+        )
+    }
+
+    /// Closes the connection gracefully: pending calls fail with a local disconnect and the close
+    /// frame is written. Idempotent; later calls fail with `RequestError::Closed`.
+    pub fn close(&self) {
+        let (done, rx) = mpsc::channel();
+        if self.send(Command::Close { done }).is_ok() {
+            let _ = rx.recv_timeout(self.inner.options.write_timeout);
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! The I/O thread: owns the socket and the [`Connection`], carries out what the core asks for,
+//! and routes events to the waiting callers.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::ClientConfig;
+use tcm_proto::{
+    Capabilities, Connection, ConnectionState, Dial, Endpoint, Event, Request, RequestError,
+    RequestId, Response, StreamFrame, Transmit,
+};
+use tungstenite::Message;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::error::{ConnectError, TransportError};
+use crate::options::ClientOptions;
+use crate::transport::{self, Ws, is_timeout};
+
+/// What a caller asks of the I/O thread.
+pub(crate) enum Command {
+    /// Start a request; its outcome goes to `reply`.
+    Request {
+        call: u64,
+        request: Request,
+        timeout: Option<Duration>,
+        reply: Sender<Reply>,
+    },
+    /// Cancel the request started with this call number.
+    Cancel { call: u64 },
+    /// Close the connection for good; `done` is signalled once the close frame is written.
+    Close { done: Sender<()> },
+}
+
+/// What the I/O thread sends back to a caller.
+pub(crate) enum Reply {
+    /// A non-final frame of a stream.
+    Stream(StreamFrame),
+    /// The end of the request.
+    Finished(Result<Response, RequestError>),
+}
+
+/// State visible to the client handles.
+#[derive(Debug)]
+pub(crate) struct Status {
+    pub(crate) capabilities: Option<Capabilities>,
+    pub(crate) uuid: String,
+    pub(crate) state: ConnectionState,
+}
+
+struct Pending {
+    call: u64,
+    reply: Sender<Reply>,
+}
+
+/// The socket, the core, and the callers' pending replies.
+pub(crate) struct Driver {
+    conn: Connection,
+    endpoint: Endpoint,
+    tls: Option<Arc<ClientConfig>>,
+    options: ClientOptions,
+    ws: Option<Ws>,
+    pending: HashMap<RequestId, Pending>,
+    by_call: HashMap<u64, RequestId>,
+    status: Arc<Mutex<Status>>,
+    last_dial_error: Option<TransportError>,
+    closers: Vec<Sender<()>>,
+}
+
+/// What one wait on the socket or the command channel produced.
+enum Wake {
+    Command(Command),
+    Idle,
+    Hangup,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        conn: Connection,
+        endpoint: Endpoint,
+        tls: Option<Arc<ClientConfig>>,
+        options: ClientOptions,
+        status: Arc<Mutex<Status>>,
+    ) -> Self {
+        Self {
+            conn,
+            endpoint,
+            tls,
+            options,
+            ws: None,
+            pending: HashMap::new(),
+            by_call: HashMap::new(),
+            status,
+            last_dial_error: None,
+            closers: Vec::new(),
+        }
+    }
+
+    /// Drives the first dial and auth in the caller's thread; the first disconnect is an error.
+    pub(crate) fn establish(&mut self) -> Result<(), ConnectError> {
+        loop {
+            self.flush_transmits();
+            let mut authenticated = false;
+            while let Some(event) = self.conn.poll_event() {
+                match event {
+                    Event::Authenticated { .. } => {
+                        self.on_event(event);
+                        authenticated = true;
+                    }
+                    Event::Disconnected { error, .. } => {
+                        self.conn.close(Instant::now());
+                        self.flush_transmits();
+                        self.ws = None;
+                        let transport = self.last_dial_error.take();
+                        return Err(ConnectError::from_disconnect(error, transport));
+                    }
+                    other => self.on_event(other),
+                }
+            }
+            if authenticated {
+                return Ok(());
+            }
+            if let Some(dial) = self.conn.poll_dial() {
+                self.dial(dial);
+                continue;
+            }
+            self.wait_socket(self.conn.poll_timeout(), None);
+        }
+    }
+
+    /// The I/O thread's loop; returns once every handle is gone and the connection is closed.
+    pub(crate) fn run(mut self, commands: Receiver<Command>) {
+        let mut hung_up = false;
+        loop {
+            self.flush_transmits();
+            while let Some(event) = self.conn.poll_event() {
+                self.on_event(event);
+            }
+            for done in self.closers.drain(..) {
+                let _ = done.send(());
+            }
+            if let Some(dial) = self.conn.poll_dial() {
+                self.dial(dial);
+                continue;
+            }
+            if hung_up {
+                if self.conn.state() == ConnectionState::Closed {
+                    tracing::debug!(uuid = %self.conn.uuid(), "I/O thread exits");
+                    return;
+                }
+                self.conn.close(Instant::now());
+                continue;
+            }
+            // Take every command already queued before waiting.
+            match commands.try_recv() {
+                Ok(command) => {
+                    self.on_command(command);
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => {
+                    hung_up = true;
+                    continue;
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+            let deadline = self.conn.poll_timeout();
+            let wake = if self.ws.is_some() {
+                self.wait_socket(deadline, Some(self.options.command_poll));
+                Wake::Idle
+            } else {
+                wait_commands(&commands, deadline)
+            };
+            match wake {
+                Wake::Command(command) => self.on_command(command),
+                Wake::Hangup => hung_up = true,
+                Wake::Idle => {}
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.conn.handle_timeout(Instant::now());
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Request {
+                call,
+                request,
+                timeout,
+                reply,
+            } => match self.conn.request(now, request, timeout) {
+                Ok(id) => {
+                    self.pending.insert(id, Pending { call, reply });
+                    self.by_call.insert(call, id);
+                }
+                Err(e) => {
+                    let _ = reply.send(Reply::Finished(Err(e)));
+                }
+            },
+            Command::Cancel { call } => {
+                if let Some(id) = self.by_call.remove(&call) {
+                    self.conn.cancel(now, id);
+                }
+            }
+            Command::Close { done } => {
+                self.conn.close(now);
+                self.closers.push(done);
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Authenticated { uuid, capabilities } => {
+                tracing::info!(%uuid, capabilities = ?capabilities.as_slice(), "authenticated");
+                if let Ok(mut s) = self.status.lock() {
+                    s.capabilities = Some(capabilities);
+                    s.uuid = uuid;
+                    s.state = ConnectionState::Open;
+                }
+            }
+            Event::Stream { id, frame } => {
+                if let Some(p) = self.pending.get(&id) {
+                    let _ = p.reply.send(Reply::Stream(frame));
+                }
+            }
+            Event::Finished { id, outcome } => {
+                if let Some(p) = self.pending.remove(&id) {
+                    self.by_call.remove(&p.call);
+                    let _ = p.reply.send(Reply::Finished(outcome));
+                }
+            }
+            Event::Notification(n) => tracing::debug!(notification = ?n, "notification"),
+            Event::Disconnected {
+                error,
+                reconnect_at,
+            } => {
+                let retry_in = reconnect_at.map(|t| t.saturating_duration_since(Instant::now()));
+                tracing::warn!(%error, ?retry_in, "disconnected");
+                if let Ok(mut s) = self.status.lock() {
+                    s.capabilities = None;
+                    s.state = self.conn.state();
+                }
+            }
+        }
+    }
+
+    fn dial(&mut self, dial: Dial) {
+        match dial {
+            Dial::Connect { uuid } => {
+                tracing::debug!(%uuid, endpoint = %self.endpoint, "dialing");
+                let result = transport::connect_ws(
+                    &self.endpoint,
+                    self.tls.as_ref(),
+                    self.options.connect_timeout,
+                )
+                .and_then(|ws| {
+                    ws.get_ref()
+                        .tcp()
+                        .set_write_timeout(Some(self.options.write_timeout))?;
+                    Ok(ws)
+                });
+                let now = Instant::now();
+                match result {
+                    Ok(ws) => {
+                        self.ws = Some(ws);
+                        self.last_dial_error = None;
+                        self.conn.handle_connected(now);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dial failed");
+                        let message = e.to_string();
+                        self.last_dial_error = Some(e);
+                        self.conn.handle_connect_failed(now, message);
+                    }
+                }
+            }
+            Dial::ProbeReady => {
+                let ready = crate::http::get(
+                    &self.endpoint,
+                    self.tls.as_ref(),
+                    "/ready",
+                    self.options.http_timeout,
+                )
+                .map(|r| r.status == 200);
+                tracing::debug!(?ready, "readiness probe");
+                self.conn
+                    .handle_ready(Instant::now(), matches!(ready, Ok(true)));
+            }
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.state = self.conn.state();
+        }
+    }
+
+    /// Writes every pending transmit; a write failure is a transport failure.
+    fn flush_transmits(&mut self) {
+        while let Some(transmit) = self.conn.poll_transmit() {
+            let Some(ws) = self.ws.as_mut() else {
+                continue;
+            };
+            let result = match transmit {
+                Transmit::Text(text) => ws.send(Message::text(text)),
+                Transmit::Ping(payload) => ws.send(Message::Ping(payload)),
+                Transmit::Close { code, reason } => {
+                    let frame = CloseFrame {
+                        code: CloseCode::from(code),
+                        reason: reason.into(),
+                    };
+                    let _ = ws.close(Some(frame));
+                    let _ = ws.flush();
+                    self.ws = None;
+                    continue;
+                }
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "write failed");
+                self.ws = None;
+                self.conn
+                    .handle_closed(Instant::now(), None, &e.to_string());
+            }
+        }
+    }
+
+    /// Reads at most one message, waiting until `deadline` (capped by `cap`).
+    fn wait_socket(&mut self, deadline: Option<Instant>, cap: Option<Duration>) {
+        let Some(ws) = self.ws.as_mut() else {
+            if let Some(d) = deadline {
+                std::thread::sleep(d.saturating_duration_since(Instant::now()));
+            }
+            return;
+        };
+        let mut wait = deadline.map_or(Duration::from_secs(3600), |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if let Some(cap) = cap {
+            wait = wait.min(cap);
+        }
+        if wait.is_zero() {
+            return;
+        }
+        if let Err(e) = ws.get_ref().tcp().set_read_timeout(Some(wait)) {
+            self.ws = None;
+            self.conn
+                .handle_closed(Instant::now(), None, &e.to_string());
+            return;
+        }
+        let result = ws.read();
+        let now = Instant::now();
+        match result {
+            Ok(Message::Text(text)) => self.conn.handle_text(now, text.as_str()),
+            Ok(Message::Ping(_) | Message::Pong(_)) => {
+                self.conn.handle_pong(now);
+                // Send the automatic pong.
+                let _ = ws.flush();
+            }
+            Ok(Message::Close(frame)) => {
+                let _ = ws.flush();
+                let (code, reason) = frame.map_or((None, String::new()), |f| {
+                    (Some(u16::from(f.code)), f.reason.to_string())
+                });
+                self.ws = None;
+                self.conn.handle_closed(now, code, &reason);
+            }
+            Ok(Message::Binary(_) | Message::Frame(_)) => {
+                tracing::debug!("ignoring a non-text frame");
+            }
+            Err(tungstenite::Error::Io(e)) if is_timeout(&e) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "read failed");
+                self.ws = None;
+                self.conn.handle_closed(now, None, &e.to_string());
+            }
+        }
+    }
+}
+
+fn wait_commands(commands: &Receiver<Command>, deadline: Option<Instant>) -> Wake {
+    let result = match deadline {
+        Some(d) => commands.recv_timeout(d.saturating_duration_since(Instant::now())),
+        None => commands.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    };
+    match result {
+        Ok(c) => Wake::Command(c),
+        Err(RecvTimeoutError::Timeout) => Wake::Idle,
+        Err(RecvTimeoutError::Disconnected) => Wake::Hangup,
+    }
+}

@@ -1,0 +1,178 @@
+//! Opening transports: TCP with a deadline, optional TLS, and the WebSocket upgrade.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use rustls_pki_types::ServerName;
+use tcm_proto::Endpoint;
+use tungstenite::WebSocket;
+use tungstenite::handshake::HandshakeError;
+use tungstenite::protocol::WebSocketConfig;
+
+use crate::error::TransportError;
+
+/// A TCP stream, plain or inside a rustls session.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    /// `ws://`.
+    Plain(TcpStream),
+    /// `wss://`.
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// The underlying socket, for timeouts.
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        match self {
+            Self::Plain(s) => s,
+            Self::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.write(buf),
+            Self::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(s) => s.flush(),
+            Self::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// The WebSocket type the driver uses.
+pub(crate) type Ws = WebSocket<Stream>;
+
+/// Largest server message accepted; the server itself sends at most 16 MiB (TCM §19.11).
+const MAX_INBOUND: usize = 64 << 20;
+
+/// Whether an I/O error is a read or write timeout (Unix reports `WouldBlock`).
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn remaining(deadline: Instant) -> Result<Duration, TransportError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        Err(TransportError::Timeout)
+    } else {
+        Ok(left)
+    }
+}
+
+fn tcp_connect(endpoint: &Endpoint, deadline: Instant) -> Result<TcpStream, TransportError> {
+    let addrs = (endpoint.host.as_str(), endpoint.port)
+        .to_socket_addrs()
+        .map_err(|source| TransportError::Resolve {
+            host: endpoint.host.clone(),
+            source,
+        })?;
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, remaining(deadline)?) {
+            Ok(s) => {
+                s.set_nodelay(true)?;
+                return Ok(s);
+            }
+            Err(e) if is_timeout(&e) => return Err(TransportError::Timeout),
+            Err(source) => last = Some((addr.to_string(), source)),
+        }
+    }
+    Err(match last {
+        Some((addr, source)) => TransportError::Connect { addr, source },
+        None => TransportError::Resolve {
+            host: endpoint.host.clone(),
+            source: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
+        },
+    })
+}
+
+fn tls_error(e: io::Error) -> TransportError {
+    if is_timeout(&e) {
+        return TransportError::Timeout;
+    }
+    let inner = e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<rustls::Error>())
+        .cloned();
+    match inner {
+        Some(t) => TransportError::Tls(t),
+        None => TransportError::Io(e),
+    }
+}
+
+/// Opens TCP (and TLS for `wss`) with the socket timeouts set to what is left of `deadline`.
+pub(crate) fn open_stream(
+    endpoint: &Endpoint,
+    tls: Option<&Arc<ClientConfig>>,
+    deadline: Instant,
+) -> Result<Stream, TransportError> {
+    let tcp = tcp_connect(endpoint, deadline)?;
+    let left = remaining(deadline)?;
+    tcp.set_read_timeout(Some(left))?;
+    tcp.set_write_timeout(Some(left))?;
+    if !endpoint.tls {
+        return Ok(Stream::Plain(tcp));
+    }
+    let config = tls.ok_or_else(|| TransportError::TlsConfig("no TLS configuration".to_owned()))?;
+    let name = ServerName::try_from(endpoint.host.clone())
+        .map_err(|e| TransportError::TlsConfig(format!("server name '{}': {e}", endpoint.host)))?;
+    let conn = ClientConnection::new(Arc::clone(config), name)?;
+    let mut s = StreamOwned::new(conn, tcp);
+    // Finish the handshake here so that certificate errors surface as typed TLS errors.
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock).map_err(tls_error)?;
+    }
+    Ok(Stream::Tls(Box::new(s)))
+}
+
+fn map_ws_error(e: tungstenite::Error) -> TransportError {
+    match e {
+        tungstenite::Error::Http(response) => TransportError::HttpStatus {
+            status: response.status().as_u16(),
+        },
+        tungstenite::Error::Io(e) if is_timeout(&e) => TransportError::Timeout,
+        tungstenite::Error::Io(e) => tls_error(e),
+        other => TransportError::Handshake(other.to_string()),
+    }
+}
+
+/// Dials the endpoint and performs the WebSocket upgrade within `timeout`.
+pub(crate) fn connect_ws(
+    endpoint: &Endpoint,
+    tls: Option<&Arc<ClientConfig>>,
+    timeout: Duration,
+) -> Result<Ws, TransportError> {
+    let deadline = Instant::now() + timeout;
+    let stream = open_stream(endpoint, tls, deadline)?;
+    let url = endpoint.to_string();
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_INBOUND))
+        .max_frame_size(Some(MAX_INBOUND));
+    match tungstenite::client::client_with_config(url.as_str(), stream, Some(config)) {
+        Ok((ws, _response)) => Ok(ws),
+        Err(HandshakeError::Failure(e)) => Err(map_ws_error(e)),
+        Err(HandshakeError::Interrupted(_)) => Err(TransportError::Timeout),
+    }
+}

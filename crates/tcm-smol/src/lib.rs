@@ -1,0 +1,36 @@
+//! [smol](https://docs.rs/smol) client for the TCM (Triton Client Manager) WebSocket protocol.
+//!
+//! A thin facade over the runtime-generic `tcm-async` driver: this crate only supplies smol's
+//! `TcpStream` and `spawn`. All protocol decisions are made by the sans-IO `tcm-proto` core.
+//! Calls may be made concurrently from many tasks on one [`Client`]; a [`Pool`] spreads
+//! inference over several connections.
+//!
+//! ```no_run
+//! use tcm_smol::{Client, tcm_proto::{AuthContext, Config}};
+//!
+//! smol::block_on(async {
+//!     let client = Client::connect("ws://127.0.0.1:8000/ws", AuthContext::anonymous(), Config::new("example")).await?;
+//!     let stats = client.queue_stats().await?;
+//!     println!("queued: {}", stats.total_queued);
+//!     client.close().await;
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod runtime;
+
+pub use runtime::Smol;
+pub use tcm_async::{
+    ClientOptions, ConnectError, Error, HttpResponse, InferenceOutput, ProbeError, TransportError,
+    tcm_proto,
+};
+
+/// A TCM client driven by a smol task.
+pub type Client = tcm_async::Client<Smol>;
+/// A pool of TCM connections driven by smol tasks.
+pub type Pool = tcm_async::Pool<Smol>;
+/// The frames of a streaming inference.
+pub type InferStream = tcm_async::InferStream<Smol>;

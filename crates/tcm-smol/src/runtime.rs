@@ -1,0 +1,28 @@
+//! The smol [`Runtime`](tcm_async::Runtime).
+
+use std::future::Future;
+use std::io;
+
+/// smol's TCP stream and global executor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Smol;
+
+impl tcm_async::Runtime for Smol {
+    type Tcp = smol::net::TcpStream;
+
+    fn connect(host: &str, port: u16) -> impl Future<Output = io::Result<Self::Tcp>> + Send {
+        let host = host.to_owned();
+        async move {
+            let stream = smol::net::TcpStream::connect((host.as_str(), port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        }
+    }
+
+    fn spawn<F>(future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        smol::spawn(future).detach();
+    }
+}

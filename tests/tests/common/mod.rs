@@ -1,0 +1,453 @@
+//! The scenario matrix: every scenario is written once against [`Adapter`] and instantiated
+//! for each client by `tests/matrix.rs`.
+
+#![allow(dead_code)]
+
+pub mod adapter;
+pub mod tls;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use tcm_proto::{
+    AuthContext, Backoff, Config, ConnectionState, DisconnectError, InferenceRequest, Outputs,
+    PipelineStep, ReconnectPolicy, RequestError, RetryPolicy, Tensor, TensorData, TritonCode,
+};
+use tcm_testserver::{TestServer, TestServerHandle};
+
+pub use adapter::{Adapter, AsyncStd, Blocking, CallFailure, ConnectFailure, Opts, Smol};
+
+/// A client configuration with short timeouts and backoffs, so failures resolve quickly.
+pub fn client_config(uuid: &str) -> Config {
+    let mut c = Config::new(uuid);
+    c.auth_timeout = Duration::from_secs(5);
+    c.timeouts.info = Duration::from_secs(5);
+    c.timeouts.inference = Duration::from_secs(10);
+    c.timeouts.stream = Duration::from_secs(10);
+    c.timeouts.management = Duration::from_secs(10);
+    c.retry = RetryPolicy {
+        max_attempts: 3,
+        backoff: Backoff {
+            initial: Duration::from_millis(10),
+            cap: Duration::from_millis(50),
+        },
+    };
+    c.reconnect = Some(ReconnectPolicy {
+        backoff: Backoff {
+            initial: Duration::from_millis(20),
+            cap: Duration::from_millis(200),
+        },
+        max_attempts: Some(100),
+    });
+    c
+}
+
+/// A test server with a registered Triton at 127.0.0.1 / `c1` (for pipelines).
+pub fn server_with(f: impl FnOnce(&mut tcm_testserver::Config)) -> TestServerHandle {
+    let mut config = tcm_testserver::Config {
+        registered_servers: vec![("127.0.0.1".to_owned(), "c1".to_owned())],
+        ..tcm_testserver::Config::default()
+    };
+    f(&mut config);
+    TestServer::start(config).expect("test server starts")
+}
+
+pub fn server() -> TestServerHandle {
+    server_with(|_| {})
+}
+
+fn fp32(name: &str, v: Vec<f32>) -> tcm_proto::TensorInput {
+    Tensor::vector(name, TensorData::Fp32(v)).into()
+}
+
+/// An HTTP inference of `model` on the loopback Triton.
+pub fn inference(model: &str, inputs: Vec<tcm_proto::TensorInput>) -> InferenceRequest {
+    InferenceRequest {
+        vm_ip: Some("127.0.0.1".to_owned()),
+        container_id: "c1".to_owned(),
+        model_name: Some(model.to_owned()),
+        inputs,
+        allow_transient: true,
+        ..InferenceRequest::default()
+    }
+}
+
+pub fn identity(v: Vec<f32>) -> InferenceRequest {
+    inference("identity", vec![fp32("INPUT0", v)])
+}
+
+pub fn add(a: Vec<f32>, b: Vec<f32>) -> InferenceRequest {
+    inference("add", vec![fp32("INPUT0", a), fp32("INPUT1", b)])
+}
+
+pub fn output0(outputs: &Outputs) -> Vec<f32> {
+    outputs.f32("OUTPUT0").expect("OUTPUT0 is FP32").values
+}
+
+fn connect<A: Adapter>(url: &str, uuid: &str) -> A::Client {
+    A::connect(
+        url,
+        AuthContext::anonymous(),
+        client_config(&format!("{}-{uuid}", A::NAME)),
+        &Opts::default(),
+    )
+    .expect("connects")
+}
+
+fn is_disconnect(r: &Result<Outputs, CallFailure>) -> bool {
+    matches!(r, Err(CallFailure::Request(RequestError::Disconnected(_))))
+}
+
+/// Polls `f` until it returns true or `within` passes.
+pub fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f()
+}
+
+// ----- scenarios -----------------------------------------------------------------------------
+
+/// Every call kind works and returns correct, typed results.
+pub fn happy_paths<A: Adapter>() {
+    let server = server();
+    let client = connect::<A>(&server.ws_url(), "happy");
+    let caps = A::capabilities(&client).expect("capabilities after auth");
+    assert!(caps.contains("json"), "negotiated {:?}", caps.as_slice());
+    assert_eq!(A::state(&client), ConnectionState::Open);
+
+    A::queue_stats(&client).expect("queue_stats");
+
+    let out = A::infer(&client, identity(vec![1.0, 2.5, -3.0]), None).expect("identity");
+    assert_eq!(output0(&out), vec![1.0, 2.5, -3.0]);
+    let out = A::infer(&client, add(vec![1.0, 2.0], vec![10.0, 20.0]), None).expect("add");
+    assert_eq!(output0(&out), vec![11.0, 22.0]);
+    let out = A::infer(&client, identity(vec![4.0]), Some(Duration::from_secs(5)))
+        .expect("identity with a per-call deadline");
+    assert_eq!(output0(&out), vec![4.0]);
+
+    let text = A::stream_text(
+        &client,
+        inference("stream", vec![fp32("INPUT0", vec![3.0])]),
+    )
+    .expect("stream");
+    assert_eq!(text, "tok0 tok1 tok2 ");
+
+    let steps = vec![
+        PipelineStep {
+            name: Some("first".to_owned()),
+            model_name: "identity".to_owned(),
+            inputs: vec![fp32("INPUT0", vec![7.0])],
+            protocol: None,
+        },
+        PipelineStep {
+            name: Some("second".to_owned()),
+            model_name: "add".to_owned(),
+            inputs: vec![fp32("INPUT0", vec![1.0]), fp32("INPUT1", vec![2.0])],
+            protocol: None,
+        },
+    ];
+    let target = InferenceRequest {
+        vm_ip: Some("127.0.0.1".to_owned()),
+        container_id: "c1".to_owned(),
+        ..InferenceRequest::default()
+    };
+    let out = A::pipeline(&client, target, steps).expect("pipeline");
+    let first = out.get("first").expect("first step");
+    assert_eq!(first["OUTPUT0"], serde_json::json!([7.0]));
+    let second = out.get("second").expect("second step");
+    assert_eq!(second["OUTPUT0"], serde_json::json!([3.0]));
+
+    // The dev backend refuses every management action: a typed, unretried failure.
+    let err = A::management(&client, "deletion", Map::new()).expect_err("management fails");
+    assert!(
+        matches!(err.request(), Some(RequestError::Management { message }) if message.contains("vm_id")),
+        "{err:?}"
+    );
+
+    assert_eq!(A::health(&client), Ok(200));
+    assert_eq!(A::ready(&client), Ok(200));
+
+    A::close(&client);
+    A::close(&client);
+    let after = A::queue_stats(&client).expect_err("calls fail after close");
+    assert!(
+        matches!(after.request(), Some(RequestError::Closed)),
+        "{after:?}"
+    );
+}
+
+/// Refused, HTTP status at the upgrade, and auth failure are typed errors from connect.
+pub fn connect_errors<A: Adapter>() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let refused = A::connect(
+        &format!("ws://127.0.0.1:{port}/ws"),
+        AuthContext::anonymous(),
+        client_config("refused"),
+        &Opts::default(),
+    );
+    assert!(
+        matches!(refused, Err(ConnectFailure::Refused)),
+        "{refused:?}"
+    );
+
+    let server = server();
+    let url = format!("ws://{}/ws2", server.addr());
+    let status = A::connect(
+        &url,
+        AuthContext::anonymous(),
+        client_config("status"),
+        &Opts::default(),
+    );
+    assert!(
+        matches!(status, Err(ConnectFailure::HttpStatus(403))),
+        "{status:?}"
+    );
+
+    let bad_url = A::connect(
+        "http://x/ws",
+        AuthContext::anonymous(),
+        client_config("u"),
+        &Opts::default(),
+    );
+    assert!(
+        matches!(bad_url, Err(ConnectFailure::Other(_))),
+        "{bad_url:?}"
+    );
+
+    let strict =
+        TestServer::start(tcm_testserver::Config::profile("strict-claims-only").expect("profile"))
+            .expect("server");
+    let auth = A::connect(
+        &strict.ws_url(),
+        AuthContext::with_token("not-a-jwt"),
+        client_config("badtoken"),
+        &Opts::default(),
+    );
+    assert!(
+        matches!(auth, Err(ConnectFailure::Auth(ref m)) if !m.is_empty()),
+        "{auth:?}"
+    );
+}
+
+/// 200 queue_stats in flight at once on one connection, all answered.
+pub fn concurrent_queue_stats<A: Adapter>() {
+    let server = server();
+    let client = connect::<A>(&server.ws_url(), "qs200");
+    let results = A::concurrent_queue_stats(&client, 200);
+    assert_eq!(results.len(), 200);
+    for r in &results {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    A::close(&client);
+}
+
+/// An 8-connection pool runs 500 inferences; every reply carries its own request's result.
+pub fn pool_500<A: Adapter>() {
+    let server = server();
+    let pool = A::pool_connect(
+        &server.ws_url(),
+        AuthContext::anonymous(),
+        client_config(&format!("{}-pool", A::NAME)),
+        8,
+        &Opts::default(),
+    )
+    .expect("pool connects");
+    let uuids = A::pool_uuids(&pool);
+    assert_eq!(uuids.len(), 8);
+    let mut distinct = uuids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 8, "pool members share a uuid: {uuids:?}");
+
+    let requests: Vec<_> = (0..500)
+        .map(|i| add(vec![i as f32, 2.0 * i as f32], vec![0.5, 1000.0]))
+        .collect();
+    let results = A::pool_infer_many(&pool, requests);
+    assert_eq!(results.len(), 500);
+    for (i, r) in results.iter().enumerate() {
+        let out = r
+            .as_ref()
+            .unwrap_or_else(|e| panic!("inference {i}: {e:?}"));
+        assert_eq!(
+            output0(out),
+            vec![i as f32 + 0.5, 2.0 * i as f32 + 1000.0],
+            "reply {i} belongs to another request"
+        );
+    }
+    A::pool_close(&pool);
+}
+
+/// The server drops the connection mid-request: every pending call fails with a typed
+/// disconnect, the client reconnects, and later calls succeed.
+pub fn drop_mid_request<A: Adapter>() {
+    let server = server_with(|c| c.inference_latency_ms = (50, 50));
+    let client = connect::<A>(&server.ws_url(), "drop");
+    let before = server.stats();
+    server.drop_on_next_inference(1);
+    let results = A::concurrent_infer(&client, (0..4).map(|i| identity(vec![i as f32])).collect());
+    assert!(
+        results.iter().any(is_disconnect),
+        "no call saw the drop: {results:?}"
+    );
+    for r in &results {
+        match r {
+            Err(CallFailure::Request(RequestError::Disconnected(DisconnectError::Closed {
+                code: None,
+                ..
+            }))) => {}
+            // A call submitted after the drop waits for the reconnect and succeeds.
+            Ok(_) => {}
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    let out = A::infer(&client, identity(vec![9.0]), None).expect("call after reconnect");
+    assert_eq!(output0(&out), vec![9.0]);
+    assert!(server.stats().auth_successes > before.auth_successes);
+    A::close(&client);
+}
+
+/// SYSTEM_SHUTDOWN: pending calls fail, the client probes `/ready` instead of redialling (no
+/// retry storm), and resumes once the server is ready again.
+pub fn shutdown_draining<A: Adapter>() {
+    let server = server();
+    let client = connect::<A>(&server.ws_url(), "drain");
+    let at_drain = server.stats();
+    server.begin_shutdown();
+    // The next frame is processed, then SYSTEM_SHUTDOWN and 1012 follow.
+    let first = A::queue_stats(&client);
+    if let Err(e) = &first {
+        assert!(
+            matches!(e.request(), Some(RequestError::Disconnected(_))),
+            "{e:?}"
+        );
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || A::state(&client)
+            != ConnectionState::Open),
+        "the client left the draining server"
+    );
+    // While draining, the client only probes /ready.
+    assert!(
+        eventually(Duration::from_secs(5), || server.stats().http_requests
+            >= at_drain.http_requests + 3),
+        "no readiness probes"
+    );
+    let during = server.stats();
+    assert!(
+        during.connection_attempts <= at_drain.connection_attempts + 1,
+        "retry storm: {} connection attempts while draining",
+        during.connection_attempts - at_drain.connection_attempts
+    );
+    server.restart_ready();
+    let resumed = A::queue_stats(&client);
+    assert!(resumed.is_ok(), "{resumed:?}");
+    let out = A::infer(&client, identity(vec![5.0]), None).expect("inference after restart");
+    assert_eq!(output0(&out), vec![5.0]);
+    A::close(&client);
+}
+
+/// A retriable typed error twice, then success: retried under the policy. A fatal error is
+/// not retried.
+pub fn retries<A: Adapter>() {
+    let server = server();
+    let client = connect::<A>(&server.ws_url(), "retry");
+    server.fail_next_inferences(2, "TRITON_NETWORK");
+    let out = A::infer(&client, identity(vec![1.0, 2.0]), None).expect("retried to success");
+    assert_eq!(output0(&out), vec![1.0, 2.0]);
+
+    // Two fatal failures armed: if the first call were retried, it would eat the second.
+    server.fail_next_inferences(2, "TRITON_MODEL_MISSING");
+    for _ in 0..2 {
+        let err = A::infer(&client, identity(vec![1.0]), None).expect_err("fatal");
+        match err.request() {
+            Some(RequestError::Triton(t)) => {
+                assert_eq!(t.code, TritonCode::ModelMissing);
+                assert!(!t.retriable);
+            }
+            other => panic!("expected a typed Triton error, got {other:?}"),
+        }
+    }
+    let out = A::infer(&client, identity(vec![3.0]), None).expect("fault consumed");
+    assert_eq!(output0(&out), vec![3.0]);
+    A::close(&client);
+}
+
+/// An oversize request fails locally with a typed error, and the connection stays usable.
+pub fn oversize<A: Adapter>() {
+    let server = server();
+    let client = connect::<A>(&server.ws_url(), "big");
+    let before = server.stats().frames_received;
+    let big = identity(vec![1.2345678; 20_000]);
+    let err = A::infer(&client, big, None).expect_err("too large");
+    assert!(
+        matches!(
+            err.request(),
+            Some(RequestError::TooLarge { limit: 65_536, .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(server.stats().frames_received, before, "nothing was sent");
+    assert_eq!(A::state(&client), ConnectionState::Open);
+    A::queue_stats(&client).expect("still usable");
+    let out = A::infer(&client, identity(vec![2.0]), None).expect("inference after oversize");
+    assert_eq!(output0(&out), vec![2.0]);
+    A::close(&client);
+}
+
+/// `wss://` through a TLS proxy with a CA made at test time; an untrusted CA is a TLS error.
+pub fn wss<A: Adapter>() {
+    let server = server();
+    let proxy = tls::TlsProxy::start(server.addr());
+    let opts = Opts {
+        ca_pem: Some(proxy.ca_pem.clone().into_bytes()),
+    };
+    let client = A::connect(
+        &proxy.wss_url(),
+        AuthContext::anonymous(),
+        client_config(&format!("{}-tls", A::NAME)),
+        &opts,
+    )
+    .expect("wss connects");
+    A::queue_stats(&client).expect("queue_stats over TLS");
+    let out = A::infer(&client, add(vec![1.0], vec![2.0]), None).expect("add over TLS");
+    assert_eq!(output0(&out), vec![3.0]);
+    assert_eq!(A::health(&client), Ok(200));
+    A::close(&client);
+
+    let untrusted = A::connect(
+        &proxy.wss_url(),
+        AuthContext::anonymous(),
+        client_config("untrusted"),
+        &Opts::default(),
+    );
+    assert!(
+        matches!(untrusted, Err(ConnectFailure::Tls(_))),
+        "{untrusted:?}"
+    );
+    let wrong_host = A::connect(
+        &format!("wss://127.0.0.1:{}/ws", proxy.addr.port()),
+        AuthContext::anonymous(),
+        client_config("wronghost"),
+        &opts,
+    );
+    assert!(
+        matches!(wrong_host, Err(ConnectFailure::Tls(_))),
+        "{wrong_host:?}"
+    );
+}
+
+/// Management payload helper for examples of use.
+pub fn payload(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}

@@ -1,0 +1,58 @@
+//! The scenario matrix over all three clients against the reference test server.
+
+mod common;
+
+macro_rules! matrix {
+    ($($adapter:ident => $module:ident),* $(,)?) => {$(
+        mod $module {
+            use super::common::{self, $adapter};
+
+            #[test]
+            fn happy_paths() {
+                common::happy_paths::<$adapter>();
+            }
+
+            #[test]
+            fn connect_errors() {
+                common::connect_errors::<$adapter>();
+            }
+
+            #[test]
+            fn concurrent_queue_stats() {
+                common::concurrent_queue_stats::<$adapter>();
+            }
+
+            #[test]
+            fn pool_500() {
+                common::pool_500::<$adapter>();
+            }
+
+            #[test]
+            fn drop_mid_request() {
+                common::drop_mid_request::<$adapter>();
+            }
+
+            #[test]
+            fn shutdown_draining() {
+                common::shutdown_draining::<$adapter>();
+            }
+
+            #[test]
+            fn retries() {
+                common::retries::<$adapter>();
+            }
+
+            #[test]
+            fn oversize() {
+                common::oversize::<$adapter>();
+            }
+
+            #[test]
+            fn wss() {
+                common::wss::<$adapter>();
+            }
+        }
+    )*};
+}
+
+matrix!(Blocking => blocking, Smol => smol, AsyncStd => async_std);
