@@ -61,7 +61,8 @@ enum State {
 /// - [`handle_connected`](Self::handle_connected) / [`handle_connect_failed`](Self::handle_connect_failed)
 ///   after carrying out a [`Dial::Connect`]; [`handle_ready`](Self::handle_ready) after a
 ///   [`Dial::ProbeReady`];
-/// - [`handle_text`](Self::handle_text) for each text frame received,
+/// - [`handle_text`](Self::handle_text) for each text frame received (or
+///   [`handle_frame`](Self::handle_frame) with a frame decoded elsewhere),
 ///   [`handle_pong`](Self::handle_pong) for each ping or pong received;
 /// - [`handle_closed`](Self::handle_closed) when the socket closed or failed (with the close code
 ///   when a close frame arrived, `None` otherwise);
@@ -259,16 +260,26 @@ impl Connection {
         if !matches!(self.state, State::Authenticating { .. } | State::Open) {
             return;
         }
+        match ServerFrame::decode(text) {
+            Ok(frame) => self.handle_frame(now, frame),
+            Err(e) => {
+                if let Some(k) = &mut self.keepalive {
+                    k.on_receive(now);
+                }
+                self.notify(Notification::Undecodable(e));
+            }
+        }
+    }
+
+    /// An already-decoded frame arrived (for drivers that decode off the state machine's
+    /// thread); [`handle_text`](Self::handle_text) is `decode` followed by this.
+    pub fn handle_frame(&mut self, now: Instant, frame: ServerFrame) {
+        if !matches!(self.state, State::Authenticating { .. } | State::Open) {
+            return;
+        }
         if let Some(k) = &mut self.keepalive {
             k.on_receive(now);
         }
-        let frame = match ServerFrame::decode(text) {
-            Ok(f) => f,
-            Err(e) => {
-                self.notify(Notification::Undecodable(e));
-                return;
-            }
-        };
         match frame {
             ServerFrame::AuthOk { capability } => self.on_auth_ok(capability),
             ServerFrame::Error(e) => self.on_error(now, e),

@@ -493,7 +493,7 @@ mod tests {
     use crate::envelope::{InferenceRequest, InfoRequest};
 
     fn inference() -> Request {
-        Request::Inference(InferenceRequest::default())
+        Request::from(InferenceRequest::default())
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Frames are written as compact JSON straight from borrowed data, with no intermediate
 //! `serde_json::Value`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -98,15 +99,16 @@ pub enum Protocol {
 /// An info request (TCM §7). `queue_stats` is answered on the server's fast path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InfoRequest {
-    /// The action, e.g. `queue_stats`.
-    pub action: String,
+    /// The action, e.g. `queue_stats` (borrowed for the common actions, so a pending info
+    /// request allocates nothing for it).
+    pub action: Cow<'static, str>,
 }
 
 impl InfoRequest {
     /// The `queue_stats` request.
     pub fn queue_stats() -> Self {
         Self {
-            action: "queue_stats".to_owned(),
+            action: Cow::Borrowed("queue_stats"),
         }
     }
 
@@ -176,15 +178,34 @@ impl InferenceRequest {
     }
 }
 
-/// A request to send on a connection.
+/// A request to send on a connection. Build one with `.into()` from the typed requests.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     /// `type:"info"`.
     Info(InfoRequest),
     /// `type:"management"`.
     Management(ManagementRequest),
-    /// `type:"inference"`.
-    Inference(InferenceRequest),
+    /// `type:"inference"` (boxed: it is much larger than the others, and requests wait in
+    /// queues).
+    Inference(Box<InferenceRequest>),
+}
+
+impl From<InfoRequest> for Request {
+    fn from(r: InfoRequest) -> Self {
+        Self::Info(r)
+    }
+}
+
+impl From<ManagementRequest> for Request {
+    fn from(r: ManagementRequest) -> Self {
+        Self::Management(r)
+    }
+}
+
+impl From<InferenceRequest> for Request {
+    fn from(r: InferenceRequest) -> Self {
+        Self::Inference(Box::new(r))
+    }
 }
 
 impl Request {

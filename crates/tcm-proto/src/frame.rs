@@ -285,16 +285,16 @@ fn text_of(v: Option<&Value>) -> String {
     }
 }
 
-fn payload_object<'a>(
-    obj: &'a Map<String, Value>,
+fn payload_object(
+    obj: &mut Map<String, Value>,
     kind: &'static str,
-) -> Result<&'a Map<String, Value>, DecodeError> {
-    match obj.get("payload") {
+) -> Result<Map<String, Value>, DecodeError> {
+    match obj.remove("payload") {
         Some(Value::Object(p)) => Ok(p),
         Some(other) => Err(DecodeError::FieldType {
             field: "payload",
             expected: "an object",
-            found: json_type(other),
+            found: json_type(&other),
         }),
         None => Err(DecodeError::MissingField {
             kind,
@@ -316,11 +316,11 @@ impl ServerFrame {
 
     /// Decodes an already-parsed frame.
     pub fn from_value(value: Value) -> Result<Self, DecodeError> {
-        let Value::Object(obj) = value else {
+        let Value::Object(mut obj) = value else {
             return Err(DecodeError::NotAnObject(json_type(&value)));
         };
         let kind = match obj.get("type") {
-            Some(Value::String(s)) => s.as_str(),
+            Some(Value::String(s)) => s.clone(),
             Some(other) => {
                 return Err(DecodeError::FieldType {
                     field: "type",
@@ -330,7 +330,7 @@ impl ServerFrame {
             }
             None => return Err(DecodeError::MissingType),
         };
-        match kind {
+        match kind.as_str() {
             "auth.ok" => {
                 let capability = match obj.get("payload") {
                     Some(Value::Object(p)) => match p.get("capability") {
@@ -348,8 +348,7 @@ impl ServerFrame {
                 Ok(Self::AuthOk { capability })
             }
             "error" => {
-                let p = payload_object(&obj, "error")?;
-                let mut extra = p.clone();
+                let mut extra = payload_object(&mut obj, "error")?;
                 let code = opt_string(extra.remove("code").as_ref()).map(|c| ErrorCode::parse(&c));
                 let message = text_of(extra.remove("message").as_ref());
                 let dropped_type = opt_string(extra.remove("dropped_type").as_ref())
@@ -366,17 +365,17 @@ impl ServerFrame {
                 }))
             }
             "info_response" => {
-                let p = payload_object(&obj, "info_response")?;
+                let mut p = payload_object(&mut obj, "info_response")?;
                 Ok(Self::InfoResponse(InfoResponse {
-                    job_id: p.get("job_id").cloned().unwrap_or(Value::Null),
+                    job_id: p.remove("job_id").unwrap_or(Value::Null),
                     request_type: opt_string(p.get("request_type")),
                     success: p.get("status").and_then(Value::as_str) == Some("success"),
-                    data: p.get("data").cloned().unwrap_or(Value::Null),
+                    data: p.remove("data").unwrap_or(Value::Null),
                     error: opt_string(p.get("error")),
                 }))
             }
             "management" => {
-                let p = payload_object(&obj, "management")?;
+                let mut p = payload_object(&mut obj, "management")?;
                 let status = match p.get("status") {
                     Some(Value::Bool(b)) => *b,
                     Some(other) => {
@@ -394,14 +393,14 @@ impl ServerFrame {
                     }
                 };
                 Ok(Self::Management(ManagementReply {
-                    request_id: obj.get("request_id").cloned(),
+                    request_id: obj.remove("request_id"),
                     uuid: opt_string(obj.get("uuid")),
                     status,
-                    data: p.get("data").cloned().unwrap_or(Value::Null),
+                    data: p.remove("data").unwrap_or(Value::Null),
                 }))
             }
             "inference" => {
-                let p = payload_object(&obj, "inference")?;
+                let mut p = payload_object(&mut obj, "inference")?;
                 let status = match p.get("status") {
                     Some(Value::String(s)) => InferenceStatus::parse(s),
                     Some(other) => {
@@ -421,7 +420,7 @@ impl ServerFrame {
                 Ok(Self::Inference(InferenceFrame {
                     uuid: opt_string(obj.get("uuid")),
                     status,
-                    data: p.get("data").cloned().unwrap_or(Value::Null),
+                    data: p.remove("data").unwrap_or(Value::Null),
                     model_name: opt_string(p.get("model_name")),
                 }))
             }
@@ -430,9 +429,9 @@ impl ServerFrame {
                 message: text_of(obj.get("message")),
                 timestamp: obj.get("timestamp").and_then(Value::as_f64),
             })),
-            other => Ok(Self::Unknown {
-                kind: other.to_owned(),
-                raw: Value::Object(obj.clone()),
+            _ => Ok(Self::Unknown {
+                kind,
+                raw: Value::Object(obj),
             }),
         }
     }

@@ -519,7 +519,7 @@ fn cancel_finishes_once_and_the_late_reply_is_a_notification() {
 #[test]
 fn shm_input_without_requesting_shm_is_refused_before_sending() {
     let mut h = Harness::open(config());
-    let req = Request::Inference(InferenceRequest {
+    let req = Request::from(InferenceRequest {
         container_id: "c".into(),
         inputs: vec![
             ShmReference {
@@ -546,7 +546,7 @@ fn shm_input_fails_when_the_server_did_not_grant_shm() {
     let mut c = config();
     c.capabilities = vec!["json".into(), "shm".into()];
     let mut h = Harness::dialled(c);
-    let req = Request::Inference(InferenceRequest {
+    let req = Request::from(InferenceRequest {
         container_id: "c".into(),
         inputs: vec![tcm_proto::TensorInput::Raw(json!({
             "name": "INPUT0", "shm_key": "/k", "offset": 0, "byte_size": 4, "shape": [1], "dtype": "FP32"

@@ -169,7 +169,7 @@ fn sdk_shaped_identity_request_encodes_as_recorded() {
         .iter()
         .map(|v| v.as_f64().unwrap() as f32)
         .collect();
-    let req = Request::Inference(InferenceRequest {
+    let req = Request::from(InferenceRequest {
         vm_id: recorded["vm_id"].as_str().map(Into::into),
         vm_ip: recorded["vm_ip"].as_str().map(Into::into),
         container_id: recorded["container_id"].as_str().unwrap().into(),

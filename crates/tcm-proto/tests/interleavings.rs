@@ -124,7 +124,7 @@ impl Model {
     fn inference(&mut self, grpc: bool) -> (Request, Expect) {
         self.next_value += 1;
         let v = self.next_value as f32;
-        let req = Request::Inference(InferenceRequest {
+        let req = Request::from(InferenceRequest {
             vm_ip: Some("127.0.0.1".into()),
             container_id: "c".into(),
             model_name: Some("identity".into()),

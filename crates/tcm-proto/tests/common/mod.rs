@@ -205,7 +205,7 @@ impl Harness {
 }
 
 pub fn identity(values: Vec<f32>) -> Request {
-    Request::Inference(InferenceRequest {
+    Request::from(InferenceRequest {
         vm_ip: Some("127.0.0.1".into()),
         container_id: "ctr-1".into(),
         model_name: Some("identity".into()),

@@ -1,0 +1,193 @@
+//! Encode and decode of each frame kind, and the request lifecycle without a socket
+//! (request → transmit → reply → event).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tcm_proto::envelope::{encode_auth, encode_request};
+use tcm_proto::{
+    AuthContext, Config, Connection, Event, InferenceRequest, InfoRequest, ManagementRequest,
+    Request, ServerFrame, Tensor, TensorData, Transmit,
+};
+
+fn identity(n: usize) -> Request {
+    Request::from(InferenceRequest {
+        vm_ip: Some("127.0.0.1".into()),
+        container_id: "ctr-1".into(),
+        model_name: Some("identity".into()),
+        inputs: vec![Tensor::vector("INPUT0", TensorData::Fp32(vec![0.5; n])).into()],
+        allow_transient: true,
+        ..Default::default()
+    })
+}
+
+fn encode(c: &mut Criterion) {
+    let mut g = c.benchmark_group("encode");
+    let auth = AuthContext::with_token("t");
+    let caps = vec!["json".to_owned(), "shm".to_owned()];
+    g.bench_function("auth", |b| {
+        b.iter(|| encode_auth(black_box("client-1"), &auth, &caps))
+    });
+    let info = Request::Info(InfoRequest::queue_stats());
+    g.bench_function("info", |b| {
+        b.iter(|| encode_request("client-1", black_box("j1"), &info))
+    });
+    let mgmt = Request::Management(ManagementRequest {
+        action: "creation".into(),
+        payload: serde_json::from_str(r#"{"openstack":{"name":"vm"},"docker":{"image":"i"}}"#)
+            .unwrap(),
+    });
+    g.bench_function("management", |b| {
+        b.iter(|| encode_request("client-1", black_box("m1"), &mgmt))
+    });
+    let small = identity(4);
+    g.bench_function("inference_4", |b| {
+        b.iter(|| encode_request("client-1", "", black_box(&small)))
+    });
+    let big = Request::from(InferenceRequest {
+        inputs: vec![
+            Tensor::new(
+                "INPUT0",
+                vec![1, 3, 224, 224],
+                TensorData::Fp32(vec![0.123_456_7; 3 * 224 * 224]),
+            )
+            .unwrap()
+            .into(),
+        ],
+        ..Default::default()
+    });
+    g.bench_function("inference_1x3x224x224", |b| {
+        b.iter(|| encode_request("client-1", "", black_box(&big)))
+    });
+    g.finish();
+}
+
+const FRAMES: [(&str, &str); 8] = [
+    (
+        "auth_ok",
+        r#"{"type":"auth.ok","payload":{"capability":["json","shm"]}}"#,
+    ),
+    (
+        "info_response",
+        r#"{"type":"info_response","payload":{"job_id":"j1","request_type":"queue","status":"success","data":{"info_users":0,"management_users":0,"inference_users":0,"total_users":0,"total_queued":0,"info_total_queued":0,"management_total_queued":0,"inference_total_queued":0,"executor_info_pending":0,"executor_management_pending":0,"executor_inference_pending":0,"executor_info_available":100,"executor_management_available":50,"executor_inference_available":200}}}"#,
+    ),
+    (
+        "management",
+        r#"{"uuid":"l1","type":"management","request_id":"m7","_correlation_id":"0c194f77ffc1a829","_auth":{"sub":null,"tenant_id":null,"roles":["inference","management"],"capability":["json"]},"payload":{"status":false,"data":"Job action not found: 'bogus'"}}"#,
+    ),
+    (
+        "inference_completed",
+        r#"{"type":"inference","uuid":"c","payload":{"data":{"OUTPUT0":[1.0,2.0,3.0,4.0]},"status":"COMPLETED","model_name":"identity"}}"#,
+    ),
+    (
+        "inference_failed_typed",
+        r#"{"type":"inference","uuid":"c","payload":{"data":{"code":"TRITON_NETWORK","message":"[TritonThread] TRITON_NETWORK: model='identity' retriable=True reason=refused","retriable":true},"status":"FAILED","model_name":"identity"}}"#,
+    ),
+    (
+        "stream_ongoing",
+        r#"{"type":"inference","uuid":"g","payload":{"data":"tok0 ","status":"ONGOING","model_name":null}}"#,
+    ),
+    (
+        "error_nack",
+        r#"{"type":"error","payload":{"code":"BACKPRESSURE_QUEUE_FULL","message":"Request dropped due to backpressure (per-user queue full).","dropped_type":"inference"}}"#,
+    ),
+    (
+        "alert",
+        r#"{"type":"alert","error_type":"TritonServerStateChanged","message":"m","timestamp":1767225600.123}"#,
+    ),
+];
+
+fn decode(c: &mut Criterion) {
+    let mut g = c.benchmark_group("decode");
+    for (name, text) in FRAMES {
+        g.bench_function(name, |b| b.iter(|| ServerFrame::decode(black_box(text))));
+    }
+    g.finish();
+}
+
+/// An authenticated connection with keepalive and retries as configured by default.
+fn open() -> (Connection, Instant) {
+    let now = Instant::now();
+    let mut conn = Connection::new(Config::new("bench"), AuthContext::anonymous());
+    let _ = conn.poll_dial();
+    conn.handle_connected(now);
+    while conn.poll_transmit().is_some() {}
+    conn.handle_text(now, r#"{"type":"auth.ok"}"#);
+    while conn.poll_event().is_some() {}
+    (conn, now)
+}
+
+fn lifecycle(c: &mut Criterion) {
+    let mut g = c.benchmark_group("lifecycle");
+    let (mut conn, now) = open();
+    let reply = r#"{"type":"info_response","payload":{"job_id":"JOB","request_type":"queue","status":"success","data":{"total_queued":0}}}"#;
+    g.bench_function("info_queue_stats", |b| {
+        b.iter(|| {
+            let id = conn
+                .request(
+                    now,
+                    Request::Info(InfoRequest::queue_stats()),
+                    Some(Duration::from_secs(5)),
+                )
+                .unwrap();
+            let Some(Transmit::Text(_frame)) = conn.poll_transmit() else {
+                unreachable!()
+            };
+            conn.handle_text(now, &reply.replace("JOB", &format!("j{}", id.get())));
+            let Some(Event::Finished { outcome, .. }) = conn.poll_event() else {
+                unreachable!()
+            };
+            black_box(outcome)
+        })
+    });
+    let (mut conn, now) = open();
+    let uuid = conn.uuid().to_owned();
+    let done = format!(
+        r#"{{"type":"inference","uuid":"{uuid}","payload":{{"data":{{"OUTPUT0":[1.0]}},"status":"COMPLETED","model_name":"identity"}}}}"#
+    );
+    g.bench_function("inference_identity", |b| {
+        b.iter(|| {
+            conn.request(now, identity(1), None).unwrap();
+            let Some(Transmit::Text(_frame)) = conn.poll_transmit() else {
+                unreachable!()
+            };
+            conn.handle_text(now, &done);
+            let Some(Event::Finished { outcome, .. }) = conn.poll_event() else {
+                unreachable!()
+            };
+            black_box(outcome)
+        })
+    });
+    let (mut conn, now) = open();
+    g.bench_function("info_queue_stats_without_decode", |b| {
+        b.iter(|| {
+            let id = conn
+                .request(
+                    now,
+                    Request::Info(InfoRequest::queue_stats()),
+                    Some(Duration::from_secs(5)),
+                )
+                .unwrap();
+            let Some(Transmit::Text(_frame)) = conn.poll_transmit() else {
+                unreachable!()
+            };
+            let reply = ServerFrame::InfoResponse(tcm_proto::frame::InfoResponse {
+                job_id: serde_json::Value::String(format!("j{}", id.get())),
+                request_type: None,
+                success: true,
+                data: serde_json::Value::Null,
+                error: None,
+            });
+            conn.handle_frame(now, reply);
+            let Some(Event::Finished { outcome, .. }) = conn.poll_event() else {
+                unreachable!()
+            };
+            black_box(outcome)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, encode, decode, lifecycle);
+criterion_main!(benches);
