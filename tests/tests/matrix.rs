@@ -48,6 +48,16 @@ macro_rules! matrix {
             }
 
             #[test]
+            fn deadlines() {
+                common::deadlines::<$adapter>();
+            }
+
+            #[test]
+            fn dead_peer() {
+                common::dead_peer::<$adapter>();
+            }
+
+            #[test]
             fn wss() {
                 common::wss::<$adapter>();
             }

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use tcm_proto::{
-    AuthContext, Backoff, Config, ConnectionState, DisconnectError, InferenceRequest, Outputs,
-    PipelineStep, ReconnectPolicy, RequestError, RetryPolicy, Tensor, TensorData, TritonCode,
+    AuthContext, Backoff, Config, ConnectionState, DisconnectError, InferenceRequest,
+    KeepaliveConfig, Outputs, PipelineStep, ReconnectPolicy, RequestError, RetryPolicy, Tensor,
+    TensorData, TritonCode,
 };
 use tcm_testserver::{TestServer, TestServerHandle};
 
@@ -442,6 +443,72 @@ pub fn wss<A: Adapter>() {
         matches!(wrong_host, Err(ConnectFailure::Tls(_))),
         "{wrong_host:?}"
     );
+}
+
+/// A per-call deadline fails the call with a typed timeout; the abandoned inference slot is
+/// released by recycling the connection, and later inferences succeed.
+pub fn deadlines<A: Adapter>() {
+    let server = server();
+    let mut config = client_config(&format!("{}-deadline", A::NAME));
+    config.orphan_grace = Duration::from_millis(300);
+    let client = A::connect(
+        &server.ws_url(),
+        AuthContext::anonymous(),
+        config,
+        &Opts::default(),
+    )
+    .expect("connects");
+    server.set_never_answer_inference(true);
+    let err = A::infer(
+        &client,
+        identity(vec![1.0]),
+        Some(Duration::from_millis(200)),
+    )
+    .expect_err("never answered");
+    assert!(
+        matches!(err.request(), Some(RequestError::Timeout)),
+        "{err:?}"
+    );
+    A::queue_stats(&client).expect("info is not blocked by the abandoned inference");
+    server.set_never_answer_inference(false);
+    let out = A::infer(&client, identity(vec![2.0]), None).expect("inference after recycle");
+    assert_eq!(output0(&out), vec![2.0]);
+    A::close(&client);
+}
+
+/// A peer that stops answering is detected by keepalive: the pending call fails with a typed
+/// disconnect instead of hanging, and the client recovers once the peer is back.
+pub fn dead_peer<A: Adapter>() {
+    let server = server();
+    let mut config = client_config(&format!("{}-dead", A::NAME));
+    config.keepalive = Some(KeepaliveConfig {
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_millis(200),
+    });
+    let client = A::connect(
+        &server.ws_url(),
+        AuthContext::anonymous(),
+        config,
+        &Opts::default(),
+    )
+    .expect("connects");
+    server.set_stall_reading(true);
+    // A frame already being read when the stall starts is still answered: ask until one hangs.
+    let err = (0..20)
+        .find_map(|_| A::queue_stats(&client).err())
+        .expect("a call to the stalled peer fails");
+    server.set_stall_reading(false);
+    assert!(
+        matches!(
+            err.request(),
+            Some(RequestError::Disconnected(
+                DisconnectError::KeepaliveTimeout
+            ))
+        ),
+        "{err:?}"
+    );
+    A::queue_stats(&client).expect("recovered after reconnect");
+    A::close(&client);
 }
 
 /// Management payload helper for examples of use.

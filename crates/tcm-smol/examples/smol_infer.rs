@@ -1,9 +1,9 @@
 //! Runs the `add` model on two FP32 vectors and prints `OUTPUT0`.
 //!
-//! `cargo run -p tcm-async-std --example infer -- ws://127.0.0.1:8000/ws 127.0.0.1 my-container`
+//! `cargo run -p tcm-smol --example smol_infer -- ws://127.0.0.1:8000/ws 127.0.0.1 my-container`
 
-use tcm_async_std::Client;
-use tcm_async_std::tcm_proto::{AuthContext, Config, InferenceRequest, Tensor, TensorData};
+use tcm_smol::Client;
+use tcm_smol::tcm_proto::{AuthContext, Config, InferenceRequest, Tensor, TensorData};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -12,7 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "ws://127.0.0.1:8000/ws".to_owned());
     let vm_ip = args.next().unwrap_or_else(|| "127.0.0.1".to_owned());
     let container_id = args.next().unwrap_or_else(|| "c1".to_owned());
-    async_std::task::block_on(async {
+    smol::block_on(async {
         let client =
             Client::connect(&url, AuthContext::anonymous(), Config::new("example-infer")).await?;
         let request = InferenceRequest {

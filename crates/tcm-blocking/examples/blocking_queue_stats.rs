@@ -1,6 +1,6 @@
 //! Connects, prints the server's queue counters and the negotiated capabilities, then closes.
 //!
-//! `cargo run -p tcm-blocking --example queue_stats -- ws://127.0.0.1:8000/ws`
+//! `cargo run -p tcm-blocking --example blocking_queue_stats -- ws://127.0.0.1:8000/ws`
 
 use tcm_blocking::Client;
 use tcm_blocking::tcm_proto::{AuthContext, Config};

@@ -1,6 +1,6 @@
 //! Runs the `add` model on two FP32 vectors and prints `OUTPUT0`.
 //!
-//! `cargo run -p tcm-blocking --example infer -- ws://127.0.0.1:8000/ws 127.0.0.1 my-container`
+//! `cargo run -p tcm-blocking --example blocking_infer -- ws://127.0.0.1:8000/ws 127.0.0.1 my-container`
 
 use tcm_blocking::Client;
 use tcm_blocking::tcm_proto::{AuthContext, Config, InferenceRequest, Tensor, TensorData};

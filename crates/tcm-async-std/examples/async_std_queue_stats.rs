@@ -1,7 +1,7 @@
 //! Connects, asks for the server's queue counters from 20 concurrent tasks on one connection,
 //! prints one of them, then closes.
 //!
-//! `cargo run -p tcm-async-std --example queue_stats -- ws://127.0.0.1:8000/ws`
+//! `cargo run -p tcm-async-std --example async_std_queue_stats -- ws://127.0.0.1:8000/ws`
 
 use tcm_async_std::Client;
 use tcm_async_std::tcm_proto::{AuthContext, Config};
