@@ -289,7 +289,10 @@ impl<R: Runtime> Client<R> {
         request: InferenceRequest,
         timeout: Option<Duration>,
     ) -> Result<InferenceOutput, Error> {
-        match self.request(request.into(), timeout).await? {
+        match self
+            .request(Request::Inference(request.into()), timeout)
+            .await?
+        {
             Response::Inference {
                 model_name,
                 outputs,
@@ -337,7 +340,11 @@ impl<R: Runtime> Client<R> {
     ) -> Result<InferStream<R>, Error> {
         request.protocol = Protocol::Grpc;
         let (tx, rx) = mpsc::unbounded();
-        let guard = self.start(request.into(), timeout, ReplyTo::Stream(tx))?;
+        let guard = self.start(
+            Request::Inference(request.into()),
+            timeout,
+            ReplyTo::Stream(tx),
+        )?;
         Ok(InferStream::new(guard, rx))
     }
 

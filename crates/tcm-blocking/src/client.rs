@@ -251,7 +251,7 @@ impl Client {
         request: InferenceRequest,
         timeout: Option<Duration>,
     ) -> Result<InferenceOutput, Error> {
-        match self.request(request.into(), timeout)? {
+        match self.request(Request::Inference(request.into()), timeout)? {
             Response::Inference {
                 model_name,
                 outputs,
@@ -298,7 +298,7 @@ impl Client {
         timeout: Option<Duration>,
     ) -> Result<InferStream, Error> {
         request.protocol = Protocol::Grpc;
-        let (call, rx) = self.start(request.into(), timeout)?;
+        let (call, rx) = self.start(Request::Inference(request.into()), timeout)?;
         Ok(InferStream::new(self.clone(), call, rx))
     }
 
