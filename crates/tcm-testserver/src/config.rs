@@ -146,7 +146,7 @@ impl Default for Config {
             registered_servers: Vec::new(),
             never_answer_inference: false,
             seed: 0x5eed,
-            inference_latency_ms: (2, 12),
+            inference_latency_ms: (4, 14),
             stream_chunk_interval: Duration::from_millis(2),
             management_latency: Duration::ZERO,
             scheduler_tick: Duration::from_millis(10),

@@ -229,7 +229,7 @@ pub fn stream_responses(inputs: &[Tensor]) -> Result<Vec<StreamResponse>, String
         _ => None,
     }
     .ok_or_else(|| "index 0 is out of bounds for axis 0 with size 0".to_string())?;
-    let n = n.clamp(0, 100_000);
+    let n = n.clamp(0, 10_000);
     let mut out: Vec<StreamResponse> = (0..n)
         .map(|i| StreamResponse::Chunk(format!("tok{i} ")))
         .collect();

@@ -198,12 +198,12 @@ fn nest(flat: &[Value], shape: &[usize]) -> Value {
         None => flat.first().cloned().unwrap_or(Value::Null),
         Some((_, [])) => Value::Array(flat.to_vec()),
         Some((&n, rest)) => {
-            let inner: usize = rest.iter().product();
+            let inner: usize = rest.iter().fold(1usize, |a, d| a.saturating_mul(*d));
             Value::Array(
                 (0..n)
                     .map(|i| {
-                        let lo = (i * inner).min(flat.len());
-                        let hi = ((i + 1) * inner).min(flat.len());
+                        let lo = i.saturating_mul(inner).min(flat.len());
+                        let hi = (i + 1).saturating_mul(inner).min(flat.len());
                         nest(&flat[lo..hi], rest)
                     })
                     .collect(),
@@ -591,7 +591,15 @@ pub fn tensor_from_shm(entry: &Value, shm_dir: &Path) -> Result<Tensor, InputErr
             "POSIX shared memory is not available (/dev/shm inaccessible)".into(),
         ));
     }
-    let path = shm_dir.join(key.trim_start_matches('/'));
+    let name_only = key.trim_start_matches('/');
+    if name_only.is_empty() || name_only.contains('/') || name_only.starts_with('.') {
+        // POSIX shared-memory names hold no further '/': nothing outside the directory is read.
+        return Err(InputError::Shm(
+            "TRITON_SHM_UNAVAILABLE",
+            format!("Shared memory key not found: '{key}'"),
+        ));
+    }
+    let path = shm_dir.join(name_only);
     let bytes = std::fs::read(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             InputError::Shm(
@@ -615,15 +623,18 @@ pub fn tensor_from_shm(entry: &Value, shm_dir: &Path) -> Result<Tensor, InputErr
             ),
         )
     })?;
-    let numel: usize = shape.iter().product();
     let elem = match dtype {
         DType::Bytes => 0,
         d => d.size() as usize,
     };
-    if elem == 0 || numel * elem != byte_size {
+    let expected = shape
+        .iter()
+        .try_fold(elem, |a, d| a.checked_mul(*d))
+        .unwrap_or(usize::MAX);
+    if elem == 0 || expected != byte_size {
         return Err(InputError::Plain(format!(
             "[400] [request id: <id_unknown>] input byte size mismatch for input '{name}': expected {} bytes for shape {} and datatype {}, got {byte_size}",
-            numel * elem,
+            expected,
             py_list(&shape.iter().map(|d| *d as i64).collect::<Vec<_>>()),
             dtype.name()
         )));
