@@ -53,6 +53,7 @@ fuzz_target!(|data: &[u8]| {
                     &job.uuid,
                     &job.payload,
                     &cfg,
+                    &inference::CircuitBreakers::default(),
                     &mut |f| {
                         assert!(serde_json::from_str::<serde_json::Value>(&f).is_ok());
                     },

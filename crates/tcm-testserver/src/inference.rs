@@ -5,6 +5,9 @@ use crate::frames::{self, OrderedObject};
 use crate::models::{self, StreamResponse, Transport};
 use crate::tensor::{self, Data, InputError, Tensor};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// A typed Triton error as it appears in FAILED frames.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,18 +120,18 @@ fn classify_text(msg: &str) -> &'static str {
     }
 }
 
-/// Turns a failure into the FAILED frame's `(data JSON, model_name)`.
-pub fn failure_frame(f: &Failure, style: ErrorStyle) -> (String, Option<String>) {
+/// The typed error a failure is reported as, with the frame's `model_name`; `None` for strings.
+pub fn typed_error(f: &Failure, style: ErrorStyle) -> Option<(TritonError, String)> {
     match f {
-        Failure::Text(t) => (frames::to_json(&Value::from(t.as_str())), None),
-        Failure::Direct(e) => (e.to_data(), Some(e.model.clone())),
-        Failure::Backend(model, b) => match style {
+        Failure::Text(_) => None,
+        Failure::Direct(e) => Some((e.clone(), e.model.clone())),
+        Failure::Backend(model, b) => Some(match style {
             ErrorStyle::Flat => match b {
                 Backend::Plain(r) => (
-                    TritonError::new("TRITON_INFERENCE_FAILED", model, r.clone()).to_data(),
-                    Some(model.clone()),
+                    TritonError::new("TRITON_INFERENCE_FAILED", model, r.clone()),
+                    model.clone(),
                 ),
-                Backend::Typed(e) => (e.to_data(), Some(e.model.clone())),
+                Backend::Typed(e) => (e.clone(), e.model.clone()),
             },
             ErrorStyle::DevNested => {
                 let inner = match b {
@@ -138,11 +141,85 @@ pub fn failure_frame(f: &Failure, style: ErrorStyle) -> (String, Option<String>)
                     Backend::Typed(e) => e.clone(),
                 };
                 let inner_msg = inner.message();
-                let outer = TritonError::new(classify_text(&inner_msg), model, inner_msg);
-                (outer.to_data(), Some(model.clone()))
+                (
+                    TritonError::new(classify_text(&inner_msg), model, inner_msg),
+                    model.clone(),
+                )
             }
-        },
+        }),
     }
+}
+
+/// Turns a failure into the FAILED frame's `(data JSON, model_name)`.
+pub fn failure_frame(f: &Failure, style: ErrorStyle) -> (String, Option<String>) {
+    match (f, typed_error(f, style)) {
+        (_, Some((e, model))) => (e.to_data(), Some(model)),
+        (Failure::Text(t), None) => (frames::to_json(&Value::from(t.as_str())), None),
+        (_, None) => ("null".to_string(), None),
+    }
+}
+
+/// Circuit breakers of registered Triton servers (§9.8): three consecutive retriable failures
+/// open the circuit for 30 s; transient clients never trip it.
+#[derive(Debug, Default)]
+pub struct CircuitBreakers {
+    state: Mutex<HashMap<(String, String), BreakerState>>,
+}
+
+/// Consecutive retriable failures, and the end of the open period if open.
+type BreakerState = (u32, Option<Instant>);
+
+/// Failures that open a circuit.
+pub const CIRCUIT_THRESHOLD: u32 = 3;
+/// How long a circuit stays open.
+pub const CIRCUIT_OPEN_FOR: Duration = Duration::from_secs(30);
+
+impl CircuitBreakers {
+    /// Remaining open time in whole seconds (at least 1), if the circuit is open.
+    pub fn open_remaining(&self, key: &(String, String)) -> Option<u64> {
+        let mut m = self.state.lock().ok()?;
+        let (_, until) = m.get(key)?;
+        let until = (*until)?;
+        let now = Instant::now();
+        if now >= until {
+            m.remove(key);
+            return None;
+        }
+        Some((until - now).as_secs_f64().ceil().max(1.0) as u64)
+    }
+
+    /// Records a retriable failure; true if it opened the circuit.
+    pub fn failure(&self, key: &(String, String)) -> bool {
+        let Ok(mut m) = self.state.lock() else {
+            return false;
+        };
+        let entry = m.entry(key.clone()).or_insert((0, None));
+        entry.0 += 1;
+        if entry.0 >= CIRCUIT_THRESHOLD {
+            *entry = (0, Some(Instant::now() + CIRCUIT_OPEN_FOR));
+            return true;
+        }
+        false
+    }
+
+    /// Records a success or a non-retriable failure: the count starts again.
+    pub fn reset(&self, key: &(String, String)) {
+        if let Ok(mut m) = self.state.lock() {
+            if m.get(key).is_some_and(|(_, until)| until.is_none()) {
+                m.remove(key);
+            }
+        }
+    }
+}
+
+fn circuit_open(model: &str, seconds: u64) -> Failure {
+    let mut e = TritonError::new(
+        "TRITON_CIRCUIT_OPEN",
+        model,
+        format!("CIRCUIT_OPEN: retry_after={seconds}s"),
+    );
+    e.retry_after_seconds = Some(seconds);
+    Failure::Direct(e)
 }
 
 /// Builds a FAILED frame for `uuid`.
@@ -179,6 +256,7 @@ pub fn run(
     uuid: &str,
     payload: &Map<String, Value>,
     cfg: &Config,
+    breakers: &CircuitBreakers,
     emit: &mut dyn FnMut(String),
     cancelled: &dyn Fn() -> bool,
 ) {
@@ -258,9 +336,28 @@ pub fn run(
         vm_ip,
     };
     if protocol == "http" {
+        let key = (target.vm_ip.clone(), container_id.clone());
+        let guarded = target.registered;
+        if let Some(seconds) = guarded.then(|| breakers.open_remaining(&key)).flatten() {
+            return fail(emit, circuit_open(&model, seconds));
+        }
         match run_http(&model, entries, &target, cfg) {
-            Ok(data) => emit(frames::inference_raw(uuid, data, "COMPLETED", Some(&model))),
-            Err(f) => fail(emit, f),
+            Ok(data) => {
+                if guarded {
+                    breakers.reset(&key);
+                }
+                emit(frames::inference_raw(uuid, data, "COMPLETED", Some(&model)))
+            }
+            Err(f) => {
+                let retriable = typed_error(&f, cfg.error_style).is_some_and(|(e, _)| e.retriable);
+                if guarded && retriable && breakers.failure(&key) {
+                    return fail(emit, circuit_open(&model, CIRCUIT_OPEN_FOR.as_secs()));
+                }
+                if guarded && !retriable {
+                    breakers.reset(&key);
+                }
+                fail(emit, f)
+            }
         }
     } else {
         let output_name = request
@@ -362,7 +459,7 @@ fn run_http(
         return Err(no_session(model));
     }
     let inputs = convert_inputs(model, entries, cfg)?;
-    if !target.registered && !target.reachable {
+    if !target.reachable {
         return Err(Failure::Backend(
             model.to_string(),
             Backend::Plain("[Errno 111] Connection refused".into()),
@@ -565,6 +662,7 @@ mod tests {
             "u",
             payload.as_object().unwrap(),
             cfg,
+            &CircuitBreakers::default(),
             &mut |f| out.push(serde_json::from_str(&f).unwrap()),
             &|| false,
         );
@@ -646,6 +744,41 @@ mod tests {
         );
         assert_eq!(flat[0]["payload"]["model_name"], "unknown");
         assert_eq!(flat[0]["payload"]["data"]["code"], "TRITON_SHAPE_MISMATCH");
+    }
+
+    #[test]
+    fn a_registered_server_opens_its_circuit_on_the_third_retriable_failure() {
+        let cfg = Config {
+            registered_servers: vec![("10.0.0.9".into(), "c".into())],
+            ..Config::default()
+        };
+        let breakers = CircuitBreakers::default();
+        let p = json!({"vm_ip":"10.0.0.9","container_id":"c","model_name":"identity","request":{"inputs":[{"name":"INPUT0","dims":[1],"type":"FP32","value":[1]}]}});
+        let mut codes = Vec::new();
+        for _ in 0..4 {
+            let mut out = Vec::new();
+            run(
+                "u",
+                p.as_object().unwrap(),
+                &cfg,
+                &breakers,
+                &mut |f| out.push(serde_json::from_str::<Value>(&f).unwrap()),
+                &|| false,
+            );
+            codes.push(out[0]["payload"]["data"].clone());
+        }
+        assert_eq!(codes[0]["code"], "TRITON_NETWORK");
+        assert_eq!(codes[1]["code"], "TRITON_NETWORK");
+        assert_eq!(codes[2]["code"], "TRITON_CIRCUIT_OPEN");
+        assert_eq!(codes[2]["retry_after_seconds"], 30);
+        assert_eq!(codes[3]["code"], "TRITON_CIRCUIT_OPEN");
+        assert!(codes[3]["retry_after_seconds"].as_u64().unwrap() >= 1);
+        assert!(
+            codes[3]["message"]
+                .as_str()
+                .unwrap()
+                .contains("reason=CIRCUIT_OPEN: retry_after=")
+        );
     }
 
     #[test]

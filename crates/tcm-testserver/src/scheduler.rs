@@ -439,6 +439,7 @@ fn run_inference(shared: &Arc<Shared>, job: Job) {
                 &uuid,
                 &job.payload,
                 &shared.config,
+                &shared.breakers,
                 &mut |frame| respond(shared, &uuid, frame),
                 &cancelled,
             );
