@@ -58,6 +58,16 @@ macro_rules! matrix {
             }
 
             #[test]
+            fn notifications() {
+                common::notifications::<$adapter>();
+            }
+
+            #[test]
+            fn drop_closes() {
+                common::drop_closes::<$adapter>();
+            }
+
+            #[test]
             fn wss() {
                 common::wss::<$adapter>();
             }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_channel::{mpsc, oneshot};
 use rustls::ClientConfig;
 use serde_json::{Map, Value};
+use tcm_proto::Notification;
 use tcm_proto::http::HttpResponse;
 use tcm_proto::{
     AuthContext, Capabilities, Config, Connection, ConnectionState, Endpoint, InferenceRequest,
@@ -49,6 +50,7 @@ struct Inner<R: Runtime> {
     endpoint: Endpoint,
     tls: Option<Arc<ClientConfig>>,
     options: ClientOptions,
+    notifications: Mutex<Option<mpsc::Receiver<Notification>>>,
     _runtime: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -118,12 +120,20 @@ impl<R: Runtime> Client<R> {
             uuid: conn.uuid().to_owned(),
             state: ConnectionState::Connecting,
         }));
+        let (notify_tx, notify_rx) = match options.notification_capacity {
+            0 => (None, None),
+            n => {
+                let (tx, rx) = mpsc::channel(n);
+                (Some(tx), Some(rx))
+            }
+        };
         let mut driver = Driver::<R>::new(
             conn,
             endpoint.clone(),
             tls.clone(),
             options.clone(),
             Arc::clone(&status),
+            notify_tx,
         );
         driver.establish().await?;
         let (tx, rx) = mpsc::unbounded();
@@ -136,9 +146,16 @@ impl<R: Runtime> Client<R> {
                 endpoint,
                 tls,
                 options,
+                notifications: Mutex::new(notify_rx),
                 _runtime: std::marker::PhantomData,
             }),
         })
+    }
+
+    /// A `Stream` of the frames that answer no request (alerts, budget advisories, late
+    /// replies), when enabled with [`ClientOptions::with_notifications`]. Handed out once.
+    pub fn notifications(&self) -> Option<mpsc::Receiver<Notification>> {
+        self.inner.notifications.lock().ok()?.take()
     }
 
     /// The capabilities negotiated on the current transport; `None` while reconnecting.

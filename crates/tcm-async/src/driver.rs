@@ -15,8 +15,8 @@ use futures_channel::{mpsc, oneshot};
 use futures_core::Stream as _;
 use rustls::ClientConfig;
 use tcm_proto::{
-    Capabilities, Connection, ConnectionState, Dial, Endpoint, Event, Request, RequestError,
-    RequestId, Response, StreamFrame, Transmit,
+    Capabilities, Connection, ConnectionState, Dial, Endpoint, Event, Notification, Request,
+    RequestError, RequestId, Response, StreamFrame, Transmit,
 };
 
 use crate::error::{ConnectError, TransportError};
@@ -89,6 +89,7 @@ pub(crate) struct Driver<R: Runtime> {
     last_dial_error: Option<TransportError>,
     closers: Vec<oneshot::Sender<()>>,
     socket_first: bool,
+    notifications: Option<mpsc::Sender<Notification>>,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -98,6 +99,7 @@ impl<R: Runtime> Driver<R> {
         tls: Option<Arc<ClientConfig>>,
         options: ClientOptions,
         status: Arc<Mutex<Status>>,
+        notifications: Option<mpsc::Sender<Notification>>,
     ) -> Self {
         Self {
             conn,
@@ -111,6 +113,7 @@ impl<R: Runtime> Driver<R> {
             last_dial_error: None,
             closers: Vec::new(),
             socket_first: false,
+            notifications,
         }
     }
 
@@ -273,7 +276,18 @@ impl<R: Runtime> Driver<R> {
                     deliver(p.reply, outcome);
                 }
             }
-            Event::Notification(n) => tracing::debug!(notification = ?n, "notification"),
+            Event::Notification(n) => {
+                tracing::debug!(notification = ?n, "notification");
+                if let Some(tx) = &mut self.notifications {
+                    if let Err(e) = tx.try_send(n) {
+                        if e.is_disconnected() {
+                            self.notifications = None;
+                        } else {
+                            tracing::warn!("notification channel full; notification dropped");
+                        }
+                    }
+                }
+            }
             Event::Disconnected {
                 error,
                 reconnect_at,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rustls::ClientConfig;
 use serde_json::{Map, Value};
+use tcm_proto::Notification;
 use tcm_proto::http::HttpResponse;
 use tcm_proto::{
     AuthContext, Capabilities, Config, Connection, ConnectionState, Endpoint, InferenceRequest,
@@ -41,6 +42,7 @@ struct Inner {
     endpoint: Endpoint,
     tls: Option<Arc<ClientConfig>>,
     options: ClientOptions,
+    notifications: Mutex<Option<Receiver<Notification>>>,
 }
 
 impl Drop for Inner {
@@ -89,12 +91,20 @@ impl Client {
             uuid: conn.uuid().to_owned(),
             state: ConnectionState::Connecting,
         }));
+        let (notify_tx, notify_rx) = match options.notification_capacity {
+            0 => (None, None),
+            n => {
+                let (tx, rx) = mpsc::sync_channel(n);
+                (Some(tx), Some(rx))
+            }
+        };
         let mut driver = Driver::new(
             conn,
             endpoint.clone(),
             tls.clone(),
             options.clone(),
             Arc::clone(&status),
+            notify_tx,
         );
         driver.establish()?;
         let (tx, rx) = mpsc::channel();
@@ -110,8 +120,15 @@ impl Client {
                 endpoint,
                 tls,
                 options,
+                notifications: Mutex::new(notify_rx),
             }),
         })
+    }
+
+    /// The frames that answer no request (alerts, budget advisories, late replies), when
+    /// enabled with [`ClientOptions::with_notifications`]. The receiver is handed out once.
+    pub fn notifications(&self) -> Option<Receiver<Notification>> {
+        self.inner.notifications.lock().ok()?.take()
     }
 
     /// The capabilities negotiated on the current transport; `None` while reconnecting.

@@ -2,14 +2,14 @@
 //! and routes events to the waiting callers.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 use tcm_proto::{
-    Capabilities, Connection, ConnectionState, Dial, Endpoint, Event, Request, RequestError,
-    RequestId, Response, StreamFrame, Transmit,
+    Capabilities, Connection, ConnectionState, Dial, Endpoint, Event, Notification, Request,
+    RequestError, RequestId, Response, StreamFrame, Transmit,
 };
 use tungstenite::Message;
 use tungstenite::protocol::CloseFrame;
@@ -67,6 +67,7 @@ pub(crate) struct Driver {
     status: Arc<Mutex<Status>>,
     last_dial_error: Option<TransportError>,
     closers: Vec<Sender<()>>,
+    notifications: Option<SyncSender<Notification>>,
 }
 
 /// What one wait on the socket or the command channel produced.
@@ -83,6 +84,7 @@ impl Driver {
         tls: Option<Arc<ClientConfig>>,
         options: ClientOptions,
         status: Arc<Mutex<Status>>,
+        notifications: Option<SyncSender<Notification>>,
     ) -> Self {
         Self {
             conn,
@@ -95,6 +97,7 @@ impl Driver {
             status,
             last_dial_error: None,
             closers: Vec::new(),
+            notifications,
         }
     }
 
@@ -233,7 +236,18 @@ impl Driver {
                     let _ = p.reply.send(Reply::Finished(outcome));
                 }
             }
-            Event::Notification(n) => tracing::debug!(notification = ?n, "notification"),
+            Event::Notification(n) => {
+                tracing::debug!(notification = ?n, "notification");
+                if let Some(tx) = &self.notifications {
+                    match tx.try_send(n) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => {
+                            tracing::warn!("notification channel full; notification dropped");
+                        }
+                        Err(TrySendError::Disconnected(_)) => self.notifications = None,
+                    }
+                }
+            }
             Event::Disconnected {
                 error,
                 reconnect_at,

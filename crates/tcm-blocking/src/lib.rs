@@ -42,11 +42,13 @@ mod seed;
 mod stream;
 mod tls;
 mod transport;
+mod probe;
 
 pub use client::{Client, InferenceOutput};
 pub use error::{ConnectError, Error, ProbeError, TransportError};
 pub use options::ClientOptions;
 pub use pool::Pool;
+pub use probe::probe;
 pub use stream::InferStream;
 pub use tcm_proto;
 pub use tcm_proto::http::HttpResponse;

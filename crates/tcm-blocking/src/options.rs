@@ -19,6 +19,10 @@ pub struct ClientOptions {
     pub ca_pem: Option<Vec<u8>>,
     /// Trust the Mozilla roots bundled by `webpki-roots` (on by default).
     pub webpki_roots: bool,
+    /// Capacity of the notification channel (alerts, advisories, unmatched frames) returned by
+    /// `Client::notifications`; 0 (the default) only logs them. When the channel is full, new
+    /// notifications are dropped with a warning rather than blocking the connection.
+    pub notification_capacity: usize,
 }
 
 impl Default for ClientOptions {
@@ -30,6 +34,7 @@ impl Default for ClientOptions {
             command_poll: Duration::from_millis(5),
             ca_pem: None,
             webpki_roots: true,
+            notification_capacity: 0,
         }
     }
 }
@@ -50,6 +55,12 @@ impl ClientOptions {
     /// Trusts the CA certificates in `pem` in addition to the roots.
     pub fn with_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Keeps up to `capacity` unread notifications for `Client::notifications`.
+    pub fn with_notifications(mut self, capacity: usize) -> Self {
+        self.notification_capacity = capacity;
         self
     }
 

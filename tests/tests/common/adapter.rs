@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tcm_proto::{
-    AuthContext, Capabilities, Config, ConnectionState, InferenceRequest, Outputs, PipelineStep,
-    QueueStats, RequestError,
+    AuthContext, Capabilities, Config, ConnectionState, InferenceRequest, Notification, Outputs,
+    PipelineStep, QueueStats, RequestError,
 };
 
 /// Transport options common to every adapter.
@@ -13,6 +13,8 @@ use tcm_proto::{
 pub struct Opts {
     /// A private CA (PEM) to trust instead of the webpki roots.
     pub ca_pem: Option<Vec<u8>>,
+    /// Capacity of the notification channel (0: off).
+    pub notifications: usize,
 }
 
 /// A connect failure, normalised across adapters.
@@ -70,6 +72,8 @@ pub trait Adapter: 'static {
     fn health(c: &Self::Client) -> Result<u16, String>;
     fn ready(c: &Self::Client) -> Result<u16, String>;
     fn close(c: &Self::Client);
+    /// Takes the notification receiver; the closure returns the next one without waiting.
+    fn notifications(c: &Self::Client) -> Box<dyn FnMut() -> Option<Notification> + Send>;
     /// `n` queue_stats calls in flight at once on one connection.
     fn concurrent_queue_stats(c: &Self::Client, n: usize) -> Vec<Call<QueueStats>>;
     /// Every request in flight at once on one connection; results in request order.
@@ -121,7 +125,8 @@ pub struct Blocking;
 fn blocking_options(opts: &Opts) -> tcm_blocking::ClientOptions {
     let o = tcm_blocking::ClientOptions::default()
         .with_connect_timeout(Duration::from_secs(5))
-        .with_http_timeout(Duration::from_secs(2));
+        .with_http_timeout(Duration::from_secs(2))
+        .with_notifications(opts.notifications);
     match &opts.ca_pem {
         Some(pem) => o.with_ca_pem(pem.clone()).without_webpki_roots(),
         None => o,
@@ -182,6 +187,10 @@ impl Adapter for Blocking {
     }
     fn close(c: &Self::Client) {
         c.close();
+    }
+    fn notifications(c: &Self::Client) -> Box<dyn FnMut() -> Option<Notification> + Send> {
+        let rx = c.notifications().expect("notifications enabled");
+        Box::new(move || rx.try_recv().ok())
     }
     fn concurrent_queue_stats(c: &Self::Client, n: usize) -> Vec<Call<QueueStats>> {
         std::thread::scope(|s| {
@@ -258,7 +267,8 @@ impl Adapter for Blocking {
 fn async_options(opts: &Opts) -> tcm_async::ClientOptions {
     let o = tcm_async::ClientOptions::default()
         .with_connect_timeout(Duration::from_secs(5))
-        .with_http_timeout(Duration::from_secs(2));
+        .with_http_timeout(Duration::from_secs(2))
+        .with_notifications(opts.notifications);
     match &opts.ca_pem {
         Some(pem) => o.with_ca_pem(pem.clone()).without_webpki_roots(),
         None => o,
@@ -340,6 +350,10 @@ macro_rules! async_adapter {
             }
             fn close(c: &Self::Client) {
                 $block_on(c.close());
+            }
+            fn notifications(c: &Self::Client) -> Box<dyn FnMut() -> Option<Notification> + Send> {
+                let mut rx = c.notifications().expect("notifications enabled");
+                Box::new(move || rx.try_recv().ok())
             }
             fn concurrent_queue_stats(c: &Self::Client, n: usize) -> Vec<Call<QueueStats>> {
                 let tasks: Vec<_> = (0..n)

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use tcm_proto::{
     AuthContext, Backoff, Config, ConnectionState, DisconnectError, InferenceRequest,
-    KeepaliveConfig, Outputs, PipelineStep, ReconnectPolicy, RequestError, RetryPolicy, Tensor,
-    TensorData, TritonCode,
+    KeepaliveConfig, Notification, Outputs, PipelineStep, ReconnectPolicy, RequestError,
+    RetryPolicy, Tensor, TensorData, TritonCode,
 };
 use tcm_testserver::{TestServer, TestServerHandle};
 
@@ -409,6 +409,7 @@ pub fn wss<A: Adapter>() {
     let proxy = tls::TlsProxy::start(server.addr());
     let opts = Opts {
         ca_pem: Some(proxy.ca_pem.clone().into_bytes()),
+        ..Opts::default()
     };
     let client = A::connect(
         &proxy.wss_url(),
@@ -509,6 +510,62 @@ pub fn dead_peer<A: Adapter>() {
     );
     A::queue_stats(&client).expect("recovered after reconnect");
     A::close(&client);
+}
+
+/// Alerts are delivered as notifications, never as responses, and calls go on unaffected.
+pub fn notifications<A: Adapter>() {
+    let server = server();
+    let opts = Opts {
+        notifications: 8,
+        ..Opts::default()
+    };
+    let client = A::connect(
+        &server.ws_url(),
+        AuthContext::anonymous(),
+        client_config(&format!("{}-notify", A::NAME)),
+        &opts,
+    )
+    .expect("connects");
+    let mut next = A::notifications(&client);
+    let target = server.inject_alert(
+        "TritonServerStateChanged",
+        "state changed: ready -> unhealthy",
+    );
+    assert!(target.is_some(), "the alert went to our connection");
+    let out = A::infer(&client, identity(vec![8.0]), None).expect("inference around an alert");
+    assert_eq!(output0(&out), vec![8.0]);
+    let mut seen = None;
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            seen = seen.take().or_else(&mut next);
+            seen.is_some()
+        }),
+        "no notification"
+    );
+    match seen {
+        Some(Notification::Alert(a)) => {
+            assert_eq!(a.error_type, "TritonServerStateChanged");
+            assert!(a.message.contains("unhealthy"));
+        }
+        other => panic!("expected an alert, got {other:?}"),
+    }
+    A::close(&client);
+}
+
+/// Dropping the last handle closes the connection.
+pub fn drop_closes<A: Adapter>() {
+    let server = server();
+    let client = connect::<A>(&server.ws_url(), "dropped");
+    A::queue_stats(&client).expect("queue_stats");
+    assert_eq!(server.connected_uuids().len(), 1);
+    drop(client);
+    assert!(
+        eventually(Duration::from_secs(5), || server
+            .connected_uuids()
+            .is_empty()),
+        "the server still holds {:?}",
+        server.connected_uuids()
+    );
 }
 
 /// Management payload helper for examples of use.
