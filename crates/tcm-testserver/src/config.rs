@@ -111,6 +111,8 @@ pub struct Config {
     pub registered_servers: Vec<(String, String)>,
     /// Never answer inference requests (the stock dev server, Q1); role checks still run.
     pub never_answer_inference: bool,
+    /// Fault switches in force from the start (the handle can change them at runtime).
+    pub faults: crate::faults::FaultState,
     /// Seed of the generator that reorders inference completions.
     pub seed: u64,
     /// Range of the simulated latency of one inference, in milliseconds (inclusive).
@@ -145,6 +147,7 @@ impl Default for Config {
             reachable_hosts: vec!["127.0.0.1".to_string()],
             registered_servers: Vec::new(),
             never_answer_inference: false,
+            faults: crate::faults::FaultState::default(),
             seed: 0x5eed,
             inference_latency_ms: (4, 14),
             stream_chunk_interval: Duration::from_millis(2),

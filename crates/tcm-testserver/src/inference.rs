@@ -265,13 +265,26 @@ pub fn run(
         .get("request")
         .and_then(Value::as_object)
         .unwrap_or(&empty);
+    let fail =
+        |emit: &mut dyn FnMut(String), f: Failure| emit(failed_frame(uuid, &f, cfg.error_style));
+    if let Some(other) = payload
+        .get("request")
+        .filter(|r| !r.is_null() && !r.is_object())
+    {
+        return fail(
+            emit,
+            Failure::Text(format!(
+                "Unexpected error: '{}' object has no attribute 'get'",
+                tensor::py_type(other)
+            )),
+        );
+    }
     let protocol = request
         .get("protocol")
+        .filter(|p| truthy(Some(p)))
         .map(py_str)
         .unwrap_or_else(|| "http".to_string())
         .to_lowercase();
-    let fail =
-        |emit: &mut dyn FnMut(String), f: Failure| emit(failed_frame(uuid, &f, cfg.error_style));
     if protocol != "http" && protocol != "grpc" {
         return fail(
             emit,

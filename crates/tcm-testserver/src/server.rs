@@ -121,9 +121,9 @@ impl TestServer {
         })?;
         let shared = Arc::new(Shared {
             rng: Mutex::new(XorShift::new(config.seed)),
+            faults: Mutex::new(config.faults.clone()),
             config: Arc::new(config),
             registry: Registry::default(),
-            faults: Mutex::new(FaultState::default()),
             dispatcher: Dispatcher::new(),
             stopping: AtomicBool::new(false),
             breakers: crate::inference::CircuitBreakers::default(),

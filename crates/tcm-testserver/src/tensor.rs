@@ -360,7 +360,8 @@ pub fn tensor_from_json(entry: &Value) -> Result<Tensor, InputError> {
     })
 }
 
-fn py_type(v: &Value) -> &'static str {
+/// Python's type name of a JSON value (`NoneType`, `int`, `str`, ...).
+pub fn py_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "NoneType",
         Value::Bool(_) => "bool",

@@ -28,6 +28,22 @@ fn stock_profile_never_answers_inference_but_still_checks_roles() {
 }
 
 #[test]
+fn faults_can_be_armed_from_the_config() {
+    let mut cfg = Config::profile("dev-simple").expect("profile");
+    cfg.faults
+        .fail_inferences
+        .push_back("TRITON_TIMEOUT".into());
+    let s = TestServer::start(cfg).expect("start");
+    let mut c = Client::authed(s.addr(), "a", json!({}));
+    c.send(&identity_request("a", &[1.0]));
+    let data = c.frame()["payload"]["data"].clone();
+    assert_eq!(
+        (data["code"].as_str(), data["retriable"].as_bool()),
+        (Some("TRITON_TIMEOUT"), Some(true))
+    );
+}
+
+#[test]
 fn never_answer_can_be_switched_at_runtime() {
     let s = dev();
     s.set_never_answer_inference(true);
