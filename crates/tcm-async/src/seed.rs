@@ -20,3 +20,16 @@ pub(crate) fn seeded(mut config: Config) -> Config {
     }
     config
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_seed_is_replaced_and_a_fixed_one_kept() {
+        assert_ne!(seeded(Config::new("a")).seed, 0);
+        let mut fixed = Config::new("a");
+        fixed.seed = 42;
+        assert_eq!(seeded(fixed).seed, 42);
+    }
+}

@@ -36,3 +36,25 @@ pub(crate) fn client_config(options: &ClientOptions) -> Result<Arc<ClientConfig>
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webpki_roots_build_a_config() {
+        assert!(client_config(&ClientOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn a_pem_without_certificates_is_a_typed_error() {
+        let options = ClientOptions::default().with_ca_pem(b"not a pem".to_vec());
+        assert!(matches!(
+            client_config(&options),
+            Err(TransportError::TlsConfig(_))
+        ));
+        let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec();
+        let options = ClientOptions::default().with_ca_pem(garbage);
+        assert!(client_config(&options).is_err());
+    }
+}

@@ -123,3 +123,30 @@ pub enum ProbeError {
     #[error(transparent)]
     Http(#[from] tcm_proto::http::HttpError),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_disconnect_maps_to_a_typed_connect_error() {
+        let auth = DisconnectError::AuthFailed {
+            message: "Invalid token".to_owned(),
+        };
+        assert!(matches!(
+            ConnectError::from_disconnect(auth, None),
+            ConnectError::AuthFailed { message } if message == "Invalid token"
+        ));
+        let failed = DisconnectError::ConnectFailed {
+            message: "refused".to_owned(),
+        };
+        assert!(matches!(
+            ConnectError::from_disconnect(failed, Some(TransportError::HttpStatus { status: 403 })),
+            ConnectError::Transport(TransportError::HttpStatus { status: 403 })
+        ));
+        assert!(matches!(
+            ConnectError::from_disconnect(DisconnectError::AuthTimeout, None),
+            ConnectError::Disconnected(DisconnectError::AuthTimeout)
+        ));
+    }
+}

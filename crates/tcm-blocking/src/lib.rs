@@ -38,11 +38,11 @@ mod error;
 mod http;
 mod options;
 mod pool;
+mod probe;
 mod seed;
 mod stream;
 mod tls;
 mod transport;
-mod probe;
 
 pub use client::{Client, InferenceOutput};
 pub use error::{ConnectError, Error, ProbeError, TransportError};

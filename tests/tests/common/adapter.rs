@@ -15,6 +15,8 @@ pub struct Opts {
     pub ca_pem: Option<Vec<u8>>,
     /// Capacity of the notification channel (0: off).
     pub notifications: usize,
+    /// Overrides the dial timeout (5 s).
+    pub connect_timeout: Option<Duration>,
 }
 
 /// A connect failure, normalised across adapters.
@@ -124,7 +126,7 @@ pub struct Blocking;
 
 fn blocking_options(opts: &Opts) -> tcm_blocking::ClientOptions {
     let o = tcm_blocking::ClientOptions::default()
-        .with_connect_timeout(Duration::from_secs(5))
+        .with_connect_timeout(opts.connect_timeout.unwrap_or(Duration::from_secs(5)))
         .with_http_timeout(Duration::from_secs(2))
         .with_notifications(opts.notifications);
     match &opts.ca_pem {
@@ -266,7 +268,7 @@ impl Adapter for Blocking {
 
 fn async_options(opts: &Opts) -> tcm_async::ClientOptions {
     let o = tcm_async::ClientOptions::default()
-        .with_connect_timeout(Duration::from_secs(5))
+        .with_connect_timeout(opts.connect_timeout.unwrap_or(Duration::from_secs(5)))
         .with_http_timeout(Duration::from_secs(2))
         .with_notifications(opts.notifications);
     match &opts.ca_pem {

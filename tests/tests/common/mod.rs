@@ -199,6 +199,23 @@ pub fn connect_errors<A: Adapter>() {
         "{refused:?}"
     );
 
+    // A listener that never answers the upgrade: the dial times out.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let opts = Opts {
+        connect_timeout: Some(Duration::from_millis(300)),
+        ..Opts::default()
+    };
+    let timeout = A::connect(
+        &format!("ws://{}/ws", silent.local_addr().expect("addr")),
+        AuthContext::anonymous(),
+        client_config("silent"),
+        &opts,
+    );
+    assert!(
+        matches!(timeout, Err(ConnectFailure::Timeout)),
+        "{timeout:?}"
+    );
+
     let server = server();
     let url = format!("ws://{}/ws2", server.addr());
     let status = A::connect(
