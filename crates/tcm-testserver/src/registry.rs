@@ -14,6 +14,8 @@ pub enum Outbound {
     Close(u16, String),
     /// Drop the TCP connection without a close frame.
     Drop,
+    /// Forget the connection's auth context while keeping the socket open (Q12).
+    ForgetAuth,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +87,11 @@ impl Registry {
             Err(_) => None,
         };
         tx.is_some_and(|tx| tx.send(out).is_ok())
+    }
+
+    /// Removes `uuid` from the map whoever holds it; returns the holder's sender.
+    pub fn unregister(&self, uuid: &str) -> Option<Sender<Outbound>> {
+        self.by_uuid.lock().ok()?.remove(uuid).map(|e| e.tx)
     }
 
     /// The uuid of the longest-connected registered client.

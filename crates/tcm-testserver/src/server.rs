@@ -268,6 +268,16 @@ impl TestServerHandle {
             .send(uuid, Outbound::Text(text.to_string()))
     }
 
+    /// Q12: behaves as if an asynchronous send to `uuid` had failed. The uuid is unregistered
+    /// while its socket stays open: responses for it are lost, its later management and
+    /// inference frames are Forbidden, and a second connection with that uuid is accepted.
+    pub fn simulate_failed_send(&self, uuid: &str) -> bool {
+        match self.shared.registry.unregister(uuid) {
+            Some(tx) => tx.send(Outbound::ForgetAuth).is_ok(),
+            None => false,
+        }
+    }
+
     /// Sends an `alert` to the longest-connected client; returns its uuid.
     pub fn inject_alert(&self, error_type: &str, message: &str) -> Option<String> {
         let uuid = self.shared.registry.oldest()?;
@@ -499,6 +509,7 @@ fn connection_loop(
                 }
                 Ok(Outbound::Close(code, reason)) => return End::Close(code, reason),
                 Ok(Outbound::Drop) => return End::Drop,
+                Ok(Outbound::ForgetAuth) => session.forget_auth_context(),
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
             }
         }

@@ -129,6 +129,14 @@ impl Session {
         self.auth.as_ref().and_then(|(_, c)| c.as_ref())
     }
 
+    /// Drops the auth context but keeps the uuid (Q12: after a failed asynchronous send, later
+    /// management and inference frames are Forbidden).
+    pub fn forget_auth_context(&mut self) {
+        if let Some((_, ctx)) = self.auth.as_mut() {
+            *ctx = None;
+        }
+    }
+
     /// Whether the session has ended (closed or dropped); later frames are ignored.
     pub fn is_closed(&self) -> bool {
         self.closed

@@ -288,3 +288,19 @@ fn graceful_shutdown_closes_idle_clients_with_1000() {
         Next::Closed(1000, String::new())
     );
 }
+
+#[test]
+fn a_failed_send_unregisters_the_uuid_but_keeps_the_socket_open() {
+    let s = dev();
+    let mut c = Client::authed(s.addr(), "q12", json!({}));
+    assert!(s.simulate_failed_send("q12"));
+    std::thread::sleep(Duration::from_millis(50));
+    c.send(&identity_request("q12", &[1.0]));
+    assert_eq!(
+        c.frame()["payload"]["message"],
+        "Forbidden: missing 'inference' role"
+    );
+    c.send(&json!({"uuid": "q12", "type": "info", "payload": {"action": "queue_stats"}}));
+    assert_eq!(c.frame()["type"], "info_response");
+    let _second = Client::authed(s.addr(), "q12", json!({}));
+}
