@@ -13,6 +13,8 @@
 //! server.stop();
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod config;
 pub mod faults;
