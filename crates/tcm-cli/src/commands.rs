@@ -1,0 +1,495 @@
+//! The subcommands.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use tcm_blocking::{Client, ClientOptions};
+use tcm_proto::{
+    AuthContext, ClientIdentity, Config, InferenceRequest, Protocol, Secret, StreamFrame,
+    TensorInput,
+};
+
+use crate::cli::{Cli, Command, InferenceArgs, ProtocolArg};
+use crate::failure::Failure;
+use crate::inputs;
+use crate::output::{self, Format};
+
+/// Runs the command line's subcommand.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Serve {
+            bind,
+            profile,
+            seed,
+        } => serve(bind, profile, *seed),
+        Command::Demo => demo(&cli),
+        Command::Health => probe(&cli, "/health"),
+        Command::Ready => probe(&cli, "/ready"),
+        Command::QueueStats {
+            repeat,
+            concurrency,
+        } => queue_stats(&cli, *repeat, *concurrency),
+        Command::Management { action, payload } => {
+            let text = read(payload)?;
+            let (action, body) =
+                management_body(&text, action.as_deref(), &payload.display().to_string())?;
+            let client = connect(&cli, false)?;
+            let reply = client.management_with_timeout(&action, body, Some(timeout(&cli)?));
+            client.close();
+            output::print(cli.output, &reply?);
+            Ok(())
+        }
+        Command::InferenceHttp(args) => inference(&cli, args, false),
+        Command::Stream(args) => inference(&cli, args, true),
+    }
+}
+
+fn timeout(cli: &Cli) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(cli.timeout)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "--timeout must be a positive number of seconds, got {}",
+                cli.timeout
+            ))
+        })
+}
+
+fn read(path: &std::path::Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))
+}
+
+fn options(cli: &Cli) -> Result<ClientOptions, Failure> {
+    let t = timeout(cli)?;
+    let mut o = ClientOptions::default()
+        .with_connect_timeout(t)
+        .with_http_timeout(t);
+    if let Some(path) = &cli.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
+        o = o.with_ca_pem(pem);
+    }
+    Ok(o)
+}
+
+/// Credentials as the official SDK builds them: a client block when roles, a subject or a
+/// tenant are given (the subject defaults to the uuid).
+fn auth(cli: &Cli) -> AuthContext {
+    let roles: Vec<String> = cli
+        .roles
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let client = (!roles.is_empty() || cli.sub.is_some() || cli.tenant_id.is_some()).then(|| {
+        ClientIdentity {
+            sub: Some(cli.sub.clone().unwrap_or_else(|| cli.uuid.clone())),
+            tenant_id: cli.tenant_id.clone(),
+            roles,
+        }
+    });
+    AuthContext {
+        token: cli.token.clone().map(Secret::new),
+        client,
+    }
+}
+
+fn connect_to(cli: &Cli, url: &str, shm: bool) -> Result<Client, Failure> {
+    let t = timeout(cli)?;
+    let mut config = Config::new(cli.uuid.clone());
+    if !cli.capability.is_empty() {
+        config.capabilities = cli.capability.clone();
+    }
+    if shm && !config.capabilities.iter().any(|c| c == "shm") {
+        config.capabilities.push("shm".to_owned());
+    }
+    config.timeouts.info = t;
+    config.timeouts.management = t;
+    config.timeouts.inference = t;
+    config.timeouts.stream = t;
+    config.auth_timeout = t;
+    // One-shot commands fail fast instead of reconnecting.
+    config.reconnect = None;
+    Ok(Client::connect_with(url, auth(cli), config, options(cli)?)?)
+}
+
+fn connect(cli: &Cli, shm: bool) -> Result<Client, Failure> {
+    connect_to(cli, &cli.uri, shm)
+}
+
+fn probe(cli: &Cli, path: &str) -> Result<(), Failure> {
+    let response = tcm_blocking::probe(&cli.uri, path, &options(cli)?)?;
+    let body: Value = serde_json::from_slice(&response.body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&response.body).into_owned()));
+    output::print(
+        cli.output,
+        &json!({"status": response.status, "body": body}),
+    );
+    if response.status == 200 {
+        Ok(())
+    } else {
+        Err(Failure::Request(format!(
+            "GET {path} answered HTTP {}",
+            response.status
+        )))
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() - 1) as f64 * p) as usize;
+    sorted.get(i).copied().unwrap_or(0.0)
+}
+
+fn queue_stats(cli: &Cli, repeat: usize, concurrency: usize) -> Result<(), Failure> {
+    if repeat == 0 || concurrency == 0 {
+        return Err(Failure::Usage(
+            "--repeat and --concurrency must be at least 1".into(),
+        ));
+    }
+    let client = connect(cli, false)?;
+    let t = timeout(cli)?;
+    if repeat == 1 {
+        let data = client.info_with_timeout("queue_stats", Some(t));
+        client.close();
+        output::print(cli.output, &data?);
+        return Ok(());
+    }
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(repeat)));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let next = Arc::new(AtomicUsize::new(0));
+    let progress = Progress::new(repeat);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..concurrency.min(repeat) {
+            let (client, latencies, errors, next, progress) =
+                (&client, &latencies, &errors, &next, &progress);
+            s.spawn(move || {
+                while next.fetch_add(1, Ordering::Relaxed) < repeat {
+                    let t0 = Instant::now();
+                    match client.queue_stats_with_timeout(Some(t)) {
+                        Ok(_) => lock(latencies).push(t0.elapsed().as_secs_f64() * 1e3),
+                        Err(e) => lock(errors).push(e.to_string()),
+                    }
+                    progress.tick();
+                }
+            });
+        }
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    progress.finish();
+    client.close();
+    let mut lat = std::mem::take(&mut *lock(&latencies));
+    lat.sort_by(f64::total_cmp);
+    let errors = std::mem::take(&mut *lock(&errors));
+    let avg = if lat.is_empty() {
+        0.0
+    } else {
+        lat.iter().sum::<f64>() / lat.len() as f64
+    };
+    let summary = json!({"queue_stats_summary": {
+        "requests": repeat,
+        "succeeded": lat.len(),
+        "failed": errors.len(),
+        "concurrency": concurrency,
+        "throughput_per_s": lat.len() as f64 / elapsed.max(1e-9),
+        "latency_ms": {
+            "avg": avg,
+            "p50": if lat.is_empty() { 0.0 } else { percentile(&lat, 0.50) },
+            "p95": if lat.is_empty() { 0.0 } else { percentile(&lat, 0.95) },
+            "p99": if lat.is_empty() { 0.0 } else { percentile(&lat, 0.99) },
+        },
+    }});
+    output::print(cli.output, &summary);
+    match errors.first() {
+        None => Ok(()),
+        Some(first) => Err(Failure::Request(format!(
+            "{} of {repeat} requests failed; first: {first}",
+            errors.len()
+        ))),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A progress bar on standard error, shown for long runs on a terminal only.
+struct Progress {
+    total: usize,
+    done: AtomicUsize,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Self {
+            total,
+            done: AtomicUsize::new(0),
+            shown: total >= 100 && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn tick(&self) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.shown && (done % (self.total / 100).max(1) == 0 || done == self.total) {
+            let filled = done * 40 / self.total;
+            eprint!(
+                "\r[{}{}] {done}/{}",
+                "#".repeat(filled),
+                ".".repeat(40 - filled),
+                self.total
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if self.shown {
+            eprintln!();
+        }
+    }
+}
+
+/// The action and payload body of a management command: the file holds a payload body or a
+/// full `{uuid, type:"management", payload}` envelope.
+fn management_body(
+    text: &str,
+    action: Option<&str>,
+    path: &str,
+) -> Result<(String, Map<String, Value>), Failure> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| Failure::Usage(format!("{path}: invalid JSON: {e}")))?;
+    let Value::Object(obj) = value else {
+        return Err(Failure::Usage(format!(
+            "{path}: expected a JSON object (a payload body or a full envelope)"
+        )));
+    };
+    let mut body = match (obj.get("type"), obj.get("payload")) {
+        (Some(Value::String(t)), Some(Value::Object(p))) if t == "management" => p.clone(),
+        (Some(_), Some(_)) => {
+            return Err(Failure::Usage(format!(
+                "{path}: an envelope must have type \"management\" and an object payload"
+            )));
+        }
+        _ => obj,
+    };
+    let own = body
+        .remove("action")
+        .and_then(|a| a.as_str().map(str::to_owned));
+    let action = action
+        .map(str::to_owned)
+        .or(own)
+        .unwrap_or_else(|| "creation".to_owned());
+    Ok((action, body))
+}
+
+fn inference(cli: &Cli, args: &InferenceArgs, stream: bool) -> Result<(), Failure> {
+    let mut inputs: Vec<TensorInput> = match &args.payload {
+        Some(p) => inputs::from_payload(&read(p)?, &p.display().to_string())?,
+        None => Vec::new(),
+    };
+    for spec in &args.inputs {
+        inputs.push(inputs::parse_spec(spec)?.into());
+    }
+    if inputs.is_empty() {
+        return Err(Failure::Usage(
+            "no inputs: give --payload FILE or --input name:shape:dtype=values".into(),
+        ));
+    }
+    if args.shm {
+        return Err(Failure::Usage(
+            "--shm is not supported by this build".into(),
+        ));
+    }
+    let grpc = stream || args.protocol == ProtocolArg::Grpc;
+    let request = InferenceRequest {
+        vm_ip: args.vm_ip.clone(),
+        vm_id: args.vm_id.clone(),
+        container_id: args.container_id.clone(),
+        model_name: Some(args.model_name.clone()),
+        protocol: if grpc { Protocol::Grpc } else { Protocol::Http },
+        inputs,
+        allow_transient: args.allow_transient,
+        output_name: args.output_name.clone(),
+        pipeline: None,
+    };
+    let client = connect(cli, args.shm)?;
+    let t = Some(timeout(cli)?);
+    let result = if grpc {
+        print_stream(&client, request, t, cli.output, stream)
+    } else {
+        client
+            .infer_with_timeout(request, t)
+            .map_err(Failure::from)
+            .map(|out| {
+                output::print(
+                    cli.output,
+                    &json!({"model_name": out.model_name, "outputs": Value::Object(out.outputs.0)}),
+                );
+            })
+    };
+    client.close();
+    result
+}
+
+fn print_stream(
+    client: &Client,
+    request: InferenceRequest,
+    t: Option<Duration>,
+    format: Format,
+    live: bool,
+) -> Result<(), Failure> {
+    let mut frames = client.infer_stream_with_timeout(request, t)?;
+    let mut text = String::new();
+    let mut out = std::io::stdout();
+    for frame in frames.by_ref() {
+        match frame? {
+            StreamFrame::Start if live && format == Format::Json => {
+                println!("{}", json!({"status": "START"}))
+            }
+            StreamFrame::Start => {}
+            StreamFrame::Chunk(c) => {
+                if live {
+                    match format {
+                        Format::Json => println!("{}", json!({"status": "ONGOING", "data": c})),
+                        Format::Table => print!("{c}"),
+                    }
+                    let _ = out.flush();
+                }
+                text.push_str(&c);
+            }
+        }
+    }
+    let model = match frames.completion() {
+        Some(tcm_proto::Response::Inference { model_name, .. }) => model_name.clone(),
+        _ => None,
+    };
+    match (live, format) {
+        (true, Format::Json) => println!("{}", json!({"status": "COMPLETED", "model_name": model})),
+        (true, Format::Table) => println!(),
+        (false, _) => output::print(format, &json!({"model_name": model, "text": text})),
+    }
+    Ok(())
+}
+
+fn serve(bind: &str, profile: &str, seed: Option<u64>) -> Result<(), Failure> {
+    let mut config = tcm_testserver::Config::profile(profile).map_err(|e| {
+        Failure::Usage(format!(
+            "{e}; known profiles: {}",
+            tcm_testserver::Config::PROFILES.join(", ")
+        ))
+    })?;
+    config.bind = bind
+        .parse()
+        .map_err(|_| Failure::Usage(format!("invalid --bind address '{bind}'")))?;
+    if let Some(s) = seed {
+        config.seed = s;
+    }
+    let server = tcm_testserver::TestServer::start(config)
+        .map_err(|e| Failure::Connection(e.to_string()))?;
+    println!("{}", server.ws_url());
+    eprintln!(
+        "tcm: serving profile '{profile}' at {} (Ctrl-C to stop)",
+        server.ws_url()
+    );
+    loop {
+        std::thread::park();
+    }
+}
+
+/// The README's first command: a reference server in this process and a real session with it.
+fn demo(cli: &Cli) -> Result<(), Failure> {
+    let mut config =
+        tcm_testserver::Config::profile("dev-simple").map_err(|e| Failure::Usage(e.to_string()))?;
+    config.bind = ([127, 0, 0, 1], 0).into();
+    let server = tcm_testserver::TestServer::start(config)
+        .map_err(|e| Failure::Connection(e.to_string()))?;
+    let url = server.ws_url();
+    eprintln!("tcm: reference server listening at {url}");
+    let client = connect_to(cli, &url, false)?;
+    let t = Some(timeout(cli)?);
+    let caps = client
+        .capabilities()
+        .map(|c| c.as_slice().to_vec())
+        .unwrap_or_default();
+    let stats = client.info_with_timeout("queue_stats", t)?;
+    let target = |model: &str, inputs: Vec<TensorInput>| InferenceRequest {
+        vm_ip: Some("127.0.0.1".into()),
+        container_id: "demo".into(),
+        model_name: Some(model.into()),
+        inputs,
+        allow_transient: true,
+        ..Default::default()
+    };
+    let identity = client.infer_with_timeout(
+        target(
+            "identity",
+            vec![inputs::parse_spec("INPUT0:4:FP32=1,2,3,4")?.into()],
+        ),
+        t,
+    )?;
+    let add = client.infer_with_timeout(
+        target(
+            "add",
+            vec![
+                inputs::parse_spec("INPUT0:4:FP32=1,2,3,4")?.into(),
+                inputs::parse_spec("INPUT1:4:FP32=10,20,30,40")?.into(),
+            ],
+        ),
+        t,
+    )?;
+    let mut stream_req = target(
+        "stream",
+        vec![inputs::parse_spec("INPUT0:1:FP32=3")?.into()],
+    );
+    stream_req.protocol = Protocol::Grpc;
+    let text = client
+        .infer_stream_with_timeout(stream_req, t)?
+        .collect_text()?;
+    client.close();
+    server.stop();
+    output::print(
+        cli.output,
+        &json!({
+            "server": url,
+            "capabilities": caps,
+            "queue_stats": stats,
+            "identity": Value::Object(identity.outputs.0),
+            "add": Value::Object(add.outputs.0),
+            "stream": text,
+        }),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn management_files_may_be_a_body_or_an_envelope() {
+        let (a, b) = management_body(
+            r#"{"action":"create_vm","openstack":{"name":"x"}}"#,
+            None,
+            "p",
+        )
+        .unwrap();
+        assert_eq!(a, "create_vm");
+        assert!(b.contains_key("openstack") && !b.contains_key("action"));
+        let env = r#"{"uuid":"user-123","type":"management","payload":{"action":"deletion","vm_id":"v"}}"#;
+        let (a, b) = management_body(env, None, "p").unwrap();
+        assert_eq!(
+            (a.as_str(), b.get("vm_id")),
+            ("deletion", Some(&json!("v")))
+        );
+        let (a, _) = management_body("{}", Some("creation"), "p").unwrap();
+        assert_eq!(a, "creation");
+        assert!(management_body("[1]", None, "p").is_err());
+        assert!(management_body(r#"{"type":"info","payload":{}}"#, None, "p").is_err());
+    }
+}

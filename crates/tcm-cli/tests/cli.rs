@@ -1,0 +1,364 @@
+//! The `tcm` binary against the reference server: each subcommand, each error path and exit
+//! code, and the payload layouts of the shared vectors.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tcm_testserver::{Config, TestServer, TestServerHandle};
+
+fn server() -> TestServerHandle {
+    let mut config = Config::profile("dev-simple").expect("profile");
+    config.bind = ([127, 0, 0, 1], 0).into();
+    TestServer::start(config).expect("server starts")
+}
+
+fn tcm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tcm"))
+        .args(args)
+        .env_remove("TCM_WS_URI")
+        .env_remove("TCM_CLIENT_TOKEN")
+        .output()
+        .expect("tcm runs")
+}
+
+fn on(server: &TestServerHandle, args: &[&str]) -> Output {
+    let url = server.ws_url();
+    let mut all = vec!["--uri", url.as_str(), "--timeout", "5"];
+    all.extend_from_slice(args);
+    tcm(&all)
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited")
+}
+
+fn stdout_json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is JSON ({e}): {}",
+            String::from_utf8_lossy(&o.stdout)
+        )
+    })
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn payload_example(name: &str) -> PathBuf {
+    let dir = std::env::var_os("TCM_VECTORS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors")
+        });
+    dir.join("tcm/payload_examples").join(name)
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("tcm-cli-test-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).expect("write temp file");
+    path
+}
+
+const IDENTITY: [&str; 7] = [
+    "--vm-ip",
+    "127.0.0.1",
+    "--container-id",
+    "c1",
+    "--model-name",
+    "identity",
+    "--allow-transient",
+];
+
+#[test]
+fn without_a_subcommand_it_prints_help_and_exits_2() {
+    let o = tcm(&[]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("Usage: tcm"), "{}", stderr(&o));
+}
+
+#[test]
+fn demo_runs_real_requests_against_a_bundled_server() {
+    let o = tcm(&["demo"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = stdout_json(&o);
+    assert_eq!(
+        v["identity"]["OUTPUT0"],
+        serde_json::json!([1.0, 2.0, 3.0, 4.0])
+    );
+    assert_eq!(
+        v["add"]["OUTPUT0"],
+        serde_json::json!([11.0, 22.0, 33.0, 44.0])
+    );
+    assert_eq!(v["stream"], "tok0 tok1 tok2 ");
+}
+
+#[test]
+fn queue_stats_once_and_as_a_load_run() {
+    let s = server();
+    let o = on(&s, &["queue-stats"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout_json(&o)["total_queued"].is_number());
+    let o = on(&s, &["queue-stats", "--repeat", "60", "--concurrency", "8"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let summary = &stdout_json(&o)["queue_stats_summary"];
+    assert_eq!(summary["succeeded"], 60);
+    assert_eq!(summary["failed"], 0);
+    for p in ["avg", "p50", "p95", "p99"] {
+        assert!(summary["latency_ms"][p].is_number(), "{p}");
+    }
+    let o = on(&s, &["--output", "table", "queue-stats"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("total_queued"));
+}
+
+#[test]
+fn management_accepts_every_payload_example_and_reports_the_server_text() {
+    let s = server();
+    for name in [
+        "management_creation.json",
+        "management_create_vm.json",
+        "management_deletion.json",
+        "management_load_model.json",
+    ] {
+        let path = payload_example(name);
+        let o = on(&s, &["management", "--payload", path.to_str().unwrap()]);
+        // The dev server fails every backend call; unimplemented actions are not found.
+        assert_eq!(code(&o), 1, "{name}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("management action failed"), "{name}: {err}");
+        assert!(
+            err.contains("dev mode") || err.contains("Job action not found"),
+            "{name}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    let body = temp_file("body.json", r#"{"action":"bogus"}"#);
+    let o = on(&s, &["management", "--payload", body.to_str().unwrap()]);
+    assert!(
+        stderr(&o).contains("Job action not found: 'bogus'"),
+        "{}",
+        stderr(&o)
+    );
+    let bad = temp_file("bad.json", "[1,2]");
+    let o = on(&s, &["management", "--payload", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("expected a JSON object"));
+}
+
+#[test]
+fn inference_accepts_the_payload_layouts() {
+    let s = server();
+    let layouts = [
+        (
+            "list.json",
+            r#"[{"name":"INPUT0","shape":[2],"datatype":"FP32","data":[1.5,2.5]}]"#,
+        ),
+        (
+            "legacy.json",
+            r#"{"inputs":[{"name":"INPUT0","dims":2,"type":"TYPE_FP32","value":[1.5,2.5]}]}"#,
+        ),
+        (
+            "canonical.json",
+            r#"{"request":{"inputs":[{"name":"INPUT0","shape":[2],"datatype":"FP32","data":[1.5,2.5]}]}}"#,
+        ),
+    ];
+    for (name, text) in layouts {
+        let path = temp_file(name, text);
+        let mut args = vec!["inference-http", "--payload", path.to_str().unwrap()];
+        args.extend_from_slice(&IDENTITY);
+        let o = on(&s, &args);
+        assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
+        assert_eq!(
+            stdout_json(&o)["outputs"]["OUTPUT0"],
+            serde_json::json!([1.5, 2.5]),
+            "{name}"
+        );
+    }
+    // The repository's own examples name inputs the identity model does not have: the request
+    // reaches the server and fails with its typed error (exit 1).
+    for name in ["inference_inputs_sdk.json", "inference.json"] {
+        let path = payload_example(name);
+        let mut args = vec!["inference-http", "--payload", path.to_str().unwrap()];
+        args.extend_from_slice(&IDENTITY);
+        let o = on(&s, &args);
+        assert_eq!(code(&o), 1, "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains("TRITON_"), "{name}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn inference_with_typed_inputs_and_its_errors() {
+    let s = server();
+    let o = on(
+        &s,
+        &[
+            "inference-http",
+            "--input",
+            "INPUT0:3:INT32=7,8,9",
+            "--vm-ip",
+            "127.0.0.1",
+            "--container-id",
+            "c",
+            "--model-name",
+            "identity_int32",
+            "--allow-transient",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stdout_json(&o)["outputs"]["OUTPUT0"],
+        serde_json::json!([7, 8, 9])
+    );
+
+    let o = on(
+        &s,
+        &[
+            "inference-http",
+            "--input",
+            "INPUT0:1:FP32=1",
+            "--vm-ip",
+            "127.0.0.1",
+            "--container-id",
+            "c",
+            "--model-name",
+            "no_such_model",
+            "--allow-transient",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("TRITON_MODEL_MISSING"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = on(&s, &["inference-http", "--input", "INPUT0:2:FP32=1"]);
+    assert_eq!(
+        code(&o),
+        2,
+        "missing required flags and a bad spec are usage errors"
+    );
+    let mut args = vec!["inference-http", "--input", "INPUT0:2:FP32=1"];
+    args.extend_from_slice(&IDENTITY);
+    assert_eq!(code(&on(&s, &args)), 2);
+    let o = on(
+        &s,
+        &IDENTITY.iter().copied().chain(std::iter::empty()).fold(
+            vec!["inference-http"],
+            |mut v, a| {
+                v.push(a);
+                v
+            },
+        ),
+    );
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no inputs"));
+}
+
+#[test]
+fn stream_prints_frames_as_they_come() {
+    let s = server();
+    let o = on(
+        &s,
+        &[
+            "stream",
+            "--input",
+            "INPUT0:1:FP32=3",
+            "--vm-ip",
+            "127.0.0.1",
+            "--container-id",
+            "c",
+            "--model-name",
+            "stream",
+            "--allow-transient",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(
+        lines.first().map(|l| l["status"].clone()),
+        Some("START".into())
+    );
+    let chunks: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["status"] == "ONGOING")
+        .filter_map(|l| l["data"].as_str())
+        .collect();
+    assert_eq!(chunks, ["tok0 ", "tok1 ", "tok2 "]);
+    assert_eq!(
+        lines.last().map(|l| l["model_name"].clone()),
+        Some("stream".into())
+    );
+}
+
+#[test]
+fn health_and_ready_follow_the_server() {
+    let s = server();
+    assert_eq!(code(&on(&s, &["health"])), 0);
+    assert_eq!(code(&on(&s, &["ready"])), 0);
+    s.set_ready(false);
+    let o = on(&s, &["ready"]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(stdout_json(&o)["status"], 503);
+}
+
+#[test]
+fn connection_failures_exit_3_and_bad_urls_exit_2() {
+    let o = tcm(&[
+        "--uri",
+        "ws://127.0.0.1:1/ws",
+        "--timeout",
+        "2",
+        "queue-stats",
+    ]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let o = tcm(&["--uri", "http://127.0.0.1/ws", "queue-stats"]);
+    assert_eq!(code(&o), 2);
+    let s = server();
+    let tls_url = s.ws_url().replace("ws://", "wss://");
+    let o = tcm(&["--uri", &tls_url, "--timeout", "2", "queue-stats"]);
+    assert_eq!(code(&o), 3, "TLS to a plain server: {}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+}
+
+#[test]
+fn a_request_the_server_never_answers_times_out_with_exit_1() {
+    let s = server();
+    s.set_never_answer_inference(true);
+    let url = s.ws_url();
+    let mut args = vec![
+        "--uri",
+        url.as_str(),
+        "--timeout",
+        "0.5",
+        "inference-http",
+        "--input",
+        "INPUT0:1:FP32=1",
+    ];
+    args.extend_from_slice(&IDENTITY);
+    let o = tcm(&args);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("timed out"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_token_is_never_printed() {
+    let o = Command::new(env!("CARGO_BIN_EXE_tcm"))
+        .args(["--help"])
+        .env("TCM_CLIENT_TOKEN", "sekrit-token-value")
+        .output()
+        .expect("runs");
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("sekrit"));
+    let o = tcm(&[
+        "--uri",
+        "ws://127.0.0.1:1/ws",
+        "--token",
+        "sekrit-token-value",
+        "queue-stats",
+    ]);
+    assert!(!stderr(&o).contains("sekrit"));
+}
