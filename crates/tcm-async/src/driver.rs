@@ -2,6 +2,7 @@
 //! and routes events to the waiting callers. Generic over the [`Runtime`].
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -69,10 +70,20 @@ struct Pending {
     reply: ReplyTo,
 }
 
+/// The outcome of a dial or readiness probe running alongside the driver loop.
+enum Dialed<R: Runtime> {
+    Connect(Result<Box<Ws<R>>, TransportError>),
+    Ready(bool),
+}
+
+/// A dial in progress; it owns what it needs so commands and timers are served meanwhile.
+type DialFuture<R> = Pin<Box<dyn Future<Output = Dialed<R>> + Send>>;
+
 /// What one wait produced.
-enum Wake {
+enum Wake<R: Runtime> {
     Command(Option<Command>),
     Socket(Option<Result<Message, tungstenite::Error>>),
+    Dialed(Dialed<R>),
     Timer,
 }
 
@@ -83,6 +94,7 @@ pub(crate) struct Driver<R: Runtime> {
     tls: Option<Arc<ClientConfig>>,
     options: ClientOptions,
     ws: Option<Ws<R>>,
+    dialing: Option<DialFuture<R>>,
     pending: HashMap<RequestId, Pending>,
     by_call: HashMap<u64, RequestId>,
     status: Arc<Mutex<Status>>,
@@ -107,6 +119,7 @@ impl<R: Runtime> Driver<R> {
             tls,
             options,
             ws: None,
+            dialing: None,
             pending: HashMap::new(),
             by_call: HashMap::new(),
             status,
@@ -142,12 +155,12 @@ impl<R: Runtime> Driver<R> {
                 return Ok(());
             }
             if let Some(dial) = self.conn.poll_dial() {
-                self.dial(dial).await;
-                continue;
+                self.start_dial(dial);
             }
             let deadline = self.conn.poll_timeout();
             match self.wait(None, deadline).await {
                 Wake::Socket(m) => self.on_socket(m),
+                Wake::Dialed(d) => self.finish_dial(d),
                 Wake::Timer => self.conn.handle_timeout(Instant::now()),
                 Wake::Command(_) => {}
             }
@@ -166,8 +179,7 @@ impl<R: Runtime> Driver<R> {
                 let _ = done.send(());
             }
             if let Some(dial) = self.conn.poll_dial() {
-                self.dial(dial).await;
-                continue;
+                self.start_dial(dial);
             }
             if hung_up {
                 if self.conn.state() == ConnectionState::Closed {
@@ -182,6 +194,7 @@ impl<R: Runtime> Driver<R> {
                 Wake::Command(Some(command)) => self.on_command(command),
                 Wake::Command(None) => hung_up = true,
                 Wake::Socket(m) => self.on_socket(m),
+                Wake::Dialed(d) => self.finish_dial(d),
                 Wake::Timer => {}
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -190,17 +203,25 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    /// Waits for a command, a socket message or the deadline, alternating which is polled first.
+    /// Waits for a command, a socket message, the dial in progress or the deadline, alternating
+    /// whether the socket or the commands are polled first.
     async fn wait(
         &mut self,
         mut commands: Option<&mut mpsc::UnboundedReceiver<Command>>,
         deadline: Option<Instant>,
-    ) -> Wake {
+    ) -> Wake<R> {
         let mut timer = deadline.map(Timer::at);
         self.socket_first = !self.socket_first;
         let socket_first = self.socket_first;
         let ws = &mut self.ws;
+        let dialing = &mut self.dialing;
         std::future::poll_fn(|cx| {
+            if let Some(d) = dialing.as_mut() {
+                if let Poll::Ready(outcome) = d.as_mut().poll(cx) {
+                    *dialing = None;
+                    return Poll::Ready(Wake::Dialed(outcome));
+                }
+            }
             for turn in 0..2 {
                 if (turn == 0) == socket_first {
                     if let Some(ws) = ws.as_mut() {
@@ -246,6 +267,7 @@ impl<R: Runtime> Driver<R> {
             }
             Command::Close { done } => {
                 self.conn.close(now);
+                self.dialing = None;
                 self.closers.push(done);
             }
         }
@@ -302,44 +324,52 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    async fn dial(&mut self, dial: Dial) {
-        match dial {
+    /// Starts carrying out a dial instruction; [`wait`](Self::wait) reports its outcome.
+    fn start_dial(&mut self, dial: Dial) {
+        let endpoint = self.endpoint.clone();
+        let tls = self.tls.clone();
+        let options = self.options.clone();
+        self.dialing = Some(match dial {
             Dial::Connect { uuid } => {
-                tracing::debug!(%uuid, endpoint = %self.endpoint, "dialing");
-                let result = transport::connect_ws::<R>(
-                    &self.endpoint,
-                    self.tls.as_ref(),
-                    self.options.connect_timeout,
-                )
-                .await;
-                let now = Instant::now();
-                match result {
-                    Ok(ws) => {
-                        self.ws = Some(ws);
-                        self.last_dial_error = None;
-                        self.conn.handle_connected(now);
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "dial failed");
-                        let message = e.to_string();
-                        self.last_dial_error = Some(e);
-                        self.conn.handle_connect_failed(now, message);
-                    }
+                tracing::debug!(%uuid, %endpoint, "dialing");
+                Box::pin(async move {
+                    let result = transport::connect_ws::<R>(
+                        &endpoint,
+                        tls.as_ref(),
+                        options.connect_timeout,
+                    )
+                    .await;
+                    Dialed::Connect(result.map(Box::new))
+                })
+            }
+            Dial::ProbeReady => Box::pin(async move {
+                let result =
+                    crate::http::get::<R>(&endpoint, tls.as_ref(), "/ready", options.http_timeout)
+                        .await;
+                tracing::debug!(status = ?result.as_ref().map(|r| r.status), "readiness probe");
+                Dialed::Ready(matches!(result, Ok(r) if r.status == 200))
+            }),
+        });
+    }
+
+    fn finish_dial(&mut self, dialed: Dialed<R>) {
+        let now = Instant::now();
+        match dialed {
+            Dialed::Connect(Ok(ws)) => {
+                self.last_dial_error = None;
+                self.conn.handle_connected(now);
+                // The connection may have been closed while the dial was under way.
+                if self.conn.state() == ConnectionState::Authenticating {
+                    self.ws = Some(*ws);
                 }
             }
-            Dial::ProbeReady => {
-                let ready = crate::http::get::<R>(
-                    &self.endpoint,
-                    self.tls.as_ref(),
-                    "/ready",
-                    self.options.http_timeout,
-                )
-                .await
-                .map(|r| r.status == 200);
-                tracing::debug!(?ready, "readiness probe");
-                self.conn
-                    .handle_ready(Instant::now(), matches!(ready, Ok(true)));
+            Dialed::Connect(Err(e)) => {
+                tracing::warn!(error = %e, "dial failed");
+                let message = e.to_string();
+                self.last_dial_error = Some(e);
+                self.conn.handle_connect_failed(now, message);
             }
+            Dialed::Ready(ready) => self.conn.handle_ready(now, ready),
         }
         if let Ok(mut s) = self.status.lock() {
             s.state = self.conn.state();

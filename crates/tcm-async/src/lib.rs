@@ -13,8 +13,9 @@
 //! [`Client::connect`] dials and authenticates in the calling task, then spawns a driver task
 //! that owns the socket and the `Connection`. A [`Client`] is a cheap `Clone + Send + Sync`
 //! handle: each call sends a command to the driver over a channel and awaits a oneshot reply,
-//! so any number of tasks can call concurrently on one connection. Dropping a call's future
-//! cancels its request. Dropping the last handle closes the connection.
+//! so any number of tasks can call concurrently on one connection. Reconnect dials and `/ready`
+//! probes are polled alongside the commands, so deadlines hold while a reconnect is under way.
+//! Dropping a call's future cancels its request. Dropping the last handle closes the connection.
 //!
 //! A [`Pool`] holds several connections (each with its own uuid from
 //! [`Config::pool_member`](tcm_proto::Config::pool_member)) and spreads inference across them,

@@ -47,9 +47,11 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Dropping the sender tells the I/O thread to close and exit.
+        // Tells the I/O thread to close and exit.
         if let Ok(mut c) = self.commands.lock() {
-            c.take();
+            if let Some(tx) = c.take() {
+                let _ = tx.send(Command::Hangup);
+            }
         }
     }
 }
@@ -98,6 +100,7 @@ impl Client {
                 (Some(tx), Some(rx))
             }
         };
+        let (tx, rx) = mpsc::channel();
         let mut driver = Driver::new(
             conn,
             endpoint.clone(),
@@ -105,9 +108,9 @@ impl Client {
             options.clone(),
             Arc::clone(&status),
             notify_tx,
+            tx.clone(),
         );
         driver.establish()?;
-        let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("tcm-io".to_owned())
             .spawn(move || driver.run(rx))

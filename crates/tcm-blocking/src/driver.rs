@@ -32,6 +32,12 @@ pub(crate) enum Command {
     Cancel { call: u64 },
     /// Close the connection for good; `done` is signalled once the close frame is written.
     Close { done: Sender<()> },
+    /// Every client handle is gone: close and stop the thread.
+    Hangup,
+    /// The outcome of a dial made on a helper thread.
+    Dialed(Box<Result<Ws, TransportError>>),
+    /// The outcome of a readiness probe made on a helper thread.
+    Probed(bool),
 }
 
 /// What the I/O thread sends back to a caller.
@@ -68,6 +74,8 @@ pub(crate) struct Driver {
     last_dial_error: Option<TransportError>,
     closers: Vec<Sender<()>>,
     notifications: Option<SyncSender<Notification>>,
+    /// Where helper threads report dial outcomes (the command channel itself).
+    loopback: Sender<Command>,
 }
 
 /// What one wait on the socket or the command channel produced.
@@ -85,6 +93,7 @@ impl Driver {
         options: ClientOptions,
         status: Arc<Mutex<Status>>,
         notifications: Option<SyncSender<Notification>>,
+        loopback: Sender<Command>,
     ) -> Self {
         Self {
             conn,
@@ -98,6 +107,7 @@ impl Driver {
             last_dial_error: None,
             closers: Vec::new(),
             notifications,
+            loopback,
         }
     }
 
@@ -126,7 +136,8 @@ impl Driver {
                 return Ok(());
             }
             if let Some(dial) = self.conn.poll_dial() {
-                self.dial(dial);
+                let outcome = self.dial_now(dial);
+                self.on_command(outcome);
                 continue;
             }
             self.wait_socket(self.conn.poll_timeout(), None);
@@ -145,8 +156,7 @@ impl Driver {
                 let _ = done.send(());
             }
             if let Some(dial) = self.conn.poll_dial() {
-                self.dial(dial);
-                continue;
+                self.dial_in_background(dial);
             }
             if hung_up {
                 if self.conn.state() == ConnectionState::Closed {
@@ -158,12 +168,12 @@ impl Driver {
             }
             // Take every command already queued before waiting.
             match commands.try_recv() {
-                Ok(command) => {
-                    self.on_command(command);
+                Ok(Command::Hangup) | Err(TryRecvError::Disconnected) => {
+                    hung_up = true;
                     continue;
                 }
-                Err(TryRecvError::Disconnected) => {
-                    hung_up = true;
+                Ok(command) => {
+                    self.on_command(command);
                     continue;
                 }
                 Err(TryRecvError::Empty) => {}
@@ -176,8 +186,8 @@ impl Driver {
                 wait_commands(&commands, deadline)
             };
             match wake {
+                Wake::Command(Command::Hangup) | Wake::Hangup => hung_up = true,
                 Wake::Command(command) => self.on_command(command),
-                Wake::Hangup => hung_up = true,
                 Wake::Idle => {}
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -212,6 +222,12 @@ impl Driver {
                 self.conn.close(now);
                 self.closers.push(done);
             }
+            Command::Hangup => self.conn.close(now),
+            Command::Dialed(result) => self.finish_dial(*result),
+            Command::Probed(ready) => self.conn.handle_ready(now, ready),
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.state = self.conn.state();
         }
     }
 
@@ -262,51 +278,53 @@ impl Driver {
         }
     }
 
-    fn dial(&mut self, dial: Dial) {
-        match dial {
-            Dial::Connect { uuid } => {
-                tracing::debug!(%uuid, endpoint = %self.endpoint, "dialing");
-                let result = transport::connect_ws(
-                    &self.endpoint,
-                    self.tls.as_ref(),
-                    self.options.connect_timeout,
-                )
-                .and_then(|ws| {
-                    ws.get_ref()
-                        .tcp()
-                        .set_write_timeout(Some(self.options.write_timeout))?;
-                    Ok(ws)
-                });
-                let now = Instant::now();
-                match result {
-                    Ok(ws) => {
-                        self.ws = Some(ws);
-                        self.last_dial_error = None;
-                        self.conn.handle_connected(now);
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "dial failed");
-                        let message = e.to_string();
-                        self.last_dial_error = Some(e);
-                        self.conn.handle_connect_failed(now, message);
-                    }
+    /// Carries out a dial instruction in this thread; returns its outcome as a command.
+    fn dial_now(&self, dial: Dial) -> Command {
+        dial_outcome(dial, &self.endpoint, self.tls.as_ref(), &self.options)
+    }
+
+    /// Carries out a dial instruction on a helper thread, so that commands and timers are
+    /// served meanwhile; the outcome comes back through the command channel.
+    fn dial_in_background(&mut self, dial: Dial) {
+        let endpoint = self.endpoint.clone();
+        let tls = self.tls.clone();
+        let options = self.options.clone();
+        let loopback = self.loopback.clone();
+        let fallback = match &dial {
+            Dial::Connect { .. } => None,
+            Dial::ProbeReady => Some(Command::Probed(false)),
+        };
+        let spawned = std::thread::Builder::new()
+            .name("tcm-dial".to_owned())
+            .spawn(move || {
+                let outcome = dial_outcome(dial, &endpoint, tls.as_ref(), &options);
+                let _ = loopback.send(outcome);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot spawn a dial thread");
+            let outcome =
+                fallback.unwrap_or_else(|| Command::Dialed(Box::new(Err(TransportError::Io(e)))));
+            self.on_command(outcome);
+        }
+    }
+
+    fn finish_dial(&mut self, result: Result<Ws, TransportError>) {
+        let now = Instant::now();
+        match result {
+            Ok(ws) => {
+                self.last_dial_error = None;
+                self.conn.handle_connected(now);
+                // The connection may have been closed while the dial was under way.
+                if self.conn.state() == ConnectionState::Authenticating {
+                    self.ws = Some(ws);
                 }
             }
-            Dial::ProbeReady => {
-                let ready = crate::http::get(
-                    &self.endpoint,
-                    self.tls.as_ref(),
-                    "/ready",
-                    self.options.http_timeout,
-                )
-                .map(|r| r.status == 200);
-                tracing::debug!(?ready, "readiness probe");
-                self.conn
-                    .handle_ready(Instant::now(), matches!(ready, Ok(true)));
+            Err(e) => {
+                tracing::warn!(error = %e, "dial failed");
+                let message = e.to_string();
+                self.last_dial_error = Some(e);
+                self.conn.handle_connect_failed(now, message);
             }
-        }
-        if let Ok(mut s) = self.status.lock() {
-            s.state = self.conn.state();
         }
     }
 
@@ -388,6 +406,33 @@ impl Driver {
                 self.ws = None;
                 self.conn.handle_closed(now, None, &e.to_string());
             }
+        }
+    }
+}
+
+/// Opens the WebSocket (or probes `/ready`) and wraps the outcome as a command.
+fn dial_outcome(
+    dial: Dial,
+    endpoint: &Endpoint,
+    tls: Option<&Arc<ClientConfig>>,
+    options: &ClientOptions,
+) -> Command {
+    match dial {
+        Dial::Connect { uuid } => {
+            tracing::debug!(%uuid, %endpoint, "dialing");
+            let result =
+                transport::connect_ws(endpoint, tls, options.connect_timeout).and_then(|ws| {
+                    ws.get_ref()
+                        .tcp()
+                        .set_write_timeout(Some(options.write_timeout))?;
+                    Ok(ws)
+                });
+            Command::Dialed(Box::new(result))
+        }
+        Dial::ProbeReady => {
+            let result = crate::http::get(endpoint, tls, "/ready", options.http_timeout);
+            tracing::debug!(status = ?result.as_ref().map(|r| r.status), "readiness probe");
+            Command::Probed(matches!(result, Ok(r) if r.status == 200))
         }
     }
 }

@@ -12,8 +12,10 @@
 //! can share one connection. The I/O thread reads with a socket read timeout derived from
 //! [`Connection::poll_timeout`](tcm_proto::Connection::poll_timeout) (capped by
 //! [`ClientOptions::command_poll`] so new commands are picked up promptly), which means a dead
-//! peer never hangs it. Dropping the last handle closes the connection; [`Client::close`] does it
-//! explicitly and waits for the close frame to be written.
+//! peer never hangs it. Reconnect dials and `/ready` probes run on short-lived helper threads
+//! that report back through the same command channel, so calls, cancellations and deadlines are
+//! served while a reconnect is under way. Dropping the last handle closes the connection;
+//! [`Client::close`] does it explicitly and waits for the close frame to be written.
 //!
 //! A [`Pool`] holds several connections (each with its own uuid from
 //! [`Config::pool_member`](tcm_proto::Config::pool_member)) and spreads inference across them,
