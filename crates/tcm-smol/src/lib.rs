@@ -34,3 +34,13 @@ pub type Client = tcm_async::Client<Smol>;
 pub type Pool = tcm_async::Pool<Smol>;
 /// The frames of a streaming inference.
 pub type InferStream = tcm_async::InferStream<Smol>;
+
+/// `GET path` (e.g. `/health` or `/ready`) on the host and port of the WebSocket URL `url`,
+/// over TLS for `wss://`, without opening a session. A non-200 status is a response.
+pub async fn probe(
+    url: &str,
+    path: &str,
+    options: &ClientOptions,
+) -> Result<HttpResponse, ConnectError> {
+    tcm_async::probe::<Smol>(url, path, options).await
+}

@@ -74,6 +74,8 @@ pub trait Adapter: 'static {
     fn health(c: &Self::Client) -> Result<u16, String>;
     fn ready(c: &Self::Client) -> Result<u16, String>;
     fn close(c: &Self::Client);
+    /// `GET path` on the server of `url` without a session.
+    fn probe(url: &str, path: &str) -> Result<u16, String>;
     /// Takes the notification receiver; the closure returns the next one without waiting.
     fn notifications(c: &Self::Client) -> Box<dyn FnMut() -> Option<Notification> + Send>;
     /// `n` queue_stats calls in flight at once on one connection.
@@ -189,6 +191,11 @@ impl Adapter for Blocking {
     }
     fn close(c: &Self::Client) {
         c.close();
+    }
+    fn probe(url: &str, path: &str) -> Result<u16, String> {
+        tcm_blocking::probe(url, path, &blocking_options(&Opts::default()))
+            .map(|r| r.status)
+            .map_err(|e| e.to_string())
     }
     fn notifications(c: &Self::Client) -> Box<dyn FnMut() -> Option<Notification> + Send> {
         let rx = c.notifications().expect("notifications enabled");
@@ -352,6 +359,11 @@ macro_rules! async_adapter {
             }
             fn close(c: &Self::Client) {
                 $block_on(c.close());
+            }
+            fn probe(url: &str, path: &str) -> Result<u16, String> {
+                $block_on($krate::probe(url, path, &async_options(&Opts::default())))
+                    .map(|r| r.status)
+                    .map_err(|e| e.to_string())
             }
             fn notifications(c: &Self::Client) -> Box<dyn FnMut() -> Option<Notification> + Send> {
                 let mut rx = c.notifications().expect("notifications enabled");

@@ -172,6 +172,11 @@ pub fn happy_paths<A: Adapter>() {
 
     assert_eq!(A::health(&client), Ok(200));
     assert_eq!(A::ready(&client), Ok(200));
+    assert_eq!(A::probe(&server.ws_url(), "/health"), Ok(200));
+    server.set_ready(false);
+    assert_eq!(A::probe(&server.ws_url(), "/ready"), Ok(503));
+    server.set_ready(true);
+    assert!(A::probe("http://h/ws", "/health").is_err());
 
     A::close(&client);
     A::close(&client);
