@@ -140,7 +140,11 @@ impl Driver {
                 self.on_command(outcome);
                 continue;
             }
-            self.wait_socket(self.conn.poll_timeout(), None);
+            let deadline = self.conn.poll_timeout();
+            self.wait_socket(deadline, None);
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.conn.handle_timeout(Instant::now());
+            }
         }
     }
 
@@ -164,6 +168,15 @@ impl Driver {
                     return;
                 }
                 self.conn.close(Instant::now());
+                continue;
+            }
+            // Timers first, so that a stream of commands cannot starve them.
+            if self
+                .conn
+                .poll_timeout()
+                .is_some_and(|d| Instant::now() >= d)
+            {
+                self.conn.handle_timeout(Instant::now());
                 continue;
             }
             // Take every command already queued before waiting.

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tcm_proto::{
-    AuthContext, Capabilities, Config, ConnectionState, InferenceRequest, Notification, Outputs,
-    PipelineStep, QueueStats, RequestError,
+    AuthContext, Capabilities, Config, ConnectionState, DisconnectError, InferenceRequest,
+    Notification, Outputs, PipelineStep, QueueStats, RequestError,
 };
 
 /// Transport options common to every adapter.
@@ -27,6 +27,7 @@ pub enum ConnectFailure {
     Refused,
     Tls(String),
     Timeout,
+    Disconnected(DisconnectError),
     Other(String),
 }
 
@@ -109,6 +110,7 @@ macro_rules! map_connect {
                 ConnectFailure::Tls(e.to_string())
             }
             $m::ConnectError::Transport($m::TransportError::Timeout) => ConnectFailure::Timeout,
+            $m::ConnectError::Disconnected(d) => ConnectFailure::Disconnected(d),
             other => ConnectFailure::Other(other.to_string()),
         }
     };

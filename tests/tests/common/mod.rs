@@ -222,6 +222,25 @@ pub fn connect_errors<A: Adapter>() {
     );
 
     let server = server();
+    // A server that never answers auth: the auth timeout ends the attempt.
+    server.set_stall_reading(true);
+    let mut config = client_config("stalled");
+    config.auth_timeout = Duration::from_millis(300);
+    let stalled = A::connect(
+        &server.ws_url(),
+        AuthContext::anonymous(),
+        config,
+        &Opts::default(),
+    );
+    server.set_stall_reading(false);
+    assert!(
+        matches!(
+            stalled,
+            Err(ConnectFailure::Disconnected(DisconnectError::AuthTimeout))
+        ),
+        "{stalled:?}"
+    );
+
     let url = format!("ws://{}/ws2", server.addr());
     let status = A::connect(
         &url,
