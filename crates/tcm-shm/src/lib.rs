@@ -13,6 +13,7 @@
 //! - [`choose_transport`]: SHM, JSON or a typed error, from the negotiated capabilities;
 //! - [`to_shm_request`]: a request with its tensors moved into regions, plus the
 //!   [`ShmInputs`] guard that owns them;
+//! - [`prepare_request`]: both steps at once, for the adapters;
 //! - [`validate_key`], [`generate_key`], [`validate_reference`]: the rules, on their own.
 //!
 //! # Region lifetime
@@ -31,7 +32,7 @@
 //! ```no_run
 //! # fn send(_: tcm_proto::Request) {}
 //! use tcm_proto::{Capabilities, InferenceRequest, Request, Tensor, TensorData};
-//! use tcm_shm::{InputTransport, ShmInputs, choose_transport, to_shm_request};
+//! use tcm_shm::prepare_request;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let capabilities = Capabilities::from_auth_ok(Some(vec!["json".into(), "shm".into()]));
@@ -39,11 +40,9 @@
 //! request.model_name = Some("identity".into());
 //! request.inputs.push(Tensor::new("INPUT0", vec![4], TensorData::Fp32(vec![1.0; 4]))?.into());
 //!
+//! // SHM when negotiated (HTTP only), else JSON: `choose_transport` + `to_shm_request`.
 //! let fallback_to_json = true;
-//! let (request, regions) = match choose_transport(&capabilities, request.protocol, fallback_to_json)? {
-//!     InputTransport::Shm => to_shm_request(&request)?,
-//!     InputTransport::Json => (request, ShmInputs::new()),
-//! };
+//! let (request, regions) = prepare_request(request, &capabilities, fallback_to_json)?;
 //! send(Request::Inference(request.into())); // ... and wait for the reply.
 //! drop(regions); // Only now: the reply has arrived.
 //! # Ok(()) }
@@ -61,7 +60,7 @@ pub use error::{KeyError, ShmError};
 pub use key::{MAX_KEY_LEN, generate_key, validate_key};
 pub use region::{DEFAULT_MODE, ShmRegion};
 pub use request::{
-    ConvertOptions, InputTransport, ShmInputs, choose_transport, to_shm_request,
+    ConvertOptions, InputTransport, ShmInputs, choose_transport, prepare_request, to_shm_request,
     to_shm_request_with,
 };
 pub use tensor::{Element, ShmTensor, byte_size, f32_to_f16_bits, validate_reference};

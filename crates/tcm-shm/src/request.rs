@@ -88,6 +88,24 @@ impl ShmInputs {
     }
 }
 
+/// Prepares `request` for a connection that wants SHM: its tensors are moved into regions when
+/// [`choose_transport`] says SHM, and the request is returned unchanged (with an empty guard)
+/// when it says JSON. Keep the guard until the request has finished.
+///
+/// Errors are those of [`choose_transport`] and [`to_shm_request`]; a region that cannot be
+/// created is an error even with `fallback_to_json`, which only covers a missing capability or
+/// a gRPC request.
+pub fn prepare_request(
+    request: InferenceRequest,
+    capabilities: &Capabilities,
+    fallback_to_json: bool,
+) -> Result<(InferenceRequest, ShmInputs), ShmError> {
+    match choose_transport(capabilities, request.protocol, fallback_to_json)? {
+        InputTransport::Shm => to_shm_request(&request),
+        InputTransport::Json => Ok((request, ShmInputs::new())),
+    }
+}
+
 /// Options of [`to_shm_request_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -114,6 +132,9 @@ impl ConvertOptions {
 /// request (the server refuses SHM there), and when an input list would mix SHM inputs with
 /// JSON ones (raw JSON objects): the server would silently drop the JSON inputs, so the model
 /// would run without them. [`to_shm_request_with`] can allow the mix.
+///
+/// Bind the guard to a named variable (`let (request, _regions) = ...`): the pattern `_` drops
+/// it, and unlinks the regions, at once.
 pub fn to_shm_request(
     request: &InferenceRequest,
 ) -> Result<(InferenceRequest, ShmInputs), ShmError> {

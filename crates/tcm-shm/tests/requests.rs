@@ -11,7 +11,7 @@ use tcm_proto::{
 };
 use tcm_shm::{
     ConvertOptions, InputTransport, ShmError, ShmInputs, ShmTensor, choose_transport,
-    to_shm_request, to_shm_request_with,
+    prepare_request, to_shm_request, to_shm_request_with,
 };
 
 fn caps(list: &[&str]) -> Capabilities {
@@ -193,4 +193,22 @@ fn a_request_without_typed_tensors_is_returned_unchanged() {
     let (same, regions) = to_shm_request(&json_only).unwrap();
     assert_eq!(same, json_only);
     assert!(regions.is_empty());
+}
+
+#[test]
+fn prepare_request_converts_when_shm_is_chosen_and_passes_through_otherwise() {
+    let r = request(vec![fp32("INPUT0", &[1.0, 2.0])]);
+
+    let (shm, regions) = prepare_request(r.clone(), &caps(&["json", "shm"]), false).unwrap();
+    assert!(shm.inputs[0].is_shm());
+    assert_eq!(regions.len(), 1);
+
+    let (json, none) = prepare_request(r.clone(), &caps(&["json"]), true).unwrap();
+    assert_eq!(json, r);
+    assert!(none.is_empty());
+
+    assert!(matches!(
+        prepare_request(r, &caps(&["json"]), false),
+        Err(ShmError::NotNegotiated)
+    ));
 }
