@@ -37,16 +37,21 @@ impl<R: Runtime> std::fmt::Debug for Pool<R> {
 
 struct PoolInner<R: Runtime> {
     members: Vec<Client<R>>,
-    load: Vec<AtomicUsize>,
+    load: Arc<[AtomicUsize]>,
     next: AtomicUsize,
 }
 
-/// Decrements a member's load when the call ends.
-struct LoadGuard<'a>(&'a AtomicUsize);
+/// Counts a call against a member's load until the call (or stream) ends.
+pub(crate) struct LoadGuard {
+    loads: Arc<[AtomicUsize]>,
+    index: usize,
+}
 
-impl Drop for LoadGuard<'_> {
+impl Drop for LoadGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        if let Some(l) = self.loads.get(self.index) {
+            l.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -111,7 +116,7 @@ impl<R: Runtime> Pool<R> {
     }
 
     /// The least-loaded member (ties broken round-robin) with its load counter incremented.
-    fn pick(&self) -> (&Client<R>, LoadGuard<'_>) {
+    fn pick(&self) -> (&Client<R>, LoadGuard) {
         let n = self.inner.members.len();
         let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
         let mut best = start % n;
@@ -125,7 +130,11 @@ impl<R: Runtime> Pool<R> {
             }
         }
         self.inner.load[best].fetch_add(1, Ordering::Relaxed);
-        (&self.inner.members[best], LoadGuard(&self.inner.load[best]))
+        let guard = LoadGuard {
+            loads: Arc::clone(&self.inner.load),
+            index: best,
+        };
+        (&self.inner.members[best], guard)
     }
 
     /// An HTTP inference on the least-loaded connection.
@@ -143,10 +152,10 @@ impl<R: Runtime> Pool<R> {
         client.infer_with_timeout(request, timeout).await
     }
 
-    /// A streaming inference on the least-loaded connection (the load counts until it starts).
+    /// A streaming inference on the least-loaded connection; it counts as load until it ends.
     pub fn infer_stream(&self, request: InferenceRequest) -> Result<InferStream<R>, Error> {
-        let (client, _guard) = self.pick();
-        client.infer_stream(request)
+        let (client, guard) = self.pick();
+        client.infer_stream(request).map(|s| s.with_load(guard))
     }
 
     /// The server's queue counters, asked on one of the connections.

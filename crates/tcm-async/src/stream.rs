@@ -10,6 +10,7 @@ use tcm_proto::{Response, StreamFrame};
 use crate::client::CancelOnDrop;
 use crate::driver::Reply;
 use crate::error::Error;
+use crate::pool::LoadGuard;
 use crate::runtime::Runtime;
 
 /// The frames of one streaming inference, in order, as they arrive. The stream ends after the
@@ -19,6 +20,7 @@ pub struct InferStream<R: Runtime> {
     rx: mpsc::UnboundedReceiver<Reply>,
     done: bool,
     completion: Option<Response>,
+    load: Option<LoadGuard>,
 }
 
 impl<R: Runtime> std::fmt::Debug for InferStream<R> {
@@ -36,7 +38,14 @@ impl<R: Runtime> InferStream<R> {
             rx,
             done: false,
             completion: None,
+            load: None,
         }
+    }
+
+    /// Counts this stream against a pool member's load until it ends or is dropped.
+    pub(crate) fn with_load(mut self, load: LoadGuard) -> Self {
+        self.load = Some(load);
+        self
     }
 
     /// The final response once the stream completed (it carries the model name).
@@ -78,6 +87,7 @@ impl<R: Runtime> Stream for InferStream<R> {
             None => Some(Err(Error::Stopped)),
         };
         this.done = true;
+        this.load = None;
         this.guard.disarm();
         Poll::Ready(out)
     }

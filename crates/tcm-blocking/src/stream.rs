@@ -7,6 +7,7 @@ use tcm_proto::{Response, StreamFrame};
 use crate::client::Client;
 use crate::driver::Reply;
 use crate::error::Error;
+use crate::pool::LoadGuard;
 
 /// The frames of one streaming inference, in order, as they arrive. The iterator ends after
 /// the final frame; a failure is yielded once as an `Err`. Dropping it early cancels the request.
@@ -16,6 +17,7 @@ pub struct InferStream {
     rx: Receiver<Reply>,
     done: bool,
     completion: Option<Response>,
+    load: Option<LoadGuard>,
 }
 
 impl std::fmt::Debug for InferStream {
@@ -34,7 +36,14 @@ impl InferStream {
             rx,
             done: false,
             completion: None,
+            load: None,
         }
+    }
+
+    /// Counts this stream against a pool member's load until it ends or is dropped.
+    pub(crate) fn with_load(mut self, load: LoadGuard) -> Self {
+        self.load = Some(load);
+        self
     }
 
     /// The final response once the stream completed (it carries the model name).
@@ -65,15 +74,18 @@ impl Iterator for InferStream {
             Ok(Reply::Stream(frame)) => Some(Ok(frame)),
             Ok(Reply::Finished(Ok(response))) => {
                 self.done = true;
+                self.load = None;
                 self.completion = Some(response);
                 None
             }
             Ok(Reply::Finished(Err(e))) => {
                 self.done = true;
+                self.load = None;
                 Some(Err(Error::Request(e)))
             }
             Err(_) => {
                 self.done = true;
+                self.load = None;
                 Some(Err(Error::Stopped))
             }
         }

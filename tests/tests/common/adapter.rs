@@ -93,6 +93,7 @@ pub trait Adapter: 'static {
     fn pool_uuids(p: &Self::Pool) -> Vec<String>;
     /// Every request in flight at once on the pool; results in request order.
     fn pool_infer_many(p: &Self::Pool, reqs: Vec<InferenceRequest>) -> Vec<Call<Outputs>>;
+    fn pool_stream_text(p: &Self::Pool, r: InferenceRequest) -> Call<String>;
     fn pool_close(p: &Self::Pool);
 }
 
@@ -269,6 +270,11 @@ impl Adapter for Blocking {
         let mut results = results.into_inner().unwrap_or_default();
         results.sort_by_key(|(i, _)| *i);
         results.into_iter().map(|(_, r)| r).collect()
+    }
+    fn pool_stream_text(p: &Self::Pool, r: InferenceRequest) -> Call<String> {
+        p.infer_stream(r)
+            .and_then(|s| s.collect_text())
+            .map_err(|e| map_call!(tcm_blocking, e))
     }
     fn pool_close(p: &Self::Pool) {
         p.close();
@@ -447,6 +453,10 @@ macro_rules! async_adapter {
                     }
                     out
                 })
+            }
+            fn pool_stream_text(p: &Self::Pool, r: InferenceRequest) -> Call<String> {
+                let stream = p.infer_stream(r).map_err(|e| map_call!(tcm_async, e))?;
+                $block_on(stream.collect_text()).map_err(|e| map_call!(tcm_async, e))
             }
             fn pool_close(p: &Self::Pool) {
                 $block_on(p.close());

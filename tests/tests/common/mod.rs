@@ -324,6 +324,9 @@ pub fn pool_500<A: Adapter>() {
             "reply {i} belongs to another request"
         );
     }
+    let text = A::pool_stream_text(&pool, inference("stream", vec![fp32("INPUT0", vec![2.0])]))
+        .expect("stream through the pool");
+    assert_eq!(text, "tok0 tok1 ");
     A::pool_close(&pool);
 }
 
