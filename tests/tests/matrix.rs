@@ -76,3 +76,18 @@ macro_rules! matrix {
 }
 
 matrix!(Blocking => blocking, Smol => smol, AsyncStd => async_std);
+
+/// The handles can be shared across threads and tasks.
+#[test]
+fn handles_are_clone_send_sync() {
+    fn shared<T: Clone + Send + Sync + 'static>() {}
+    shared::<tcm_blocking::Client>();
+    shared::<tcm_blocking::Pool>();
+    shared::<tcm_smol::Client>();
+    shared::<tcm_smol::Pool>();
+    shared::<tcm_async_std::Client>();
+    shared::<tcm_async_std::Pool>();
+    fn sendable<T: Send + 'static>() {}
+    sendable::<tcm_blocking::InferStream>();
+    sendable::<tcm_smol::InferStream>();
+}
