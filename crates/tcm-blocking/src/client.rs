@@ -1,7 +1,7 @@
 //! [`Client`]: a cloneable handle on one TCM connection served by a background I/O thread.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ pub struct Client {
 }
 
 struct Inner {
-    commands: Mutex<Option<Sender<Command>>>,
+    commands: Mutex<Option<crate::wake::Mailbox>>,
     status: Arc<Mutex<Status>>,
     next_call: AtomicU64,
     endpoint: Endpoint,
@@ -101,6 +101,7 @@ impl Client {
             }
         };
         let (tx, rx) = mpsc::channel();
+        let mailbox = crate::wake::Mailbox::new(tx, Arc::new(crate::wake::Waker::new()));
         let mut driver = Driver::new(
             conn,
             endpoint.clone(),
@@ -108,7 +109,7 @@ impl Client {
             options.clone(),
             Arc::clone(&status),
             notify_tx,
-            tx.clone(),
+            mailbox.clone(),
         );
         driver.establish()?;
         std::thread::Builder::new()
@@ -117,7 +118,7 @@ impl Client {
             .map_err(ConnectError::Spawn)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                commands: Mutex::new(Some(tx)),
+                commands: Mutex::new(Some(mailbox)),
                 status,
                 next_call: AtomicU64::new(1),
                 endpoint,

@@ -75,7 +75,8 @@ pub(crate) struct Driver {
     closers: Vec<Sender<()>>,
     notifications: Option<SyncSender<Notification>>,
     /// Where helper threads report dial outcomes (the command channel itself).
-    loopback: Sender<Command>,
+    loopback: crate::wake::Mailbox,
+    waker: Arc<crate::wake::Waker>,
 }
 
 /// What one wait on the socket or the command channel produced.
@@ -93,7 +94,7 @@ impl Driver {
         options: ClientOptions,
         status: Arc<Mutex<Status>>,
         notifications: Option<SyncSender<Notification>>,
-        loopback: Sender<Command>,
+        loopback: crate::wake::Mailbox,
     ) -> Self {
         Self {
             conn,
@@ -107,6 +108,7 @@ impl Driver {
             last_dial_error: None,
             closers: Vec::new(),
             notifications,
+            waker: loopback.waker(),
             loopback,
         }
     }
@@ -193,7 +195,9 @@ impl Driver {
             }
             let deadline = self.conn.poll_timeout();
             let wake = if self.ws.is_some() {
-                self.wait_socket(deadline, Some(self.options.command_poll));
+                // With a wake-up pipe a command interrupts the wait; without one, poll for them.
+                let cap = (!self.waker.can_poll()).then_some(self.options.command_poll);
+                self.wait_socket(deadline, cap);
                 Wake::Idle
             } else {
                 wait_commands(&commands, deadline)
@@ -387,6 +391,28 @@ impl Driver {
         if wait.is_zero() {
             return;
         }
+        if self.waker.can_poll() {
+            // A frame may already sit in tungstenite's or TLS's buffer, where poll cannot see
+            // it: read without blocking first.
+            let tcp = ws.get_ref().tcp();
+            let buffered = tcp.set_nonblocking(true).map(|()| ws.read());
+            let _ = ws.get_ref().tcp().set_nonblocking(false);
+            match buffered {
+                Ok(Err(tungstenite::Error::Io(e))) if is_timeout(&e) => {}
+                Ok(result) => return self.on_read(result),
+                Err(e) => return self.on_read(Err(tungstenite::Error::Io(e))),
+            }
+            match self.waker.wait(ws.get_ref().tcp(), wait) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => return self.on_read(Err(tungstenite::Error::Io(e))),
+            }
+            // Readable: the rest of a frame follows promptly; bound the read anyway.
+            wait = wait.max(Duration::from_millis(1));
+        }
+        let Some(ws) = self.ws.as_mut() else {
+            return;
+        };
         if let Err(e) = ws.get_ref().tcp().set_read_timeout(Some(wait)) {
             self.ws = None;
             self.conn
@@ -394,7 +420,15 @@ impl Driver {
             return;
         }
         let result = ws.read();
+        self.on_read(result);
+    }
+
+    /// Hands the outcome of one read to the connection.
+    fn on_read(&mut self, result: Result<Message, tungstenite::Error>) {
         let now = Instant::now();
+        let Some(ws) = self.ws.as_mut() else {
+            return;
+        };
         match result {
             Ok(Message::Text(text)) => self.conn.handle_text(now, text.as_str()),
             Ok(Message::Ping(_) | Message::Pong(_)) => {

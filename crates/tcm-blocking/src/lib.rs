@@ -45,6 +45,7 @@ mod seed;
 mod stream;
 mod tls;
 mod transport;
+mod wake;
 
 pub use client::{Client, InferenceOutput};
 pub use error::{ConnectError, Error, ProbeError, TransportError};

@@ -13,7 +13,8 @@ pub struct ClientOptions {
     pub write_timeout: Duration,
     /// Bound on a whole `GET /health` or `GET /ready` exchange.
     pub http_timeout: Duration,
-    /// Longest the I/O thread waits in a socket read before looking at new commands.
+    /// Longest the I/O thread waits in a socket read before looking at new commands, on
+    /// platforms without a wake-up pipe (on Unix a call wakes the thread at once).
     pub command_poll: Duration,
     /// Extra trusted CA certificates in PEM form (e.g. a private CA), added to the roots.
     pub ca_pem: Option<Vec<u8>>,
