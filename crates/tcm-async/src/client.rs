@@ -321,6 +321,41 @@ impl<R: Runtime> Client<R> {
         }
     }
 
+    /// An HTTP inference whose typed tensor inputs travel through POSIX shared memory instead
+    /// of JSON (TCM §9.7), for large tensors. Needs `shm` in `Config::capabilities` and granted
+    /// by the server; otherwise the inputs go as JSON when `fallback_to_json` is set, and the
+    /// call fails with [`Error::Shm`] when it is not. The regions live until the reply has
+    /// arrived (or the call failed), then are unlinked. The server must share this host's
+    /// `/dev/shm` and run as the same user.
+    #[cfg(unix)]
+    pub async fn infer_shm(
+        &self,
+        request: InferenceRequest,
+        fallback_to_json: bool,
+    ) -> Result<InferenceOutput, Error> {
+        self.infer_shm_with_timeout(request, fallback_to_json, None)
+            .await
+    }
+
+    /// [`infer_shm`](Self::infer_shm) with a per-call deadline.
+    #[cfg(unix)]
+    pub async fn infer_shm_with_timeout(
+        &self,
+        request: InferenceRequest,
+        fallback_to_json: bool,
+        timeout: Option<Duration>,
+    ) -> Result<InferenceOutput, Error> {
+        let capabilities = self
+            .capabilities()
+            .unwrap_or_else(|| Capabilities::from_auth_ok(None));
+        let (request, regions) =
+            tcm_shm::prepare_request(request, &capabilities, fallback_to_json)?;
+        let output = self.infer_with_timeout(request, timeout).await;
+        // Only now may the regions go: the server has read them (or the call has failed).
+        drop(regions);
+        output
+    }
+
     /// A pipeline: `target` names the server (`vm_ip`, `container_id`); the steps run
     /// independently and the outputs come back per step name.
     pub async fn pipeline(

@@ -94,6 +94,11 @@ pub enum Error {
     /// The reply was not of the kind the call expects.
     #[error("unexpected response: {0}")]
     UnexpectedResponse(&'static str),
+    /// Shared-memory inputs could not be prepared (not negotiated without fallback, a region
+    /// could not be created, BYTES or gRPC inputs).
+    #[cfg(unix)]
+    #[error(transparent)]
+    Shm(#[from] tcm_shm::ShmError),
     /// The I/O thread is gone; no call can complete.
     #[error("the connection's I/O thread has stopped")]
     Stopped,

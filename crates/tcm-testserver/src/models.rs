@@ -36,7 +36,9 @@ const fn inp(name: &'static str, dtype: DType) -> InputSpec {
 }
 
 /// The repository: `identity` and `add` (FP32, as in the protocol document), their INT32
-/// twins `identity_int32` and `add_int32`, and the decoupled `stream`.
+/// twins `identity_int32` and `add_int32`, an identity twin for every other fixed-size datatype
+/// (`identity_bool`, `identity_int8` … `identity_uint64`, `identity_fp16`, `identity_fp64`, for
+/// round trips of every datatype, e.g. through shared memory), and the decoupled `stream`.
 pub const MODELS: &[ModelSpec] = &[
     ModelSpec {
         name: "identity",
@@ -56,6 +58,56 @@ pub const MODELS: &[ModelSpec] = &[
     ModelSpec {
         name: "add_int32",
         inputs: &[inp("INPUT0", DType::I32), inp("INPUT1", DType::I32)],
+        decoupled: false,
+    },
+    ModelSpec {
+        name: "identity_bool",
+        inputs: &[inp("INPUT0", DType::Bool)],
+        decoupled: false,
+    },
+    ModelSpec {
+        name: "identity_int8",
+        inputs: &[inp("INPUT0", DType::I8)],
+        decoupled: false,
+    },
+    ModelSpec {
+        name: "identity_int16",
+        inputs: &[inp("INPUT0", DType::I16)],
+        decoupled: false,
+    },
+    ModelSpec {
+        name: "identity_int64",
+        inputs: &[inp("INPUT0", DType::I64)],
+        decoupled: false,
+    },
+    ModelSpec {
+        name: "identity_uint8",
+        inputs: &[inp("INPUT0", DType::U8)],
+        decoupled: false,
+    },
+    ModelSpec {
+        name: "identity_uint16",
+        inputs: &[inp("INPUT0", DType::U16)],
+        decoupled: false,
+    },
+    ModelSpec {
+        name: "identity_uint32",
+        inputs: &[inp("INPUT0", DType::U32)],
+        decoupled: false,
+    },
+    ModelSpec {
+        name: "identity_uint64",
+        inputs: &[inp("INPUT0", DType::U64)],
+        decoupled: false,
+    },
+    ModelSpec {
+        name: "identity_fp16",
+        inputs: &[inp("INPUT0", DType::F16)],
+        decoupled: false,
+    },
+    ModelSpec {
+        name: "identity_fp64",
+        inputs: &[inp("INPUT0", DType::F64)],
         decoupled: false,
     },
     ModelSpec {
@@ -168,7 +220,7 @@ fn input<'a>(inputs: &'a [Tensor], name: &str) -> Option<&'a Tensor> {
 pub fn execute(spec: &ModelSpec, inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
     let a = input(inputs, "INPUT0").ok_or_else(|| "missing INPUT0".to_string())?;
     let data = match spec.name {
-        "identity" | "identity_int32" => a.data.clone(),
+        n if n == "identity" || n.starts_with("identity_") => a.data.clone(),
         "add" | "add_int32" => {
             let b = input(inputs, "INPUT1").ok_or_else(|| "missing INPUT1".to_string())?;
             add(&a.data, &b.data).ok_or_else(|| {

@@ -16,6 +16,7 @@ use tcm_proto::{
 };
 use tcm_testserver::{TestServer, TestServerHandle};
 
+#[allow(unused_imports)]
 pub use adapter::{Adapter, AsyncStd, Blocking, CallFailure, ConnectFailure, Opts, Smol};
 
 /// A client configuration with short timeouts and backoffs, so failures resolve quickly.
