@@ -197,11 +197,16 @@ pub(crate) fn serve(shared: &Arc<Shared>, mut ws: WebSocket<TcpStream>, conn_id:
     let (tx, rx) = channel();
     let conn = Arc::new(Conn::new(conn_id, tx));
     let (frame, delay) = shared.session_frame();
+    let session_id = uuid4();
+    // The session is reachable from the handle at once: frames queued now are written after
+    // the session frame, because the queue is only drained by the connection loop.
+    shared.session_started(&conn, session_id.clone());
     if !nap(&conn, delay) || shared.stopping() {
+        conn.shut();
+        shared.session_ended(&conn);
         finish(&mut ws, End::Close(1000, String::new()));
         return;
     }
-    let session_id = uuid4();
     let text = match frame {
         SessionFrame::Standard => {
             Some(json!({"jsonrpc": "2.0", "result": {"session_id": session_id}}).to_string())
@@ -221,10 +226,10 @@ pub(crate) fn serve(shared: &Arc<Shared>, mut ws: WebSocket<TcpStream>, conn_id:
             .frame(conn_id, Direction::ToClient, t.clone(), false);
         if ws.send(Message::text(t)).is_err() {
             conn.shut();
+            shared.session_ended(&conn);
             return;
         }
     }
-    shared.session_started(&conn, session_id);
     if let Some(script) = shared.connect_script() {
         let (s, c) = (Arc::clone(shared), Arc::clone(&conn));
         let _ = std::thread::Builder::new()

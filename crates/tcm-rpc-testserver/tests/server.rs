@@ -537,3 +537,83 @@ fn sessions_are_separate_and_stop_closes_clients_with_1000() {
     assert_eq!(c1.recv(WAIT), Got::Close(Some(1000)));
     assert_eq!(c2.recv(WAIT), Got::Close(Some(1000)));
 }
+
+#[test]
+fn hostile_frames_get_errors_and_the_session_survives() {
+    let s = server_with(RpcServerConfig {
+        max_message_bytes: 4096,
+        ..RpcServerConfig::default()
+    });
+    let mut c = session(&s);
+    // Params that are not an object, odd ids, binary frames, deep nesting, wrong types.
+    c.send_text(r#"{"jsonrpc":"2.0","method":"create_variable","params":[1,2],"id":7}"#);
+    assert_eq!(c.frame()["error"]["code"], -32602);
+    c.send_text(r#"{"jsonrpc":"2.0","method":"get_variable","params":{"variable_id":5,"run_uuid":"r"},"id":0}"#);
+    let f = c.frame();
+    assert_eq!(
+        (f["id"].clone(), f["error"]["code"].clone()),
+        (json!(0), json!(-32603))
+    );
+    c.send_text(&format!("{}{}", "[".repeat(200), "]".repeat(200)));
+    assert!(c.frame()["error"].is_object());
+    c.send_text(r#"{"jsonrpc":"2.0","method":7,"id":"m"}"#);
+    assert_eq!(c.frame()["error"]["code"], -32600);
+    c.send_text(r#"{"jsonrpc":"2.0","id":"nobody","result":1}"#);
+    c.send_text(r#"{"jsonrpc":"2.0","method":"create_variable","params":{"run_uuid":"r"}}"#);
+    assert_eq!(
+        c.recv(Duration::from_millis(200)),
+        Got::Timeout,
+        "responses and notifications get nothing"
+    );
+    let r = c.ok(
+        "create_variable",
+        json!({"data": "still", "role": "r", "requires_grad": false}),
+    );
+    assert!(r["variable_id"].is_string());
+    // A message above the limit closes with 1009.
+    c.send_text(&format!("\"{}\"", "x".repeat(5000)));
+    assert_eq!(c.recv(WAIT), Got::Close(Some(1009)));
+    // The server still serves others.
+    session(&s).close();
+}
+
+#[test]
+fn the_binary_prints_its_url_first_and_serves_until_killed() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tcm-rpc-testserver"))
+        .args(["--bind", "127.0.0.1:0", "--api-key", "bin-key"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("a line");
+    let url = line.trim();
+    let addr: std::net::SocketAddr = url
+        .strip_prefix("ws://")
+        .and_then(|r| r.strip_suffix("/ws/v0/rpc/"))
+        .expect("ws://ADDR/ws/v0/rpc/")
+        .parse()
+        .expect("an address");
+    assert!(!line.contains("bin-key"));
+    assert_eq!(
+        connect_path(addr, "/ws/v0/rpc/", Some(KEY)).err(),
+        Some(403)
+    );
+    let mut c = connect_path(addr, "/ws/v0/rpc/", Some("bin-key")).expect("upgrade");
+    assert!(c.frame()["result"]["session_id"].is_string());
+    child.kill().expect("kill");
+    let _ = child.wait();
+}
+
+#[test]
+fn bad_arguments_exit_with_usage() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcm-rpc-testserver"))
+        .args(["--bind", "nonsense"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bind"));
+}
