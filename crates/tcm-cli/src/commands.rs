@@ -301,9 +301,9 @@ fn inference(cli: &Cli, args: &InferenceArgs, stream: bool) -> Result<(), Failur
             "no inputs: give --payload FILE or --input name:shape:dtype=values".into(),
         ));
     }
-    if args.shm {
+    if args.shm && inputs.iter().any(|i| !matches!(i, TensorInput::Tensor(_))) {
         return Err(Failure::Usage(
-            "--shm is not supported by this build".into(),
+            "--shm sends typed tensors: give the inputs with --input".into(),
         ));
     }
     let grpc = stream || args.protocol == ProtocolArg::Grpc;
@@ -323,18 +323,40 @@ fn inference(cli: &Cli, args: &InferenceArgs, stream: bool) -> Result<(), Failur
     let result = if grpc {
         print_stream(&client, request, t, cli.output, stream)
     } else {
-        client
-            .infer_with_timeout(request, t)
-            .map_err(Failure::from)
-            .map(|out| {
-                output::print(
-                    cli.output,
-                    &json!({"model_name": out.model_name, "outputs": Value::Object(out.outputs.0)}),
-                );
-            })
+        let reply = if args.shm {
+            infer_shm(&client, request, t)
+        } else {
+            client.infer_with_timeout(request, t)
+        };
+        reply.map_err(Failure::from).map(|out| {
+            output::print(
+                cli.output,
+                &json!({"model_name": out.model_name, "outputs": Value::Object(out.outputs.0)}),
+            );
+        })
     };
     client.close();
     result
+}
+
+#[cfg(unix)]
+fn infer_shm(
+    client: &Client,
+    request: InferenceRequest,
+    t: Option<Duration>,
+) -> Result<tcm_blocking::InferenceOutput, tcm_blocking::Error> {
+    client.infer_shm_with_timeout(request, false, t)
+}
+
+#[cfg(not(unix))]
+fn infer_shm(
+    _: &Client,
+    _: InferenceRequest,
+    _: Option<Duration>,
+) -> Result<tcm_blocking::InferenceOutput, tcm_blocking::Error> {
+    Err(tcm_blocking::Error::UnexpectedResponse(
+        "shared memory needs a Unix host",
+    ))
 }
 
 fn print_stream(

@@ -362,3 +362,70 @@ fn the_token_is_never_printed() {
     ]);
     assert!(!stderr(&o).contains("sekrit"));
 }
+
+#[test]
+fn shm_inputs_round_trip_and_need_the_capability() {
+    let s = server();
+    let o = on(
+        &s,
+        &[
+            "inference-http",
+            "--shm",
+            "--input",
+            "INPUT0:3:FP32=1,2,3",
+            "--vm-ip",
+            "127.0.0.1",
+            "--container-id",
+            "c",
+            "--model-name",
+            "identity",
+            "--allow-transient",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stdout_json(&o)["outputs"]["OUTPUT0"],
+        serde_json::json!([1.0, 2.0, 3.0])
+    );
+    // Asking for json only: shm is not negotiated, and the call says so.
+    let o = on(
+        &s,
+        &[
+            "--capability",
+            "json",
+            "inference-http",
+            "--shm",
+            "--input",
+            "INPUT0:1:FP32=1",
+            "--vm-ip",
+            "127.0.0.1",
+            "--container-id",
+            "c",
+            "--model-name",
+            "identity",
+            "--allow-transient",
+        ],
+    );
+    assert_eq!(
+        code(&o),
+        0,
+        "--shm adds the capability itself: {}",
+        stderr(&o)
+    );
+    let path = temp_file(
+        "shm-list.json",
+        r#"[{"name":"INPUT0","shape":[1],"datatype":"FP32","data":[1.0]}]"#,
+    );
+    let mut args = vec![
+        "inference-http",
+        "--shm",
+        "--payload",
+        path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(&IDENTITY);
+    assert_eq!(
+        code(&on(&s, &args)),
+        2,
+        "raw payload inputs cannot go through shm"
+    );
+}
