@@ -17,8 +17,9 @@ pub enum Direction {
     ToClient,
 }
 
-/// One logged WebSocket data frame.
-#[derive(Debug, Clone, PartialEq)]
+/// One logged WebSocket data frame. `Debug` redacts `api_key`-like fields (the LM provider key
+/// of `create_model`) and shortens long frames; `text` holds the frame unchanged.
+#[derive(Clone, PartialEq)]
 pub struct FrameRecord {
     /// The connection it belongs to (numbered from 1 in accept order).
     pub conn: u64,
@@ -36,6 +37,50 @@ impl FrameRecord {
     /// The frame parsed as JSON, if it is JSON.
     pub fn json(&self) -> Option<Value> {
         serde_json::from_str(&self.text).ok()
+    }
+}
+
+impl fmt::Debug for FrameRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = match self.json() {
+            Some(mut v) => {
+                redact(&mut v);
+                v.to_string()
+            }
+            None => self.text.clone(),
+        };
+        if shown.len() > 1024 {
+            let mut cut = 1024;
+            while !shown.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            shown = format!("{}... ({} bytes)", &shown[..cut], self.text.len());
+        }
+        f.debug_struct("FrameRecord")
+            .field("conn", &self.conn)
+            .field("direction", &self.direction)
+            .field("text", &shown)
+            .field("binary", &self.binary)
+            .field("at", &self.at)
+            .finish()
+    }
+}
+
+/// Replaces the value of every key containing `api_key` or `apikey` (any case) by a marker.
+fn redact(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                let k = k.to_ascii_lowercase().replace(['-', '_'], "");
+                if k.contains("apikey") {
+                    *x = Value::String("<redacted>".into());
+                } else {
+                    redact(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(redact),
+        _ => {}
     }
 }
 
@@ -225,6 +270,20 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frame_debug_redacts_provider_keys() {
+        let r = FrameRecord {
+            conn: 1,
+            direction: Direction::FromClient,
+            text: r#"{"method":"create_model","params":{"config":{"api_key":"sk-provider"}}}"#
+                .into(),
+            binary: false,
+            at: Duration::ZERO,
+        };
+        assert!(!format!("{r:?}").contains("sk-provider"));
+        assert!(r.text.contains("sk-provider"));
+    }
 
     #[test]
     fn handshake_debug_redacts_the_key() {

@@ -84,7 +84,7 @@ pub(crate) struct Shared {
     next: Mutex<NextResponse>,
     plans: Mutex<Plans>,
     connect_script: Mutex<Option<Vec<ScriptStep>>>,
-    current: Mutex<Option<Arc<Conn>>>,
+    live: Mutex<Vec<Arc<Conn>>>,
     session_ids: Mutex<Vec<String>>,
     stopping: AtomicBool,
     counters: Counters,
@@ -139,16 +139,15 @@ impl Shared {
         if let Ok(mut v) = self.session_ids.lock() {
             v.push(session_id);
         }
-        if let Ok(mut c) = self.current.lock() {
-            *c = Some(Arc::clone(conn));
+        if let Ok(mut v) = self.live.lock() {
+            v.retain(|c| c.alive());
+            v.push(Arc::clone(conn));
         }
     }
 
     pub(crate) fn session_ended(&self, conn: &Arc<Conn>) {
-        if let Ok(mut c) = self.current.lock() {
-            if c.as_ref().is_some_and(|x| Arc::ptr_eq(x, conn)) {
-                *c = None;
-            }
+        if let Ok(mut v) = self.live.lock() {
+            v.retain(|c| c.alive() && !Arc::ptr_eq(c, conn));
         }
     }
 
@@ -160,12 +159,12 @@ impl Shared {
         self.counters.requests.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// The newest live session: the target of the handle's "now" operations.
     fn current(&self) -> Result<Arc<Conn>, HandleError> {
-        self.current
+        self.live
             .lock()
             .ok()
-            .and_then(|g| g.clone())
-            .filter(|c| c.alive())
+            .and_then(|v| v.iter().rev().find(|c| c.alive()).cloned())
             .ok_or(HandleError::NoSession)
     }
 }
@@ -194,7 +193,7 @@ impl RpcTestServer {
             next: Mutex::new(NextResponse::default()),
             plans: Mutex::new(Plans::default()),
             connect_script: Mutex::new(None),
-            current: Mutex::new(None),
+            live: Mutex::new(Vec::new()),
             session_ids: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
             counters: Counters::default(),
@@ -279,7 +278,8 @@ impl RpcServerHandle {
         self.shared.recorder.clear();
     }
 
-    /// Whether a session is live (the target of the "now" operations).
+    /// Whether a session is live. The newest live session is the target of the "now"
+    /// operations (`call_client`, `notify_client`, `send_raw`, "now" faults).
     pub fn has_session(&self) -> bool {
         self.shared.current().is_ok()
     }
@@ -586,63 +586,65 @@ fn handle_stream(shared: &Arc<Shared>, stream: TcpStream) {
         .write_buffer_size(0);
     let reject = shared.reject.lock().map(|g| *g).unwrap_or_default();
     let expected = format!("Api-Key {}", shared.config.api_key);
-    let mut record = HandshakeRecord {
-        path: String::new(),
-        headers: Vec::new(),
-        outcome: HandshakeOutcome::Accepted,
-    };
+    let outcome = std::cell::Cell::new(None);
     let result = {
-        let record = &mut record;
+        let outcome = &outcome;
         #[allow(clippy::result_large_err)]
         let callback = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-            record.path = req.uri().path().to_string();
-            record.headers = req
-                .headers()
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_ascii_lowercase(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
-            if record.path != RPC_PATH {
-                record.outcome = HandshakeOutcome::NotFound;
-                return Err(error_response(StatusCode::NOT_FOUND, "Not Found"));
-            }
+            let path = req.uri().path().to_string();
             let key_ok = req
                 .headers()
                 .get("authorization")
                 .is_some_and(|v| v.as_bytes() == expected.as_bytes());
-            if key_ok {
-                return Ok(resp);
-            }
-            match reject {
-                RejectMode::Http403 => {
-                    record.outcome = HandshakeOutcome::Forbidden;
-                    Err(error_response(StatusCode::FORBIDDEN, "Invalid API key"))
+            let (verdict, answer) = if path != RPC_PATH {
+                (
+                    HandshakeOutcome::NotFound,
+                    Err(error_response(StatusCode::NOT_FOUND, "Not Found")),
+                )
+            } else if key_ok {
+                (HandshakeOutcome::Accepted, Ok(resp))
+            } else {
+                match reject {
+                    RejectMode::Http403 => (
+                        HandshakeOutcome::Forbidden,
+                        Err(error_response(StatusCode::FORBIDDEN, "Invalid API key")),
+                    ),
+                    RejectMode::AcceptThenClose(_) => {
+                        (HandshakeOutcome::ClosedBeforeSession, Ok(resp))
+                    }
                 }
-                RejectMode::AcceptThenClose(_) => {
-                    record.outcome = HandshakeOutcome::ClosedBeforeSession;
-                    Ok(resp)
+            };
+            // Recorded before the answer is written, so a client that sees it can assert on it.
+            let counter = match verdict {
+                HandshakeOutcome::NotFound => Some(&shared.counters.not_found),
+                HandshakeOutcome::Forbidden | HandshakeOutcome::ClosedBeforeSession => {
+                    Some(&shared.counters.rejected_keys)
                 }
+                HandshakeOutcome::Accepted => None,
+            };
+            if let Some(c) = counter {
+                c.fetch_add(1, Ordering::SeqCst);
             }
+            shared.recorder.handshake(HandshakeRecord {
+                path,
+                headers: req
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_ascii_lowercase(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                outcome: verdict,
+            });
+            outcome.set(Some(verdict));
+            answer
         };
         tungstenite::accept_hdr_with_config(stream, callback, Some(ws_config)).ok()
     };
-    let outcome = record.outcome;
-    if !record.path.is_empty() {
-        shared.recorder.handshake(record);
-    }
-    match outcome {
-        HandshakeOutcome::NotFound => {
-            shared.counters.not_found.fetch_add(1, Ordering::SeqCst);
-        }
-        HandshakeOutcome::Forbidden | HandshakeOutcome::ClosedBeforeSession => {
-            shared.counters.rejected_keys.fetch_add(1, Ordering::SeqCst);
-        }
-        HandshakeOutcome::Accepted => {}
-    }
+    let Some(outcome) = outcome.get() else { return };
     let Some(mut ws) = result else { return };
     match (outcome, reject) {
         (HandshakeOutcome::ClosedBeforeSession, RejectMode::AcceptThenClose(code)) => {

@@ -617,3 +617,26 @@ fn bad_arguments_exit_with_usage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bind"));
 }
+
+#[test]
+fn now_operations_target_the_newest_live_session() {
+    let s = server();
+    let mut old = session(&s);
+    let new = session(&s);
+    s.send_raw("to-new").unwrap();
+    new.close();
+    let deadline = Instant::now() + WAIT;
+    while s.send_raw("probe").is_ok() && s.frames().last().is_some_and(|f| f.conn == 2) {
+        assert!(
+            Instant::now() < deadline,
+            "the closed session stays the target"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    s.send_raw("to-old").unwrap();
+    let mut got = old.recv(WAIT);
+    while got == Got::Text("probe".into()) {
+        got = old.recv(WAIT);
+    }
+    assert_eq!(got, Got::Text("to-old".into()));
+}
