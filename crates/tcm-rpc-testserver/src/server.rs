@@ -87,6 +87,7 @@ pub(crate) struct Shared {
     live: Mutex<Vec<Arc<Conn>>>,
     session_ids: Mutex<Vec<String>>,
     stopping: AtomicBool,
+    heartbeats_paused: AtomicBool,
     counters: Counters,
     next_conn: AtomicU64,
     next_call: AtomicU64,
@@ -96,6 +97,10 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn heartbeats_paused(&self) -> bool {
+        self.heartbeats_paused.load(Ordering::SeqCst)
     }
 
     pub(crate) fn session_frame(&self) -> (SessionFrame, Duration) {
@@ -196,6 +201,7 @@ impl RpcTestServer {
             live: Mutex::new(Vec::new()),
             session_ids: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
+            heartbeats_paused: AtomicBool::new(false),
             counters: Counters::default(),
             next_conn: AtomicU64::new(1),
             next_call: AtomicU64::new(1),
@@ -315,6 +321,14 @@ impl RpcServerHandle {
         if let Ok(mut g) = self.shared.long_running.lock() {
             *g = timing;
         }
+    }
+
+    /// Stops (or resumes) every heartbeat, including those of requests already working: the
+    /// switch for testing a client's deadline when heartbeats stop mid-call.
+    pub fn pause_heartbeats(&self, paused: bool) {
+        self.shared
+            .heartbeats_paused
+            .store(paused, Ordering::SeqCst);
     }
 
     /// Uses `plan` for every later request of `method` (until [`clear_plans`](Self::clear_plans)).

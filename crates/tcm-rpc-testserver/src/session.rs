@@ -485,34 +485,42 @@ fn work(
 ) {
     let start = Instant::now();
     let end = start + plan.work;
-    let mut beats: u32 = 0;
+    // Heartbeat k is due at start + k * interval while that is before the end of the work;
+    // `slot` walks the schedule, `sent` counts the ones sent (paused slots are skipped).
+    let interval = plan
+        .heartbeat_interval
+        .filter(|iv| !iv.is_zero() && !request_id.is_null());
+    let mut slot: u32 = 0;
+    let mut sent: u32 = 0;
     loop {
         if !conn.alive() {
             return;
         }
-        if let Some(iv) = plan.heartbeat_interval.filter(|iv| !iv.is_zero()) {
-            let allowed = plan.max_heartbeats.is_none_or(|m| beats < m);
-            let due = start + iv * (beats + 1);
-            if allowed && due < end && Instant::now() >= due {
-                conn.send(heartbeat_text(request_id));
-                beats += 1;
-                continue;
-            }
-            let now = Instant::now();
-            if now >= end {
-                break;
-            }
-            let wake = if allowed && due < end { due } else { end };
-            std::thread::sleep(
-                wake.saturating_duration_since(now)
-                    .min(Duration::from_millis(5)),
-            );
-        } else {
+        let Some(iv) = interval else {
             if !nap(conn, end.saturating_duration_since(Instant::now())) {
                 return;
             }
             break;
+        };
+        let more = plan.max_heartbeats.is_none_or(|m| sent < m);
+        let due = start + iv * (slot + 1);
+        if more && due < end && Instant::now() >= due {
+            if !shared.heartbeats_paused() {
+                conn.send(heartbeat_text(request_id));
+                sent += 1;
+            }
+            slot += 1;
+            continue;
         }
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        let wake = if more && due < end { due } else { end };
+        std::thread::sleep(
+            wake.saturating_duration_since(now)
+                .min(Duration::from_millis(5)),
+        );
     }
     run_script(shared, conn, &plan.script, Some(request_id));
     if !nap(conn, delay) {

@@ -640,3 +640,34 @@ fn now_operations_target_the_newest_live_session() {
     }
     assert_eq!(got, Got::Text("to-old".into()));
 }
+
+#[test]
+fn heartbeats_can_be_paused_while_a_call_is_working() {
+    let s = server();
+    s.plan_next(
+        "run_step",
+        Plan::new()
+            .work(Duration::from_millis(400))
+            .heartbeats_every(Duration::from_millis(20))
+            .script(vec![])
+            .result(json!({"message": "Optimizer step executed successfully.", "state": []})),
+    );
+    let mut c = session(&s);
+    let id = c.request("run_step", json!({"optimizer_id": "o"}));
+    assert_eq!(c.frame()["method"], "heartbeat");
+    s.pause_heartbeats(true);
+    let start = Instant::now();
+    let mut late_beats = 0;
+    let resp = loop {
+        let f = c.frame();
+        if f["method"] == "heartbeat" {
+            if start.elapsed() > Duration::from_millis(150) {
+                late_beats += 1;
+            }
+        } else {
+            break f;
+        }
+    };
+    assert_eq!(resp["id"], json!(id));
+    assert_eq!(late_beats, 0, "no heartbeat once paused");
+}
