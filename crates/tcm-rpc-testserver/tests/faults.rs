@@ -17,7 +17,7 @@ fn var(c: &mut Client) -> String {
     )
 }
 
-/// Runs `fault` from a helper thread while the client answers the request it causes with
+/// Runs `fault` from a second thread while the client answers the request it causes with
 /// `answer`; returns the request seen and what `inject` returned.
 fn answered(
     s: &tcm_rpc_testserver::RpcServerHandle,
