@@ -4,7 +4,9 @@
 //!    Python SDK, and a raw tungstenite client sending the same frames;
 //! 2. pipelined throughput with W requests in flight (1, 16, 64, 256): our smol and async-std
 //!    clients and the raw tungstenite client;
-//! 3. the encode-and-send time of one 1×3×224×224 FP32 inference: ours and the SDK's.
+//! 3. the encode-and-send time of one 1×3×224×224 FP32 inference: ours and the SDK's;
+//! 4. end to end, the same 150 528 FP32 values through the server's identity model, sent as
+//!    JSON and through shared memory (the outputs come back as JSON either way).
 //!
 //! Every figure is the median of several repeats; the table gives ratios to the peers.
 //!
@@ -332,6 +334,40 @@ fn encode_send_ours(url: &str, repeats: usize) -> Vec<f64> {
     samples
 }
 
+/// Median milliseconds of one identity inference of 3×224×224 FP32 values, as JSON and
+/// through shared memory, on one blocking client.
+fn json_vs_shm(url: &str, repeats: usize) -> (f64, f64) {
+    let mut cfg = config("bench-shm");
+    cfg.capabilities = vec!["json".into(), "shm".into()];
+    let client = tcm_blocking::Client::connect(url, AuthContext::anonymous(), cfg).expect("connect");
+    let values = vec![0.123_456_7f32; 3 * 224 * 224];
+    let request = || InferenceRequest {
+        vm_ip: Some("127.0.0.1".into()),
+        container_id: "c".into(),
+        model_name: Some("identity".into()),
+        inputs: vec![Tensor::vector("INPUT0", TensorData::Fp32(values.clone())).into()],
+        allow_transient: true,
+        ..Default::default()
+    };
+    let time = |shm: bool| {
+        median(
+            (0..repeats)
+                .map(|_| {
+                    let r = request();
+                    let t0 = Instant::now();
+                    let out = if shm { client.infer_shm(r, false) } else { client.infer(r) };
+                    out.expect("identity inference");
+                    t0.elapsed().as_secs_f64() * 1e3
+                })
+                .collect(),
+        )
+    };
+    let json_ms = time(false);
+    let shm_ms = time(true);
+    client.close();
+    (json_ms, shm_ms)
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -443,6 +479,16 @@ fn main() {
         "encode_send_ms".into(),
         json!({"ours": ours, "python_sdk": sdk_enc}),
     );
+
+    // 4. end to end: JSON vs shared memory for the same tensor
+    let (json_ms, shm_ms) = json_vs_shm(&url, n);
+    rows.push(("identity 150528 FP32 end to end, JSON".into(), format!("{json_ms:.1} ms"), String::new()));
+    rows.push((
+        "identity 150528 FP32 end to end, SHM".into(),
+        format!("{shm_ms:.1} ms"),
+        format!("{:.2}× faster than JSON", json_ms / shm_ms),
+    ));
+    report.insert("end_to_end_ms".into(), json!({"json": json_ms, "shm": shm_ms}));
 
     server.stop();
     let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
