@@ -339,7 +339,8 @@ fn encode_send_ours(url: &str, repeats: usize) -> Vec<f64> {
 fn json_vs_shm(url: &str, repeats: usize) -> (f64, f64) {
     let mut cfg = config("bench-shm");
     cfg.capabilities = vec!["json".into(), "shm".into()];
-    let client = tcm_blocking::Client::connect(url, AuthContext::anonymous(), cfg).expect("connect");
+    let client =
+        tcm_blocking::Client::connect(url, AuthContext::anonymous(), cfg).expect("connect");
     let values = vec![0.123_456_7f32; 3 * 224 * 224];
     let request = || InferenceRequest {
         vm_ip: Some("127.0.0.1".into()),
@@ -355,7 +356,11 @@ fn json_vs_shm(url: &str, repeats: usize) -> (f64, f64) {
                 .map(|_| {
                     let r = request();
                     let t0 = Instant::now();
-                    let out = if shm { client.infer_shm(r, false) } else { client.infer(r) };
+                    let out = if shm {
+                        client.infer_shm(r, false)
+                    } else {
+                        client.infer(r)
+                    };
                     out.expect("identity inference");
                     t0.elapsed().as_secs_f64() * 1e3
                 })
@@ -482,13 +487,20 @@ fn main() {
 
     // 4. end to end: JSON vs shared memory for the same tensor
     let (json_ms, shm_ms) = json_vs_shm(&url, n);
-    rows.push(("identity 150528 FP32 end to end, JSON".into(), format!("{json_ms:.1} ms"), String::new()));
+    rows.push((
+        "identity 150528 FP32 end to end, JSON".into(),
+        format!("{json_ms:.1} ms"),
+        String::new(),
+    ));
     rows.push((
         "identity 150528 FP32 end to end, SHM".into(),
         format!("{shm_ms:.1} ms"),
         format!("{:.2}× faster than JSON", json_ms / shm_ms),
     ));
-    report.insert("end_to_end_ms".into(), json!({"json": json_ms, "shm": shm_ms}));
+    report.insert(
+        "end_to_end_ms".into(),
+        json!({"json": json_ms, "shm": shm_ms}),
+    );
 
     server.stop();
     let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
