@@ -1,0 +1,534 @@
+//! The I/O thread of an [`RpcClient`](super::RpcClient): owns the socket and the
+//! [`RpcSession`], carries out what the core asks for and routes its events.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::ClientConfig;
+use serde_json::Value;
+use tcm_proto::jsonrpc::{Call, CallError, CallId, RpcDisconnect, RpcError, RpcEvent, RpcSession};
+use tcm_proto::{Endpoint, Transmit};
+use tungstenite::Message;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+use super::worker::Job;
+use super::{RpcClientEvent, RpcConnectError};
+use crate::error::TransportError;
+use crate::options::ClientOptions;
+use crate::transport::{Ws, is_timeout};
+use crate::wake::Waker;
+
+/// What the handles, the worker and the dial threads ask of the I/O thread.
+pub(crate) enum Command {
+    /// Send a call; its outcome goes to `reply`.
+    Call {
+        call: Call,
+        timeout: Option<Duration>,
+        reply: Sender<Result<Value, CallError>>,
+    },
+    /// Answer a server request.
+    Respond {
+        id: Value,
+        outcome: Result<Value, RpcError>,
+    },
+    /// Set or clear the active run.
+    SetRunUuid(Option<String>),
+    /// Close for good; `done` is signalled once the close frame is written.
+    Close { done: Sender<()> },
+    /// Every handle is gone: close and stop the thread.
+    Hangup,
+    /// The outcome of a dial made on a helper thread.
+    Dialed(Box<Result<Ws, TransportError>>),
+}
+
+/// The sending side of the command channel: every send wakes the I/O thread.
+#[derive(Clone)]
+pub(crate) struct Mailbox {
+    tx: Sender<Command>,
+    waker: Arc<Waker>,
+}
+
+impl Mailbox {
+    pub(crate) fn new(tx: Sender<Command>, waker: Arc<Waker>) -> Self {
+        Self { tx, waker }
+    }
+
+    /// Queues a command and wakes the I/O thread; `false` if the thread is gone.
+    pub(crate) fn send(&self, command: Command) -> bool {
+        let sent = self.tx.send(command).is_ok();
+        self.waker.wake();
+        sent
+    }
+}
+
+/// State visible to the handles.
+#[derive(Debug, Default)]
+pub(crate) struct Status {
+    pub(crate) session_id: Option<String>,
+    pub(crate) ready: bool,
+    pub(crate) closed: bool,
+}
+
+/// What one wait produced.
+enum Wake {
+    Command(Command),
+    Idle,
+    Hangup,
+}
+
+pub(crate) struct Driver {
+    pub(crate) session: RpcSession,
+    endpoint: Endpoint,
+    tls: Option<Arc<ClientConfig>>,
+    options: ClientOptions,
+    ws: Option<Ws>,
+    pending: HashMap<CallId, Sender<Result<Value, CallError>>>,
+    status: Arc<Mutex<Status>>,
+    last_dial_error: Option<TransportError>,
+    closers: Vec<Sender<()>>,
+    events: Option<Sender<RpcClientEvent>>,
+    jobs: Option<Sender<Job>>,
+    loopback: Mailbox,
+    waker: Arc<Waker>,
+}
+
+impl Driver {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        session: RpcSession,
+        endpoint: Endpoint,
+        tls: Option<Arc<ClientConfig>>,
+        options: ClientOptions,
+        status: Arc<Mutex<Status>>,
+        events: Sender<RpcClientEvent>,
+        jobs: Sender<Job>,
+        loopback: Mailbox,
+    ) -> Self {
+        Self {
+            session,
+            endpoint,
+            tls,
+            options,
+            ws: None,
+            pending: HashMap::new(),
+            status,
+            last_dial_error: None,
+            closers: Vec::new(),
+            events: Some(events),
+            jobs: Some(jobs),
+            waker: Arc::clone(&loopback.waker),
+            loopback,
+        }
+    }
+
+    /// Drives the first dial and the session frame in the caller's thread; the first
+    /// disconnect is an error.
+    pub(crate) fn establish(&mut self) -> Result<(), RpcConnectError> {
+        loop {
+            self.flush_transmits();
+            let mut ready = false;
+            while let Some(event) = self.session.poll_event() {
+                match event {
+                    RpcEvent::Connected { .. } => {
+                        self.on_event(event);
+                        ready = true;
+                    }
+                    RpcEvent::Disconnected { error, .. } => {
+                        self.session.close(Instant::now());
+                        self.flush_transmits();
+                        self.ws = None;
+                        return Err(RpcConnectError::from_disconnect(
+                            error,
+                            self.last_dial_error.take(),
+                        ));
+                    }
+                    other => self.on_event(other),
+                }
+            }
+            if ready {
+                return Ok(());
+            }
+            if self.session.poll_connect() {
+                let outcome = self.dial();
+                self.finish_dial(outcome);
+                continue;
+            }
+            let deadline = self.session.poll_timeout();
+            self.wait_socket(deadline, None);
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.session.handle_timeout(Instant::now());
+            }
+        }
+    }
+
+    /// The I/O thread's loop; returns once every handle is gone and the session is closed.
+    pub(crate) fn run(mut self, commands: Receiver<Command>) {
+        let mut hung_up = false;
+        loop {
+            self.flush_transmits();
+            while let Some(event) = self.session.poll_event() {
+                self.on_event(event);
+            }
+            self.publish();
+            for done in self.closers.drain(..) {
+                let _ = done.send(());
+            }
+            if self.session.poll_connect() {
+                self.dial_in_background();
+            }
+            if hung_up {
+                if self.session.is_closed() {
+                    tracing::debug!("RPC I/O thread exits");
+                    return;
+                }
+                self.session.close(Instant::now());
+                continue;
+            }
+            if self
+                .session
+                .poll_timeout()
+                .is_some_and(|d| Instant::now() >= d)
+            {
+                self.session.handle_timeout(Instant::now());
+                continue;
+            }
+            match commands.try_recv() {
+                Ok(Command::Hangup) | Err(TryRecvError::Disconnected) => {
+                    hung_up = true;
+                    continue;
+                }
+                Ok(command) => {
+                    self.on_command(command);
+                    continue;
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+            let deadline = self.session.poll_timeout();
+            let wake = if self.ws.is_some() {
+                let cap = (!self.waker.can_poll()).then_some(self.options.command_poll);
+                self.wait_socket(deadline, cap);
+                Wake::Idle
+            } else {
+                wait_commands(&commands, deadline)
+            };
+            match wake {
+                Wake::Command(Command::Hangup) | Wake::Hangup => hung_up = true,
+                Wake::Command(command) => self.on_command(command),
+                Wake::Idle => {}
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.session.handle_timeout(Instant::now());
+            }
+        }
+    }
+
+    fn publish(&self) {
+        if let Ok(mut s) = self.status.lock() {
+            s.ready = self.session.is_ready();
+            s.closed = self.session.is_closed();
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Call {
+                call,
+                timeout,
+                reply,
+            } => {
+                let method = call.method.clone();
+                match self.session.call(now, call, timeout) {
+                    Ok(id) => {
+                        tracing::debug!(%method, ?id, "call sent");
+                        self.pending.insert(id, reply);
+                    }
+                    Err(e) => {
+                        tracing::debug!(%method, error = %e, "call refused");
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::Respond { id, outcome } => {
+                if !self.session.respond(&id, outcome) {
+                    tracing::debug!(%id, "reply dropped: request already answered or session ended");
+                }
+            }
+            Command::SetRunUuid(run) => self.session.set_run_uuid(run),
+            Command::Close { done } => {
+                self.session.close(now);
+                self.closers.push(done);
+            }
+            Command::Hangup => self.session.close(now),
+            Command::Dialed(result) => self.finish_dial(*result),
+        }
+    }
+
+    fn emit(&mut self, event: RpcClientEvent) {
+        if let Some(tx) = &self.events {
+            if tx.send(event).is_err() {
+                self.events = None;
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: RpcEvent) {
+        match event {
+            RpcEvent::Connected { session_id } => {
+                tracing::info!(?session_id, "RPC session ready");
+                if let Ok(mut s) = self.status.lock() {
+                    s.session_id = session_id;
+                    s.ready = true;
+                }
+            }
+            RpcEvent::Reconnected { session_id } => {
+                tracing::info!(?session_id, "RPC session ready after a reconnect");
+                if let Ok(mut s) = self.status.lock() {
+                    s.session_id.clone_from(&session_id);
+                    s.ready = true;
+                }
+                self.emit(RpcClientEvent::Reconnected { session_id });
+            }
+            RpcEvent::Finished { id, outcome } => {
+                if let Some(reply) = self.pending.remove(&id) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            RpcEvent::Request { id, method } => {
+                tracing::debug!(%id, method = method.name(), "server request");
+                let job = Job::Request {
+                    id: id.clone(),
+                    method,
+                };
+                if self.jobs.as_ref().is_none_or(|j| j.send(job).is_err()) {
+                    self.session
+                        .respond(&id, Err(RpcError::internal("no handler worker")));
+                }
+            }
+            RpcEvent::Notification { method, params } => {
+                tracing::debug!(%method, "server notification");
+                if let Some(j) = &self.jobs {
+                    let _ = j.send(Job::Notification { method, params });
+                }
+            }
+            RpcEvent::Stray(_) => tracing::debug!("frame answering nothing dropped"),
+            RpcEvent::Disconnected {
+                error,
+                reconnect_at,
+            } => {
+                let retry_in = reconnect_at.map(|t| t.saturating_duration_since(Instant::now()));
+                if matches!(error, RpcDisconnect::Local) {
+                    tracing::debug!("RPC session closed");
+                } else {
+                    tracing::warn!(%error, ?retry_in, "RPC session disconnected");
+                }
+                if let Ok(mut s) = self.status.lock() {
+                    s.ready = false;
+                    s.closed = retry_in.is_none();
+                }
+                self.emit(RpcClientEvent::Disconnected { error, retry_in });
+            }
+        }
+    }
+
+    fn dial(&self) -> Result<Ws, TransportError> {
+        dial(
+            &self.endpoint,
+            self.tls.as_ref(),
+            &self.options,
+            &self.session,
+        )
+    }
+
+    fn dial_in_background(&mut self) {
+        let endpoint = self.endpoint.clone();
+        let tls = self.tls.clone();
+        let options = self.options.clone();
+        let headers = self.session.handshake_headers();
+        let max = self.session.config().max_message_bytes;
+        let loopback = self.loopback.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tcm-rpc-dial".to_owned())
+            .spawn(move || {
+                tracing::debug!(%endpoint, "dialing");
+                let result = super::dial::connect(
+                    &endpoint,
+                    tls.as_ref(),
+                    &headers,
+                    options.connect_timeout,
+                    options.write_timeout,
+                    max,
+                );
+                loopback.send(Command::Dialed(Box::new(result)));
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot spawn a dial thread");
+            self.finish_dial(Err(TransportError::Io(e)));
+        }
+    }
+
+    fn finish_dial(&mut self, result: Result<Ws, TransportError>) {
+        let now = Instant::now();
+        match result {
+            Ok(ws) => {
+                self.last_dial_error = None;
+                self.session.handle_connected(now);
+                // The session may have been closed while the dial was under way.
+                if !self.session.is_closed() {
+                    self.ws = Some(ws);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "dial failed");
+                match &e {
+                    TransportError::HttpStatus { status } => {
+                        self.session.handle_upgrade_rejected(now, *status);
+                    }
+                    other => self.session.handle_connect_failed(now, other.to_string()),
+                }
+                self.last_dial_error = Some(e);
+            }
+        }
+    }
+
+    fn flush_transmits(&mut self) {
+        while let Some(transmit) = self.session.poll_transmit() {
+            let Some(ws) = self.ws.as_mut() else {
+                continue;
+            };
+            let result = match transmit {
+                Transmit::Text(text) => ws.send(Message::text(text)),
+                Transmit::Ping(payload) => ws.send(Message::Ping(payload)),
+                Transmit::Close { code, reason } => {
+                    let frame = CloseFrame {
+                        code: CloseCode::from(code),
+                        reason: reason.into(),
+                    };
+                    let _ = ws.close(Some(frame));
+                    let _ = ws.flush();
+                    self.ws = None;
+                    continue;
+                }
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "write failed");
+                self.ws = None;
+                self.session
+                    .handle_closed(Instant::now(), None, &e.to_string());
+            }
+        }
+    }
+
+    /// Reads at most one message, waiting until `deadline` (capped by `cap`).
+    fn wait_socket(&mut self, deadline: Option<Instant>, cap: Option<Duration>) {
+        let Some(ws) = self.ws.as_mut() else {
+            if let Some(d) = deadline {
+                std::thread::sleep(d.saturating_duration_since(Instant::now()));
+            }
+            return;
+        };
+        let mut wait = deadline.map_or(Duration::from_secs(3600), |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if let Some(cap) = cap {
+            wait = wait.min(cap);
+        }
+        if wait.is_zero() {
+            return;
+        }
+        if self.waker.can_poll() {
+            // A frame may already sit in tungstenite's or TLS's buffer: read without blocking.
+            let buffered = ws.get_ref().tcp().set_nonblocking(true).map(|()| ws.read());
+            let _ = ws.get_ref().tcp().set_nonblocking(false);
+            match buffered {
+                Ok(Err(tungstenite::Error::Io(e))) if is_timeout(&e) => {}
+                Ok(result) => return self.on_read(result),
+                Err(e) => return self.on_read(Err(tungstenite::Error::Io(e))),
+            }
+            #[cfg(unix)]
+            match self.waker.wait(ws.get_ref().tcp(), wait) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => return self.on_read(Err(tungstenite::Error::Io(e))),
+            }
+            wait = wait.max(Duration::from_millis(1));
+        }
+        let Some(ws) = self.ws.as_mut() else {
+            return;
+        };
+        if let Err(e) = ws.get_ref().tcp().set_read_timeout(Some(wait)) {
+            self.ws = None;
+            self.session
+                .handle_closed(Instant::now(), None, &e.to_string());
+            return;
+        }
+        let result = ws.read();
+        self.on_read(result);
+    }
+
+    fn on_read(&mut self, result: Result<Message, tungstenite::Error>) {
+        let now = Instant::now();
+        let Some(ws) = self.ws.as_mut() else {
+            return;
+        };
+        match result {
+            Ok(Message::Text(text)) => self.session.handle_text(now, text.as_str()),
+            Ok(Message::Binary(data)) => {
+                self.session
+                    .handle_text(now, &String::from_utf8_lossy(&data));
+            }
+            Ok(Message::Ping(_) | Message::Pong(_)) => {
+                self.session.handle_pong(now);
+                let _ = ws.flush();
+            }
+            Ok(Message::Close(frame)) => {
+                let _ = ws.flush();
+                let (code, reason) = frame.map_or((None, String::new()), |f| {
+                    (Some(u16::from(f.code)), f.reason.to_string())
+                });
+                self.ws = None;
+                self.session.handle_closed(now, code, &reason);
+            }
+            Ok(Message::Frame(_)) => {}
+            Err(tungstenite::Error::Io(e)) if is_timeout(&e) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "read failed");
+                self.ws = None;
+                self.session.handle_closed(now, None, &e.to_string());
+            }
+        }
+    }
+}
+
+/// Dials with the session's handshake headers and message limit.
+fn dial(
+    endpoint: &Endpoint,
+    tls: Option<&Arc<ClientConfig>>,
+    options: &ClientOptions,
+    session: &RpcSession,
+) -> Result<Ws, TransportError> {
+    tracing::debug!(%endpoint, "dialing");
+    super::dial::connect(
+        endpoint,
+        tls,
+        &session.handshake_headers(),
+        options.connect_timeout,
+        options.write_timeout,
+        session.config().max_message_bytes,
+    )
+}
+
+fn wait_commands(commands: &Receiver<Command>, deadline: Option<Instant>) -> Wake {
+    let result = match deadline {
+        Some(d) => commands.recv_timeout(d.saturating_duration_since(Instant::now())),
+        None => commands.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    };
+    match result {
+        Ok(c) => Wake::Command(c),
+        Err(RecvTimeoutError::Timeout) => Wake::Idle,
+        Err(RecvTimeoutError::Disconnected) => Wake::Hangup,
+    }
+}

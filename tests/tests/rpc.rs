@@ -1,0 +1,602 @@
+//! Tellurio JSON-RPC client scenarios over all three adapters against the reference server.
+//! Each scenario is named after the requirement of the protocol document (§9) it shows.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tcm_proto::jsonrpc::methods::ok_result;
+use tcm_proto::jsonrpc::{CallError, RpcConfig, RpcDisconnect, RpcError, ServerMethod};
+use tcm_proto::{Backoff, KeepaliveConfig, ReconnectPolicy};
+use tcm_rpc_testserver::{
+    CallReply, Direction, Fault, Plan, Reply, RpcServerConfig, RpcServerHandle, RpcTestServer,
+    SessionFrame,
+};
+
+const KEY: &str = "rpc-test-key";
+const RUN: &str = "0b6f7c9e-3c1e-4d0a-9a57-2f3c6a2d9e11";
+
+/// A request handler, written once for every adapter.
+type Handler<C> = Arc<dyn Fn(&C, ServerMethod) -> Result<Value, RpcError> + Send + Sync>;
+
+/// A connect failure, normalised across adapters.
+#[derive(Debug)]
+enum ConnectFailure {
+    Unauthorized(u16),
+    #[allow(dead_code)]
+    Other(String),
+}
+
+/// A client event, normalised across adapters.
+#[derive(Debug, Clone, PartialEq)]
+enum Ev {
+    Reconnected(Option<String>),
+    Disconnected(RpcDisconnect),
+}
+
+/// What a scenario can do with a client, synchronously.
+trait Rpc: Clone + Send + Sync + 'static {
+    fn connect(
+        url: &str,
+        config: RpcConfig,
+        handler_timeout: Option<Duration>,
+        handler: Option<Handler<Self>>,
+    ) -> Result<Self, ConnectFailure>;
+    fn call(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Option<Duration>,
+    ) -> Result<Value, CallError>;
+    fn close(&self);
+    fn session_id(&self) -> Option<String>;
+    fn events(&self) -> Receiver<Ev>;
+}
+
+impl Rpc for tcm_blocking::RpcClient {
+    fn connect(
+        url: &str,
+        config: RpcConfig,
+        handler_timeout: Option<Duration>,
+        handler: Option<Handler<Self>>,
+    ) -> Result<Self, ConnectFailure> {
+        let mut handlers = tcm_blocking::RpcHandlers::new();
+        if let Some(h) = handler {
+            handlers = handlers.on_request(move |c, m| h(c, m));
+        }
+        let options = tcm_blocking::RpcOptions::default().with_handler_timeout(handler_timeout);
+        tcm_blocking::RpcClient::connect_with(url, config, options, handlers).map_err(|e| match e {
+            tcm_blocking::RpcConnectError::Unauthorized { status } => {
+                ConnectFailure::Unauthorized(status)
+            }
+            other => ConnectFailure::Other(other.to_string()),
+        })
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Option<Duration>,
+    ) -> Result<Value, CallError> {
+        tcm_blocking::RpcClient::call(self, method, params, timeout)
+    }
+
+    fn close(&self) {
+        tcm_blocking::RpcClient::close(self);
+    }
+
+    fn session_id(&self) -> Option<String> {
+        tcm_blocking::RpcClient::session_id(self)
+    }
+
+    fn events(&self) -> Receiver<Ev> {
+        let rx = tcm_blocking::RpcClient::events(self).expect("events taken once");
+        let (tx, out) = mpsc::channel();
+        std::thread::spawn(move || {
+            for e in rx {
+                let e = match e {
+                    tcm_blocking::RpcClientEvent::Reconnected { session_id } => {
+                        Ev::Reconnected(session_id)
+                    }
+                    tcm_blocking::RpcClientEvent::Disconnected { error, .. } => {
+                        Ev::Disconnected(error)
+                    }
+                    _ => continue,
+                };
+                if tx.send(e).is_err() {
+                    break;
+                }
+            }
+        });
+        out
+    }
+}
+
+// ----- helpers -------------------------------------------------------------------------------
+
+fn server() -> RpcServerHandle {
+    RpcTestServer::start(RpcServerConfig::with_api_key(KEY)).expect("server starts")
+}
+
+fn config() -> RpcConfig {
+    let mut c = RpcConfig::new(KEY);
+    c.run_uuid = Some(RUN.to_owned());
+    c.default_timeout = Duration::from_secs(5);
+    c.session_timeout = Duration::from_secs(2);
+    c.keepalive = Some(KeepaliveConfig {
+        interval: Duration::from_secs(5),
+        timeout: Duration::from_secs(5),
+    });
+    c.reconnect = Some(ReconnectPolicy {
+        backoff: Backoff {
+            initial: Duration::from_millis(50),
+            cap: Duration::from_millis(200),
+        },
+        max_attempts: Some(5),
+    });
+    c
+}
+
+fn connect<C: Rpc>(server: &RpcServerHandle, handler: Option<Handler<C>>) -> C {
+    C::connect(
+        &server.url(),
+        config(),
+        Some(Duration::from_secs(3)),
+        handler,
+    )
+    .unwrap_or_else(|e| panic!("connect: {e:?}"))
+}
+
+fn create_variable<C: Rpc>(client: &C) -> Result<Value, CallError> {
+    client.call(
+        "create_variable",
+        json!({"data": "x", "role": "r", "requires_grad": true, "obj_type": "__variable__"}),
+        None,
+    )
+}
+
+fn run_function<C: Rpc>(client: &C, timeout: Duration) -> Result<Value, CallError> {
+    client.call(
+        "run_function",
+        json!({"function_name": "f", "grad_enabled": false, "args": [], "kwargs": {}}),
+        Some(timeout),
+    )
+}
+
+fn client_frames(server: &RpcServerHandle) -> Vec<Value> {
+    server
+        .frames()
+        .iter()
+        .filter(|f| f.direction == Direction::FromClient)
+        .filter_map(|f| f.json())
+        .collect()
+}
+
+fn internal_exception(reply: &CallReply) -> String {
+    let e = reply
+        .error()
+        .unwrap_or_else(|| panic!("error reply, got {reply:?}"));
+    assert_eq!(e.code, -32603, "{e:?}");
+    assert_eq!(e.message, "Internal error");
+    e.exception().unwrap_or_default().to_owned()
+}
+
+// ----- scenarios -----------------------------------------------------------------------------
+
+/// §9.1: the session frame is read before anything is dispatched, so a late one still works.
+fn late_session_frame_still_works<C: Rpc>() {
+    let server = server();
+    server.set_session_frame(SessionFrame::Standard, Duration::from_millis(300));
+    let client: C = connect(&server, None);
+    let sid = client.session_id().expect("session id");
+    assert_eq!(server.session_ids(), vec![sid]);
+    let r = create_variable(&client).expect("call after a late session frame");
+    assert!(r["variable_id"].is_string(), "{r}");
+    client.close();
+}
+
+/// §1.3, §9.2: a refused key is a typed auth error from connect, with no retry.
+fn bad_key_is_a_typed_auth_error_without_retry<C: Rpc>() {
+    let server = server();
+    let mut cfg = config();
+    cfg.api_key = tcm_proto::envelope::Secret::new("wrong-key");
+    match C::connect(&server.url(), cfg, None, None) {
+        Err(ConnectFailure::Unauthorized(403)) => {}
+        other => panic!("expected Unauthorized(403), got {:?}", other.map(|_| ())),
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = server.stats();
+    assert_eq!((stats.handshakes, stats.rejected_keys), (1, 1), "{stats:?}");
+}
+
+/// §9.2: a reconnect carries the stored key and reports `Reconnected` with the new session id.
+fn reconnect_carries_the_key_and_reports_reconnected<C: Rpc>() {
+    let server = server();
+    let client: C = connect(&server, None);
+    let events = client.events();
+    let first = client.session_id();
+    server.inject(Fault::Drop).expect("drop");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let sid = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(Ev::Reconnected(sid)) => break sid,
+            Ok(Ev::Disconnected(_)) => {}
+            Err(e) => panic!("no Reconnected event: {e}"),
+        }
+    };
+    assert!(sid.is_some() && sid != first);
+    assert_eq!(server.session_ids().last(), sid.as_ref());
+    assert_eq!(client.session_id(), sid);
+    let handshakes = server.handshakes();
+    assert_eq!(handshakes.len(), 2);
+    assert!(handshakes.iter().all(|h| h.carried_key(KEY)));
+    create_variable(&client).expect("call on the new session");
+    client.close();
+}
+
+/// §9.3, §9.4: a normal close (1000) fails pending calls at once, not after their timeout.
+fn normal_close_fails_pending_calls_at_once<C: Rpc>() {
+    let server = server();
+    let client: C = connect(&server, None);
+    server
+        .inject(Fault::CloseOnNextRequest(1000))
+        .expect("fault");
+    let started = Instant::now();
+    let r = client.call(
+        "create_variable",
+        json!({"data": "x", "role": "r", "requires_grad": false}),
+        Some(Duration::from_secs(10)),
+    );
+    assert!(
+        matches!(
+            &r,
+            Err(CallError::Disconnected(RpcDisconnect::Closed {
+                code: Some(1000),
+                ..
+            }))
+        ),
+        "{r:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    client.close();
+}
+
+/// §9.6: `close()` is prompt (pending calls are cancelled at once) and idempotent; later calls
+/// fail with `NotConnected`.
+fn close_is_prompt_and_idempotent<C: Rpc>() {
+    let server = server();
+    let client: C = connect(&server, None);
+    server.inject(Fault::NeverAnswerNext).expect("fault");
+    let pending = {
+        let c = client.clone();
+        std::thread::spawn(move || create_variable(&c))
+    };
+    // Let the call reach the server.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while server.stats().requests == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    client.close();
+    let r = pending.join().expect("caller thread");
+    assert_eq!(r, Err(CallError::Cancelled));
+    client.close();
+    client.close();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(create_variable(&client), Err(CallError::NotConnected));
+}
+
+/// §5, §9.8: heartbeats slide a long-running call's deadline (T = 300 ms, heartbeats every
+/// 100 ms, answer after 1 s); when they stop, the call times out about T after the last one.
+fn heartbeats_slide_the_deadline<C: Rpc>() {
+    let server = server();
+    let client: C = connect(&server, None);
+    let t = Duration::from_millis(300);
+    server.plan_next(
+        "run_function",
+        Plan::new()
+            .work(Duration::from_secs(1))
+            .heartbeats_every(Duration::from_millis(100))
+            .result(json!({"data": {"variable_id": "v-1"}})),
+    );
+    let started = Instant::now();
+    let r = run_function(&client, t).expect("heartbeats keep the call alive");
+    assert_eq!(r["data"]["variable_id"], "v-1");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+
+    server.plan_next(
+        "run_function",
+        Plan::new()
+            .work(Duration::from_secs(3))
+            .heartbeats_every(Duration::from_millis(100))
+            .max_heartbeats(4),
+    );
+    let started = Instant::now();
+    let r = run_function(&client, t);
+    let took = started.elapsed();
+    assert_eq!(r, Err(CallError::Timeout));
+    // The last heartbeat goes out at ~400 ms: the deadline is ~700 ms, not 300 ms nor 3 s.
+    assert!(
+        took >= Duration::from_millis(600) && took < Duration::from_millis(1300),
+        "{took:?}"
+    );
+    client.close();
+}
+
+/// §9.16: a slow handler runs off the I/O loop: heartbeats and another call keep flowing.
+fn slow_handler_does_not_stall_heartbeats_or_calls<C: Rpc>() {
+    let server = Arc::new(server());
+    let handler: Handler<C> = Arc::new(|_c, m| {
+        if matches!(m, ServerMethod::CreateNode(_)) {
+            std::thread::sleep(Duration::from_millis(1200));
+        }
+        Ok(ok_result())
+    });
+    let client: C = connect(&server, Some(handler));
+    server.plan_next(
+        "run_function",
+        Plan::new()
+            .work(Duration::from_millis(900))
+            .heartbeats_every(Duration::from_millis(100))
+            .result(json!({"data": {"variable_id": "v-2"}})),
+    );
+    let long = {
+        let c = client.clone();
+        std::thread::spawn(move || run_function(&c, Duration::from_millis(300)))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let slow = {
+        let s = Arc::clone(&server);
+        std::thread::spawn(move || {
+            s.call_client("create_node", json!({"node_id": "n", "name": "N"}))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    create_variable(&client).expect("a concurrent call while the handler sleeps");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    let r = long
+        .join()
+        .expect("thread")
+        .expect("long call alive through heartbeats");
+    assert_eq!(r["data"]["variable_id"], "v-2");
+    let reply = slow.join().expect("thread").expect("session");
+    assert_eq!(reply, CallReply::Result(ok_result()));
+    client.close();
+}
+
+/// §9.16: a handler may call the server itself (re-entrant call) without deadlock.
+fn reentrant_call_from_a_handler_works<C: Rpc>() {
+    let server = server();
+    let handler: Handler<C> = Arc::new(|c, m| match m {
+        ServerMethod::CreateNode(n) => {
+            let r = c
+                .call(
+                    "create_variable",
+                    json!({"data": n.name, "role": "node", "requires_grad": false}),
+                    Some(Duration::from_secs(3)),
+                )
+                .map_err(|e| RpcError::internal(e.to_string()))?;
+            Ok(json!({"message": "Ok", "data": r["variable_id"]}))
+        }
+        _ => Ok(ok_result()),
+    });
+    let client: C = connect(&server, Some(handler));
+    let reply = server
+        .call_client("create_node", json!({"node_id": "n1", "name": "Add"}))
+        .expect("session");
+    let result = reply.result().unwrap_or_else(|| panic!("{reply:?}"));
+    assert_eq!(result["message"], "Ok");
+    assert!(result["data"].is_string(), "{result}");
+    client.close();
+}
+
+/// §3.6, §9.12: unknown methods get -32601; with no handler a known method gets -32601 too;
+/// notifications (known, unknown, heartbeats) are never answered.
+fn unknown_method_and_notifications_never_answered<C: Rpc>() {
+    let server = server();
+    let client: C = connect(&server, None);
+    let reply = server
+        .inject(Fault::UnknownMethodRequest)
+        .expect("session")
+        .expect("reply");
+    let e = reply.error().unwrap_or_else(|| panic!("{reply:?}"));
+    assert_eq!(e.code, -32601);
+    assert_eq!(e.data, Some(json!({"method": "no_such_method"})));
+    let reply = server
+        .call_client("create_node", json!({"node_id": "n", "name": "N"}))
+        .expect("session");
+    assert_eq!(reply.error().map(|e| e.code), Some(-32601), "{reply:?}");
+
+    server.clear_records();
+    server
+        .inject(Fault::UnknownMethodNotification)
+        .expect("fault");
+    server
+        .notify_client("heartbeat", json!({"id": "not-pending"}))
+        .expect("notify");
+    server
+        .notify_client("clear_step", json!({"variable_ids": []}))
+        .expect("notify");
+    server.inject(Fault::NullIdError).expect("fault");
+    // A call after them: its reply proves they were all read.
+    create_variable(&client).expect("call");
+    std::thread::sleep(Duration::from_millis(100));
+    let frames = client_frames(&server);
+    assert_eq!(frames.len(), 1, "only the call was sent: {frames:?}");
+    assert_eq!(frames[0]["method"], "create_variable");
+    client.close();
+}
+
+/// §4, §9.16: a handler that panics or overruns its deadline yields -32603 with
+/// `data.exception`, and the client keeps serving.
+fn handler_panic_is_internal_error<C: Rpc>() {
+    let server = server();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let handler: Handler<C> = Arc::new(move |_c, m| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        match m {
+            ServerMethod::CreateNode(n) if n.name == "panic" => panic!("boom in handler"),
+            ServerMethod::CreateNode(n) if n.name == "slow" => {
+                std::thread::sleep(Duration::from_millis(800));
+                Ok(ok_result())
+            }
+            _ => Ok(ok_result()),
+        }
+    });
+    let client = C::connect(
+        &server.url(),
+        config(),
+        Some(Duration::from_millis(200)),
+        Some(handler),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let reply = server
+        .call_client("create_node", json!({"node_id": "n", "name": "panic"}))
+        .expect("session");
+    assert!(internal_exception(&reply).contains("boom in handler"));
+    let reply = server
+        .call_client("create_node", json!({"node_id": "n", "name": "slow"}))
+        .expect("session");
+    assert!(internal_exception(&reply).contains("timed out"));
+    let reply = server
+        .call_client("clear_step", json!({"variable_ids": []}))
+        .expect("session");
+    assert_eq!(reply, CallReply::Result(ok_result()));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    // A missing param is -32602, said once, without reaching the handler.
+    let reply = server
+        .inject(Fault::MissingParamRequest)
+        .expect("session")
+        .expect("reply");
+    assert_eq!(reply.error(), Some(&RpcError::missing_key("name")));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    create_variable(&client).expect("still serving");
+    client.close();
+}
+
+/// §9.12: server requests scripted around a call are answered in arrival order, and the
+/// long-running call still succeeds.
+fn scripted_requests_answered_in_order<C: Rpc>() {
+    let server = server();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&order);
+    let handler: Handler<C> = Arc::new(move |_c, m| {
+        if let Ok(mut v) = log.lock() {
+            v.push(m.name());
+        }
+        Ok(ok_result())
+    });
+    let client: C = connect(&server, Some(handler));
+    server.plan_next(
+        "run_function",
+        Plan::new()
+            .script(vec![
+                tcm_rpc_testserver::ScriptStep::call(
+                    "create_node",
+                    json!({"node_id": "a", "name": "A"}),
+                ),
+                tcm_rpc_testserver::ScriptStep::call(
+                    "create_edge",
+                    json!({"from_node_id": "a", "to_node_id": null, "output_nr": 0}),
+                ),
+                tcm_rpc_testserver::ScriptStep::call("clear_step", json!({"variable_ids": []})),
+            ])
+            .reply(Reply::Result(json!({"data": []}))),
+    );
+    run_function(&client, Duration::from_secs(3)).expect("run_function");
+    assert_eq!(
+        *order.lock().expect("lock"),
+        vec!["create_node", "create_edge", "clear_step"]
+    );
+    let calls = server.client_calls();
+    assert_eq!(calls.len(), 3);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.reply == CallReply::Result(ok_result()))
+    );
+    client.close();
+}
+
+macro_rules! scenarios {
+    ($($module:ident => $client:ty),* $(,)?) => {$(
+        mod $module {
+            type C = $client;
+
+            #[test]
+            fn late_session_frame_still_works() {
+                super::late_session_frame_still_works::<C>();
+            }
+
+            #[test]
+            fn bad_key_is_a_typed_auth_error_without_retry() {
+                super::bad_key_is_a_typed_auth_error_without_retry::<C>();
+            }
+
+            #[test]
+            fn reconnect_carries_the_key_and_reports_reconnected() {
+                super::reconnect_carries_the_key_and_reports_reconnected::<C>();
+            }
+
+            #[test]
+            fn normal_close_fails_pending_calls_at_once() {
+                super::normal_close_fails_pending_calls_at_once::<C>();
+            }
+
+            #[test]
+            fn close_is_prompt_and_idempotent() {
+                super::close_is_prompt_and_idempotent::<C>();
+            }
+
+            #[test]
+            fn heartbeats_slide_the_deadline() {
+                super::heartbeats_slide_the_deadline::<C>();
+            }
+
+            #[test]
+            fn slow_handler_does_not_stall_heartbeats_or_calls() {
+                super::slow_handler_does_not_stall_heartbeats_or_calls::<C>();
+            }
+
+            #[test]
+            fn reentrant_call_from_a_handler_works() {
+                super::reentrant_call_from_a_handler_works::<C>();
+            }
+
+            #[test]
+            fn unknown_method_and_notifications_never_answered() {
+                super::unknown_method_and_notifications_never_answered::<C>();
+            }
+
+            #[test]
+            fn handler_panic_is_internal_error() {
+                super::handler_panic_is_internal_error::<C>();
+            }
+
+            #[test]
+            fn scripted_requests_answered_in_order() {
+                super::scripted_requests_answered_in_order::<C>();
+            }
+        }
+    )*};
+}
+
+scenarios!(blocking => tcm_blocking::RpcClient);
