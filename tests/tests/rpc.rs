@@ -115,6 +115,87 @@ impl Rpc for tcm_blocking::RpcClient {
     }
 }
 
+/// How a test thread waits for a future of one async runtime.
+trait BlockOn: tcm_async::Runtime {
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T;
+}
+
+impl BlockOn for tcm_smol::Smol {
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        smol::block_on(f)
+    }
+}
+
+impl BlockOn for tcm_async_std::AsyncStd {
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        async_std::task::block_on(f)
+    }
+}
+
+impl<R: BlockOn> Rpc for tcm_async::RpcClient<R> {
+    fn connect(
+        url: &str,
+        config: RpcConfig,
+        handler_timeout: Option<Duration>,
+        handler: Option<Handler<Self>>,
+    ) -> Result<Self, ConnectFailure> {
+        let mut handlers = tcm_async::RpcHandlers::<R>::new();
+        if let Some(h) = handler {
+            handlers = handlers.on_request(move |c, m| h(c, m));
+        }
+        let options = tcm_async::RpcOptions::default().with_handler_timeout(handler_timeout);
+        R::block_on(tcm_async::RpcClient::connect_with(
+            url, config, options, handlers,
+        ))
+        .map_err(|e| match e {
+            tcm_async::RpcConnectError::Unauthorized { status } => {
+                ConnectFailure::Unauthorized(status)
+            }
+            other => ConnectFailure::Other(other.to_string()),
+        })
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Option<Duration>,
+    ) -> Result<Value, CallError> {
+        R::block_on(tcm_async::RpcClient::call(self, method, params, timeout))
+    }
+
+    fn close(&self) {
+        R::block_on(tcm_async::RpcClient::close(self));
+    }
+
+    fn session_id(&self) -> Option<String> {
+        tcm_async::RpcClient::session_id(self)
+    }
+
+    fn events(&self) -> Receiver<Ev> {
+        use smol::stream::StreamExt;
+        let mut rx = tcm_async::RpcClient::events(self).expect("events taken once");
+        let (tx, out) = mpsc::channel();
+        std::thread::spawn(move || {
+            while let Some(e) = smol::block_on(rx.next()) {
+                let e = match e {
+                    tcm_async::RpcClientEvent::Reconnected { session_id } => {
+                        Ev::Reconnected(session_id)
+                    }
+                    tcm_async::RpcClientEvent::Disconnected { error, .. } => {
+                        Ev::Disconnected(error)
+                    }
+                    _ => continue,
+                };
+                if tx.send(e).is_err() {
+                    break;
+                }
+            }
+        });
+        out
+    }
+}
+
 // ----- helpers -------------------------------------------------------------------------------
 
 fn server() -> RpcServerHandle {
@@ -599,4 +680,8 @@ macro_rules! scenarios {
     )*};
 }
 
-scenarios!(blocking => tcm_blocking::RpcClient);
+scenarios!(
+    blocking => tcm_blocking::RpcClient,
+    smol_rt => tcm_smol::RpcClient,
+    async_std_rt => tcm_async_std::RpcClient,
+);

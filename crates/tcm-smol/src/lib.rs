@@ -24,8 +24,8 @@ mod runtime;
 
 pub use runtime::Smol;
 pub use tcm_async::{
-    ClientOptions, ConnectError, Error, HttpResponse, InferenceOutput, ProbeError, TransportError,
-    tcm_proto,
+    ClientOptions, ConnectError, Error, HttpResponse, InferenceOutput, ProbeError, RpcClientEvent,
+    RpcConnectError, RpcOptions, TransportError, tcm_proto,
 };
 
 /// A TCM client driven by a smol task.
@@ -34,6 +34,10 @@ pub type Client = tcm_async::Client<Smol>;
 pub type Pool = tcm_async::Pool<Smol>;
 /// The frames of a streaming inference.
 pub type InferStream = tcm_async::InferStream<Smol>;
+/// A Tellurio JSON-RPC client driven by a task of this runtime.
+pub type RpcClient = tcm_async::RpcClient<Smol>;
+/// Handlers for server → client requests and notifications of an [`RpcClient`].
+pub type RpcHandlers = tcm_async::RpcHandlers<Smol>;
 
 /// `GET path` (e.g. `/health` or `/ready`) on the host and port of the WebSocket URL `url`,
 /// over TLS for `wss://`, without opening a session. A non-200 status is a response.

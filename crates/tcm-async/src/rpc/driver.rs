@@ -1,0 +1,446 @@
+//! The driver task of an [`RpcClient`](super::RpcClient): owns the socket and the
+//! [`RpcSession`], carries out what the core asks for and routes its events. Generic over the
+//! [`Runtime`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::{self, Message};
+use futures_channel::{mpsc, oneshot};
+use futures_core::Stream as _;
+use rustls::ClientConfig;
+use serde_json::Value;
+use tcm_proto::jsonrpc::{Call, CallError, CallId, RpcDisconnect, RpcError, RpcEvent, RpcSession};
+use tcm_proto::{Endpoint, Transmit};
+
+use super::worker::Job;
+use super::{RpcClientEvent, RpcConnectError};
+use crate::error::TransportError;
+use crate::options::ClientOptions;
+use crate::runtime::Runtime;
+use crate::time::until;
+use crate::transport::Ws;
+
+/// What the handles and the worker ask of the driver task.
+pub(crate) enum Command {
+    /// Send a call; its outcome goes to `reply`.
+    Call {
+        call: Call,
+        timeout: Option<Duration>,
+        reply: oneshot::Sender<Result<Value, CallError>>,
+    },
+    /// Answer a server request.
+    Respond {
+        id: Value,
+        outcome: Result<Value, RpcError>,
+    },
+    /// Set or clear the active run.
+    SetRunUuid(Option<String>),
+    /// Close for good; `done` is signalled once the close frame is written.
+    Close { done: oneshot::Sender<()> },
+    /// Every handle is gone: close and end the task.
+    Hangup,
+}
+
+/// State visible to the handles.
+#[derive(Debug, Default)]
+pub(crate) struct Status {
+    pub(crate) session_id: Option<String>,
+    pub(crate) ready: bool,
+    pub(crate) closed: bool,
+}
+
+type DialFuture<R> = Pin<Box<dyn Future<Output = Result<Ws<R>, TransportError>> + Send>>;
+
+/// What one wait produced.
+enum Wake {
+    Command(Option<Command>),
+    Socket(Option<Result<Message, tungstenite::Error>>),
+    Dialed,
+    Timer,
+}
+
+pub(crate) struct Driver<R: Runtime> {
+    session: RpcSession,
+    endpoint: Endpoint,
+    tls: Option<Arc<ClientConfig>>,
+    options: ClientOptions,
+    ws: Option<Ws<R>>,
+    dialing: Option<DialFuture<R>>,
+    pending: HashMap<CallId, oneshot::Sender<Result<Value, CallError>>>,
+    status: Arc<Mutex<Status>>,
+    last_dial_error: Option<TransportError>,
+    closers: Vec<oneshot::Sender<()>>,
+    events: Option<mpsc::UnboundedSender<RpcClientEvent>>,
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    socket_first: bool,
+}
+
+impl<R: Runtime> Driver<R> {
+    pub(crate) fn new(
+        session: RpcSession,
+        endpoint: Endpoint,
+        tls: Option<Arc<ClientConfig>>,
+        options: ClientOptions,
+        status: Arc<Mutex<Status>>,
+        events: mpsc::UnboundedSender<RpcClientEvent>,
+        jobs: std::sync::mpsc::Sender<Job>,
+    ) -> Self {
+        Self {
+            session,
+            endpoint,
+            tls,
+            options,
+            ws: None,
+            dialing: None,
+            pending: HashMap::new(),
+            status,
+            last_dial_error: None,
+            closers: Vec::new(),
+            events: Some(events),
+            jobs: Some(jobs),
+            socket_first: false,
+        }
+    }
+
+    /// Drives the first dial and the session frame in the caller's task; the first disconnect
+    /// is an error.
+    pub(crate) async fn establish(&mut self) -> Result<(), RpcConnectError> {
+        loop {
+            self.flush_transmits().await;
+            let mut ready = false;
+            while let Some(event) = self.session.poll_event() {
+                match event {
+                    RpcEvent::Connected { .. } => {
+                        self.on_event(event);
+                        ready = true;
+                    }
+                    RpcEvent::Disconnected { error, .. } => {
+                        self.session.close(Instant::now());
+                        self.flush_transmits().await;
+                        self.ws = None;
+                        self.dialing = None;
+                        return Err(RpcConnectError::from_disconnect(
+                            error,
+                            self.last_dial_error.take(),
+                        ));
+                    }
+                    other => self.on_event(other),
+                }
+            }
+            if ready {
+                return Ok(());
+            }
+            if self.session.poll_connect() {
+                self.start_dial();
+            }
+            let deadline = self.session.poll_timeout();
+            match self.wait(None, deadline).await {
+                Wake::Socket(m) => self.on_socket(m),
+                Wake::Dialed | Wake::Command(_) => {}
+                Wake::Timer => self.session.handle_timeout(Instant::now()),
+            }
+        }
+    }
+
+    /// The driver task; returns once every handle is gone and the session is closed.
+    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut hung_up = false;
+        loop {
+            self.flush_transmits().await;
+            while let Some(event) = self.session.poll_event() {
+                self.on_event(event);
+            }
+            self.publish();
+            for done in self.closers.drain(..) {
+                let _ = done.send(());
+            }
+            if self.session.poll_connect() {
+                self.start_dial();
+            }
+            if hung_up {
+                if self.session.is_closed() {
+                    tracing::debug!("RPC driver task exits");
+                    return;
+                }
+                self.session.close(Instant::now());
+                self.dialing = None;
+                continue;
+            }
+            let deadline = self.session.poll_timeout();
+            match self.wait(Some(&mut commands), deadline).await {
+                Wake::Command(Some(Command::Hangup) | None) => hung_up = true,
+                Wake::Command(Some(command)) => self.on_command(command),
+                Wake::Socket(m) => self.on_socket(m),
+                Wake::Dialed | Wake::Timer => {}
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.session.handle_timeout(Instant::now());
+            }
+        }
+    }
+
+    fn publish(&self) {
+        if let Ok(mut s) = self.status.lock() {
+            s.ready = self.session.is_ready();
+            s.closed = self.session.is_closed();
+        }
+    }
+
+    /// Waits for a command, a socket message, the dial in progress or the deadline, alternating
+    /// whether the socket or the commands are polled first. A finished dial is applied here.
+    async fn wait(
+        &mut self,
+        mut commands: Option<&mut mpsc::UnboundedReceiver<Command>>,
+        deadline: Option<Instant>,
+    ) -> Wake {
+        let mut timer = deadline.map(Timer::at);
+        self.socket_first = !self.socket_first;
+        let socket_first = self.socket_first;
+        let ws = &mut self.ws;
+        let dialing = &mut self.dialing;
+        let dialed = std::future::poll_fn(|cx| {
+            if let Some(d) = dialing.as_mut() {
+                if let Poll::Ready(outcome) = d.as_mut().poll(cx) {
+                    *dialing = None;
+                    return Poll::Ready(Err(outcome));
+                }
+            }
+            for turn in 0..2 {
+                if (turn == 0) == socket_first {
+                    if let Some(ws) = ws.as_mut() {
+                        if let Poll::Ready(m) = Pin::new(ws).poll_next(cx) {
+                            return Poll::Ready(Ok(Wake::Socket(m)));
+                        }
+                    }
+                } else if let Some(rx) = commands.as_mut() {
+                    if let Poll::Ready(c) = Pin::new(&mut **rx).poll_next(cx) {
+                        return Poll::Ready(Ok(Wake::Command(c)));
+                    }
+                }
+            }
+            if let Some(t) = timer.as_mut() {
+                if Pin::new(t).poll(cx).is_ready() {
+                    return Poll::Ready(Ok(Wake::Timer));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match dialed {
+            Ok(wake) => wake,
+            Err(outcome) => {
+                self.finish_dial(outcome);
+                Wake::Dialed
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Call {
+                call,
+                timeout,
+                reply,
+            } => {
+                let method = call.method.clone();
+                match self.session.call(now, call, timeout) {
+                    Ok(id) => {
+                        tracing::debug!(%method, ?id, "call sent");
+                        self.pending.insert(id, reply);
+                    }
+                    Err(e) => {
+                        tracing::debug!(%method, error = %e, "call refused");
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::Respond { id, outcome } => {
+                if !self.session.respond(&id, outcome) {
+                    tracing::debug!(%id, "reply dropped: request already answered or session ended");
+                }
+            }
+            Command::SetRunUuid(run) => self.session.set_run_uuid(run),
+            Command::Close { done } => {
+                self.session.close(now);
+                self.dialing = None;
+                self.closers.push(done);
+            }
+            Command::Hangup => {
+                self.session.close(now);
+                self.dialing = None;
+            }
+        }
+    }
+
+    fn emit(&mut self, event: RpcClientEvent) {
+        if let Some(tx) = &self.events {
+            if tx.unbounded_send(event).is_err() {
+                self.events = None;
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: RpcEvent) {
+        match event {
+            RpcEvent::Connected { session_id } => {
+                tracing::info!(?session_id, "RPC session ready");
+                if let Ok(mut s) = self.status.lock() {
+                    s.session_id = session_id;
+                    s.ready = true;
+                }
+            }
+            RpcEvent::Reconnected { session_id } => {
+                tracing::info!(?session_id, "RPC session ready after a reconnect");
+                if let Ok(mut s) = self.status.lock() {
+                    s.session_id.clone_from(&session_id);
+                    s.ready = true;
+                }
+                self.emit(RpcClientEvent::Reconnected { session_id });
+            }
+            RpcEvent::Finished { id, outcome } => {
+                if let Some(reply) = self.pending.remove(&id) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            RpcEvent::Request { id, method } => {
+                tracing::debug!(%id, method = method.name(), "server request");
+                let job = Job::Request {
+                    id: id.clone(),
+                    method,
+                };
+                if self.jobs.as_ref().is_none_or(|j| j.send(job).is_err()) {
+                    self.session
+                        .respond(&id, Err(RpcError::internal("no handler worker")));
+                }
+            }
+            RpcEvent::Notification { method, params } => {
+                tracing::debug!(%method, "server notification");
+                if let Some(j) = &self.jobs {
+                    let _ = j.send(Job::Notification { method, params });
+                }
+            }
+            RpcEvent::Stray(_) => tracing::debug!("frame answering nothing dropped"),
+            RpcEvent::Disconnected {
+                error,
+                reconnect_at,
+            } => {
+                let retry_in = reconnect_at.map(|t| t.saturating_duration_since(Instant::now()));
+                if matches!(error, RpcDisconnect::Local) {
+                    tracing::debug!("RPC session closed");
+                } else {
+                    tracing::warn!(%error, ?retry_in, "RPC session disconnected");
+                }
+                if let Ok(mut s) = self.status.lock() {
+                    s.ready = false;
+                    s.closed = retry_in.is_none();
+                }
+                self.emit(RpcClientEvent::Disconnected { error, retry_in });
+            }
+        }
+    }
+
+    /// Starts a dial with the session's headers; [`wait`](Self::wait) applies its outcome.
+    fn start_dial(&mut self) {
+        tracing::debug!(endpoint = %self.endpoint, "dialing");
+        self.dialing = Some(Box::pin(super::dial::connect::<R>(
+            self.endpoint.clone(),
+            self.tls.clone(),
+            self.session.handshake_headers(),
+            self.options.connect_timeout,
+            self.session.config().max_message_bytes,
+        )));
+    }
+
+    fn finish_dial(&mut self, result: Result<Ws<R>, TransportError>) {
+        let now = Instant::now();
+        match result {
+            Ok(ws) => {
+                self.last_dial_error = None;
+                self.session.handle_connected(now);
+                // The session may have been closed while the dial was under way.
+                if !self.session.is_closed() {
+                    self.ws = Some(ws);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "dial failed");
+                match &e {
+                    TransportError::HttpStatus { status } => {
+                        self.session.handle_upgrade_rejected(now, *status);
+                    }
+                    other => self.session.handle_connect_failed(now, other.to_string()),
+                }
+                self.last_dial_error = Some(e);
+            }
+        }
+    }
+
+    /// Writes every pending transmit; a write failure or timeout is a transport failure.
+    async fn flush_transmits(&mut self) {
+        while let Some(transmit) = self.session.poll_transmit() {
+            let Some(ws) = self.ws.as_mut() else {
+                continue;
+            };
+            let deadline = Instant::now() + self.options.write_timeout;
+            let message = match transmit {
+                Transmit::Text(text) => Message::text(text),
+                Transmit::Ping(payload) => Message::Ping(payload),
+                Transmit::Close { code, reason } => {
+                    let frame = CloseFrame {
+                        code: CloseCode::from(code),
+                        reason: reason.into(),
+                    };
+                    let _ = until(deadline, ws.close(Some(frame))).await;
+                    self.ws = None;
+                    continue;
+                }
+            };
+            let error = match until(deadline, ws.send(message)).await {
+                Some(Ok(())) => continue,
+                Some(Err(e)) => e.to_string(),
+                None => "write timed out".to_owned(),
+            };
+            tracing::warn!(%error, "write failed");
+            self.ws = None;
+            self.session.handle_closed(Instant::now(), None, &error);
+        }
+    }
+
+    fn on_socket(&mut self, message: Option<Result<Message, tungstenite::Error>>) {
+        let now = Instant::now();
+        match message {
+            Some(Ok(Message::Text(text))) => self.session.handle_text(now, text.as_str()),
+            Some(Ok(Message::Binary(data))) => {
+                self.session
+                    .handle_text(now, &String::from_utf8_lossy(&data));
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => self.session.handle_pong(now),
+            Some(Ok(Message::Close(frame))) => {
+                let (code, reason) = frame.map_or((None, String::new()), |f| {
+                    (Some(u16::from(f.code)), f.reason.to_string())
+                });
+                self.ws = None;
+                self.session.handle_closed(now, code, &reason);
+            }
+            Some(Ok(Message::Frame(_))) => {}
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "read failed");
+                self.ws = None;
+                self.session.handle_closed(now, None, &e.to_string());
+            }
+            None => {
+                self.ws = None;
+                self.session.handle_closed(now, None, "stream ended");
+            }
+        }
+    }
+}
