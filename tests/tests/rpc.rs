@@ -25,6 +25,7 @@ type Handler<C> = Arc<dyn Fn(&C, ServerMethod) -> Result<Value, RpcError> + Send
 #[derive(Debug)]
 enum ConnectFailure {
     Unauthorized(u16),
+    Disconnected(RpcDisconnect),
     #[allow(dead_code)]
     Other(String),
 }
@@ -37,7 +38,7 @@ enum Ev {
 }
 
 /// What a scenario can do with a client, synchronously.
-trait Rpc: Clone + Send + Sync + 'static {
+trait Rpc: Clone + Send + Sync + std::fmt::Debug + 'static {
     fn connect(
         url: &str,
         config: RpcConfig,
@@ -51,6 +52,7 @@ trait Rpc: Clone + Send + Sync + 'static {
         timeout: Option<Duration>,
     ) -> Result<Value, CallError>;
     fn close(&self);
+    fn set_run_uuid(&self, run: Option<String>);
     fn session_id(&self) -> Option<String>;
     fn events(&self) -> Receiver<Ev>;
 }
@@ -71,6 +73,7 @@ impl Rpc for tcm_blocking::RpcClient {
             tcm_blocking::RpcConnectError::Unauthorized { status } => {
                 ConnectFailure::Unauthorized(status)
             }
+            tcm_blocking::RpcConnectError::Disconnected(e) => ConnectFailure::Disconnected(e),
             other => ConnectFailure::Other(other.to_string()),
         })
     }
@@ -86,6 +89,10 @@ impl Rpc for tcm_blocking::RpcClient {
 
     fn close(&self) {
         tcm_blocking::RpcClient::close(self);
+    }
+
+    fn set_run_uuid(&self, run: Option<String>) {
+        tcm_blocking::RpcClient::set_run_uuid(self, run);
     }
 
     fn session_id(&self) -> Option<String> {
@@ -151,6 +158,7 @@ impl<R: BlockOn> Rpc for tcm_async::RpcClient<R> {
             tcm_async::RpcConnectError::Unauthorized { status } => {
                 ConnectFailure::Unauthorized(status)
             }
+            tcm_async::RpcConnectError::Disconnected(e) => ConnectFailure::Disconnected(e),
             other => ConnectFailure::Other(other.to_string()),
         })
     }
@@ -166,6 +174,10 @@ impl<R: BlockOn> Rpc for tcm_async::RpcClient<R> {
 
     fn close(&self) {
         R::block_on(tcm_async::RpcClient::close(self));
+    }
+
+    fn set_run_uuid(&self, run: Option<String>) {
+        tcm_async::RpcClient::set_run_uuid(self, run);
     }
 
     fn session_id(&self) -> Option<String> {
@@ -542,6 +554,30 @@ fn handler_panic_is_internal_error<C: Rpc>() {
             _ => Ok(ok_result()),
         }
     });
+    // No handler deadline here: printing a panic's backtrace can take a while.
+    let client = C::connect(&server.url(), config(), None, Some(Arc::clone(&handler)))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let reply = server
+        .call_client("create_node", json!({"node_id": "n", "name": "panic"}))
+        .expect("session");
+    let exception = internal_exception(&reply);
+    assert!(exception.contains("boom in handler"), "{exception}");
+    let reply = server
+        .call_client("clear_step", json!({"variable_ids": []}))
+        .expect("session");
+    assert_eq!(reply, CallReply::Result(ok_result()));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // A missing param is -32602, said once, without reaching the handler.
+    let reply = server
+        .inject(Fault::MissingParamRequest)
+        .expect("session")
+        .expect("reply");
+    assert_eq!(reply.error(), Some(&RpcError::missing_key("name")));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    create_variable(&client).expect("still serving");
+    client.close();
+
+    // A handler over its deadline: -32603, and the next request is served at once.
     let client = C::connect(
         &server.url(),
         config(),
@@ -550,26 +586,16 @@ fn handler_panic_is_internal_error<C: Rpc>() {
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
     let reply = server
-        .call_client("create_node", json!({"node_id": "n", "name": "panic"}))
-        .expect("session");
-    assert!(internal_exception(&reply).contains("boom in handler"));
-    let reply = server
         .call_client("create_node", json!({"node_id": "n", "name": "slow"}))
         .expect("session");
-    assert!(internal_exception(&reply).contains("timed out"));
+    let exception = internal_exception(&reply);
+    assert!(exception.contains("timed out"), "{exception}");
+    let started = Instant::now();
     let reply = server
         .call_client("clear_step", json!({"variable_ids": []}))
         .expect("session");
     assert_eq!(reply, CallReply::Result(ok_result()));
-    assert_eq!(calls.load(Ordering::SeqCst), 3);
-    // A missing param is -32602, said once, without reaching the handler.
-    let reply = server
-        .inject(Fault::MissingParamRequest)
-        .expect("session")
-        .expect("reply");
-    assert_eq!(reply.error(), Some(&RpcError::missing_key("name")));
-    assert_eq!(calls.load(Ordering::SeqCst), 3);
-    create_variable(&client).expect("still serving");
+    assert!(started.elapsed() < Duration::from_millis(400));
     client.close();
 }
 
@@ -615,6 +641,128 @@ fn scripted_requests_answered_in_order<C: Rpc>() {
             .all(|c| c.reply == CallReply::Result(ok_result()))
     );
     client.close();
+}
+
+/// §9.1: a server that never sends the session frame fails connect after the configured
+/// timeout (the original hangs for ever), without a retry inside connect.
+fn missing_session_frame_times_out<C: Rpc>() {
+    let server = server();
+    server.set_session_frame(SessionFrame::Omitted, Duration::ZERO);
+    let mut cfg = config();
+    cfg.session_timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    match C::connect(&server.url(), cfg, None, None) {
+        Err(ConnectFailure::Disconnected(RpcDisconnect::SessionTimeout)) => {}
+        other => panic!("expected SessionTimeout, got {:?}", other.map(|_| ())),
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(280) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(server.stats().handshakes, 1);
+}
+
+/// §9.9, §9.10: no call is sent without an active run; a zero timeout is refused, never "the
+/// default".
+fn no_active_run_and_zero_timeout_are_refused<C: Rpc>() {
+    let server = server();
+    let mut cfg = config();
+    cfg.run_uuid = None;
+    let client = C::connect(&server.url(), cfg, None, None).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(create_variable(&client), Err(CallError::NoActiveRun));
+    client.set_run_uuid(Some(RUN.to_owned()));
+    assert_eq!(
+        client.call("create_variable", json!({"data": 1}), Some(Duration::ZERO)),
+        Err(CallError::Timeout)
+    );
+    assert_eq!(server.stats().requests, 0);
+    create_variable(&client).expect("with a run");
+    let sent = client_frames(&server);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["params"]["run_uuid"], RUN);
+    client.close();
+}
+
+/// §9.12–15: invalid frames get one error reply with `id: null` and the reader survives;
+/// `id: null` errors and duplicate responses are never answered; a response with a wrong
+/// `jsonrpc` still settles its call; one with neither `result` nor `error` fails it.
+fn malformed_frames_are_answered_once_and_the_reader_survives<C: Rpc>() {
+    let server = server();
+    let client: C = connect(&server, None);
+    server.clear_records();
+    server.inject(Fault::InvalidJson).expect("fault");
+    server.inject(Fault::JsonArray).expect("fault");
+    server.inject(Fault::NullIdError).expect("fault");
+    server
+        .inject(Fault::WrongVersionNextResponse)
+        .expect("fault");
+    let r = create_variable(&client).expect("a wrong-version response still settles");
+    assert!(r["variable_id"].is_string());
+    server.inject(Fault::ReplayLastResponse).expect("fault");
+    server.inject(Fault::EmptyNextResponse).expect("fault");
+    assert_eq!(create_variable(&client), Err(CallError::MalformedResponse));
+    create_variable(&client).expect("still serving");
+    std::thread::sleep(Duration::from_millis(100));
+    let sent = client_frames(&server);
+    let errors: Vec<&Value> = sent.iter().filter(|f| f.get("error").is_some()).collect();
+    assert_eq!(errors.len(), 2, "{sent:?}");
+    assert!(errors.iter().all(|e| e["id"].is_null()));
+    assert_eq!(errors[0]["error"]["code"], -32700);
+    assert!(errors[0]["error"]["data"]["error"].is_string());
+    assert_eq!(errors[1]["error"]["code"], -32600);
+    assert_eq!(sent.len(), 5, "two error replies and three calls: {sent:?}");
+    client.close();
+}
+
+/// §9.18: the incoming size limit is configurable: 1 MiB + 1 passes the default, and a client
+/// configured for 1 MiB drops the connection and reconnects.
+fn incoming_size_limit_is_configurable<C: Rpc>() {
+    let server = server();
+    let client: C = connect(&server, None);
+    server
+        .inject(Fault::Oversize((1 << 20) + 1))
+        .expect("fault");
+    create_variable(&client).expect("a frame over 1 MiB is accepted by default");
+    assert_eq!(server.stats().sessions, 1);
+    client.close();
+
+    let mut cfg = config();
+    cfg.max_message_bytes = 1 << 20;
+    let client = C::connect(&server.url(), cfg, None, None).unwrap_or_else(|e| panic!("{e:?}"));
+    let events = client.events();
+    server
+        .inject(Fault::Oversize((1 << 20) + 1))
+        .expect("fault");
+    let mut saw_disconnect = false;
+    loop {
+        match events.recv_timeout(Duration::from_secs(5)) {
+            Ok(Ev::Disconnected(_)) => saw_disconnect = true,
+            Ok(Ev::Reconnected(_)) => break,
+            Err(e) => panic!("no reconnect after an oversize frame: {e}"),
+        }
+    }
+    assert!(saw_disconnect);
+    create_variable(&client).expect("new session");
+    client.close();
+}
+
+/// Dropping the last handle closes the session, and the API key never shows in `Debug`.
+fn drop_closes_and_debug_hides_the_key<C: Rpc>() {
+    let server = server();
+    let client: C = connect(&server, None);
+    let text = format!("{client:?}");
+    assert!(!text.contains(KEY), "{text}");
+    assert!(server.has_session());
+    let other = client.clone();
+    drop(client);
+    create_variable(&other).expect("a clone keeps the session");
+    drop(other);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while server.has_session() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!server.has_session(), "the session outlived every handle");
 }
 
 macro_rules! scenarios {
@@ -675,6 +823,31 @@ macro_rules! scenarios {
             #[test]
             fn scripted_requests_answered_in_order() {
                 super::scripted_requests_answered_in_order::<C>();
+            }
+
+            #[test]
+            fn missing_session_frame_times_out() {
+                super::missing_session_frame_times_out::<C>();
+            }
+
+            #[test]
+            fn no_active_run_and_zero_timeout_are_refused() {
+                super::no_active_run_and_zero_timeout_are_refused::<C>();
+            }
+
+            #[test]
+            fn malformed_frames_are_answered_once_and_the_reader_survives() {
+                super::malformed_frames_are_answered_once_and_the_reader_survives::<C>();
+            }
+
+            #[test]
+            fn incoming_size_limit_is_configurable() {
+                super::incoming_size_limit_is_configurable::<C>();
+            }
+
+            #[test]
+            fn drop_closes_and_debug_hides_the_key() {
+                super::drop_closes_and_debug_hides_the_key::<C>();
             }
         }
     )*};
