@@ -765,6 +765,224 @@ fn drop_closes_and_debug_hides_the_key<C: Rpc>() {
     assert!(!server.has_session(), "the session outlived every handle");
 }
 
+// ----- the Tellurio vectors, played by a scripted server -------------------------------------
+
+/// The application state a vector's `client_setup` describes, and the handler that serves the
+/// server's requests from it (what an application built on the client would do).
+#[derive(Default)]
+struct VectorApp {
+    variables: std::sync::Mutex<std::collections::HashSet<String>>,
+    callables: std::collections::HashSet<String>,
+}
+
+impl VectorApp {
+    fn new(setup: Option<&Value>) -> Self {
+        let keys = |name: &str| -> std::collections::HashSet<String> {
+            setup
+                .and_then(|s| s.get(name))
+                .and_then(Value::as_object)
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        Self {
+            variables: std::sync::Mutex::new(keys("variables")),
+            callables: keys("callables"),
+        }
+    }
+
+    fn handle(&self, method: ServerMethod) -> Result<Value, RpcError> {
+        let known = |id: &str| self.variables.lock().is_ok_and(|v| v.contains(id));
+        match method {
+            ServerMethod::CreateVariable(v) => {
+                if let Ok(mut vars) = self.variables.lock() {
+                    vars.insert(v.variable_id);
+                }
+                Ok(ok_result())
+            }
+            ServerMethod::UpdateVariable(u) if !known(&u.variable_id) => {
+                Err(RpcError::internal(format!(
+                    "Variable with id '{}' not found in registry.",
+                    u.variable_id
+                )))
+            }
+            ServerMethod::RunCallable(c) if self.callables.contains(&c.callable_id) => {
+                // The registered function returns the sum of its two positional arguments.
+                let sum: i64 = c.args.iter().filter_map(Value::as_i64).sum();
+                Ok(json!({"message": "Ok", "data": sum}))
+            }
+            ServerMethod::RunCallable(c) => Err(RpcError::internal(format!(
+                "Callable with ID '{}' not found in registry.",
+                c.callable_id
+            ))),
+            _ => Ok(ok_result()),
+        }
+    }
+}
+
+type Pending = (Instant, std::thread::JoinHandle<Result<Value, CallError>>);
+
+/// Makes a client of type `C` follow a conversation: connects when told, issues the calls of
+/// the `send` steps that are client requests, and checks the `outcome` steps.
+struct VectorDriver<C: Rpc> {
+    url: String,
+    config: RpcConfig,
+    app: Arc<VectorApp>,
+    connecting: Option<std::thread::JoinHandle<Result<C, ConnectFailure>>>,
+    connected: Option<Result<C, String>>,
+    calls: std::collections::HashMap<String, Pending>,
+}
+
+impl<C: Rpc> VectorDriver<C> {
+    fn client(&mut self) -> Result<C, String> {
+        if let Some(h) = self.connecting.take() {
+            let r = h.join().map_err(|_| "connect thread panicked".to_owned())?;
+            self.connected = Some(r.map_err(|e| format!("{e:?}")));
+        }
+        self.connected
+            .clone()
+            .unwrap_or_else(|| Err("not connected".to_owned()))
+    }
+}
+
+impl<C: Rpc> tcm_vectors::ClientDriver for VectorDriver<C> {
+    fn connect(&mut self, _index: usize, _step: &tcm_vectors::Step) -> Result<(), String> {
+        let (url, config, app) = (self.url.clone(), self.config.clone(), Arc::clone(&self.app));
+        let handler: Handler<C> = Arc::new(move |_c, m| app.handle(m));
+        self.connecting = Some(std::thread::spawn(move || {
+            C::connect(&url, config, Some(Duration::from_secs(3)), Some(handler))
+        }));
+        Ok(())
+    }
+
+    fn send(
+        &mut self,
+        _index: usize,
+        step: &tcm_vectors::Step,
+        _bindings: &tcm_vectors::Bindings,
+    ) -> Result<(), String> {
+        let tcm_vectors::StepKind::Send { frame, .. } = &step.kind else {
+            return Ok(());
+        };
+        // Replies to server requests come from the handler; only client requests are issued.
+        let Some(method) = frame.get("method").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let mut params = frame.get("params").cloned().unwrap_or_else(|| json!({}));
+        if let Some(p) = params.as_object_mut() {
+            p.remove("run_uuid");
+        }
+        let client = self.client()?;
+        let method = method.to_owned();
+        let label = step.label.clone().unwrap_or_default();
+        let call = std::thread::spawn(move || client.call(&method, params, None));
+        self.calls.insert(label, (Instant::now(), call));
+        Ok(())
+    }
+
+    fn outcome(
+        &mut self,
+        _index: usize,
+        outcome: &tcm_vectors::Outcome,
+        _bindings: &tcm_vectors::Bindings,
+    ) -> Result<(), String> {
+        use tcm_vectors::OutcomeKind as K;
+        if outcome.kind == K::ConnectFailed {
+            return match self.client() {
+                Err(_) => Ok(()),
+                Ok(_) => Err("connect succeeded".to_owned()),
+            };
+        }
+        let (sent, call) = self
+            .calls
+            .remove(&outcome.of)
+            .ok_or_else(|| format!("no call labelled {}", outcome.of))?;
+        let result = call.join().map_err(|_| "call thread panicked".to_owned())?;
+        let took = sent.elapsed();
+        let ok = match (&result, outcome.kind) {
+            (Ok(v), K::Result) => outcome.value.as_ref().is_none_or(|w| w == v),
+            (Err(CallError::Rpc(e)), K::RpcError) => outcome.value.as_ref().is_none_or(|w| {
+                let mut got = json!({"code": e.code, "message": e.message});
+                if let Some(d) = &e.data {
+                    got["data"] = d.clone();
+                }
+                *w == got
+            }),
+            (Err(CallError::Timeout), K::Timeout) => true,
+            (Err(CallError::Disconnected(_)), K::Disconnected) => true,
+            (Err(_), K::Failed) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("{result:?}"));
+        }
+        if let Some((lo, hi)) = outcome.between_ms {
+            let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+            if ms < lo || ms > hi {
+                return Err(format!("reported after {ms} ms, wanted [{lo}, {hi}]"));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        if let Ok(c) = self.client() {
+            c.close();
+        }
+        Ok(())
+    }
+}
+
+fn play_vector<C: Rpc>(conv: &tcm_vectors::Conversation) -> Result<(), String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let cfg = &conv.client_config;
+    let mut config = config();
+    if let Some(key) = cfg.get("api_key").and_then(Value::as_str) {
+        config.api_key = tcm_proto::envelope::Secret::new(key);
+    }
+    config.run_uuid = cfg
+        .get("active_run_uuid")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Some(ms) = cfg.get("default_timeout_ms").and_then(Value::as_u64) {
+        config.default_timeout = Duration::from_millis(ms);
+    }
+    // One connection per conversation: a reconnect would find no one accepting.
+    config.reconnect = None;
+    let mut driver = VectorDriver::<C> {
+        url: format!("ws://{addr}{}", tcm_rpc_testserver::RPC_PATH),
+        config,
+        app: Arc::new(VectorApp::new(conv.client_setup.as_ref())),
+        connecting: None,
+        connected: None,
+        calls: std::collections::HashMap::new(),
+    };
+    tcm_vectors::play_server(conv, listener, &mut driver)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Every Tellurio vector, played against the client (concurrently: they mostly wait).
+fn tellurio_vectors<C: Rpc>() {
+    let convs = tcm_vectors::Conversation::load_dir(&tcm_vectors::tellurio_dir())
+        .expect("the Tellurio vectors load");
+    assert!(convs.len() >= 19, "{} vectors", convs.len());
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let runs: Vec<_> = convs
+            .iter()
+            .map(|conv| (conv.name.clone(), s.spawn(move || play_vector::<C>(conv))))
+            .collect();
+        runs.into_iter()
+            .filter_map(|(name, h)| match h.join() {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("{name}: {e}")),
+                Err(_) => Some(format!("{name}: panicked")),
+            })
+            .collect()
+    });
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 macro_rules! scenarios {
     ($($module:ident => $client:ty),* $(,)?) => {$(
         mod $module {
@@ -823,6 +1041,11 @@ macro_rules! scenarios {
             #[test]
             fn scripted_requests_answered_in_order() {
                 super::scripted_requests_answered_in_order::<C>();
+            }
+
+            #[test]
+            fn tellurio_vectors() {
+                super::tellurio_vectors::<C>();
             }
 
             #[test]
