@@ -1081,3 +1081,12 @@ scenarios!(
     smol_rt => tcm_smol::RpcClient,
     async_std_rt => tcm_async_std::RpcClient,
 );
+
+/// The handles can be shared across threads and tasks.
+#[test]
+fn rpc_clients_are_clone_send_sync() {
+    fn shared<T: Clone + Send + Sync + 'static>() {}
+    shared::<tcm_blocking::RpcClient>();
+    shared::<tcm_smol::RpcClient>();
+    shared::<tcm_async_std::RpcClient>();
+}

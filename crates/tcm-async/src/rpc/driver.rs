@@ -78,7 +78,7 @@ pub(crate) struct Driver<R: Runtime> {
     status: Arc<Mutex<Status>>,
     last_dial_error: Option<TransportError>,
     closers: Vec<oneshot::Sender<()>>,
-    events: Option<mpsc::UnboundedSender<RpcClientEvent>>,
+    events: Option<mpsc::Sender<RpcClientEvent>>,
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     socket_first: bool,
 }
@@ -90,7 +90,7 @@ impl<R: Runtime> Driver<R> {
         tls: Option<Arc<ClientConfig>>,
         options: ClientOptions,
         status: Arc<Mutex<Status>>,
-        events: mpsc::UnboundedSender<RpcClientEvent>,
+        events: mpsc::Sender<RpcClientEvent>,
         jobs: std::sync::mpsc::Sender<Job>,
     ) -> Self {
         Self {
@@ -282,9 +282,13 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn emit(&mut self, event: RpcClientEvent) {
-        if let Some(tx) = &self.events {
-            if tx.unbounded_send(event).is_err() {
-                self.events = None;
+        if let Some(tx) = &mut self.events {
+            if let Err(e) = tx.try_send(event) {
+                if e.is_disconnected() {
+                    self.events = None;
+                } else {
+                    tracing::warn!("event channel full; event dropped");
+                }
             }
         }
     }

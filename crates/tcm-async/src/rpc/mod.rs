@@ -202,7 +202,7 @@ struct Inner<R: Runtime> {
     commands: mpsc::UnboundedSender<Command>,
     status: Arc<Mutex<Status>>,
     handlers: Arc<RwLock<Handlers<RpcClient<R>>>>,
-    events: Mutex<Option<mpsc::UnboundedReceiver<RpcClientEvent>>>,
+    events: Mutex<Option<mpsc::Receiver<RpcClientEvent>>>,
     endpoint: Endpoint,
 }
 
@@ -220,6 +220,9 @@ impl<R: Runtime> std::fmt::Debug for RpcClient<R> {
             .finish_non_exhaustive()
     }
 }
+
+/// Unread events kept for [`RpcClient::events`]; later ones are dropped with a warning.
+const EVENT_CAPACITY: usize = 64;
 
 /// Replaces a zero seed with OS randomness so reconnecting clients do not share request ids
 /// or jitter.
@@ -261,7 +264,7 @@ impl<R: Runtime> RpcClient<R> {
         let session = RpcSession::new(seeded(config));
         let status = Arc::new(Mutex::new(Status::default()));
         let (tx, rx) = mpsc::unbounded();
-        let (events_tx, events_rx) = mpsc::unbounded();
+        let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let inner = Arc::new(Inner {
             commands: tx.clone(),
             status: Arc::clone(&status),
@@ -372,8 +375,9 @@ impl<R: Runtime> RpcClient<R> {
         }
     }
 
-    /// Reconnects and disconnects, as they happen. The receiver is handed out once.
-    pub fn events(&self) -> Option<mpsc::UnboundedReceiver<RpcClientEvent>> {
+    /// Reconnects and disconnects, as they happen (up to 64 unread; later ones are dropped).
+    /// The receiver is handed out once.
+    pub fn events(&self) -> Option<mpsc::Receiver<RpcClientEvent>> {
         self.inner.events.lock().ok()?.take()
     }
 

@@ -2,7 +2,7 @@
 //! [`RpcSession`], carries out what the core asks for and routes its events.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -89,7 +89,7 @@ pub(crate) struct Driver {
     status: Arc<Mutex<Status>>,
     last_dial_error: Option<TransportError>,
     closers: Vec<Sender<()>>,
-    events: Option<Sender<RpcClientEvent>>,
+    events: Option<SyncSender<RpcClientEvent>>,
     jobs: Option<Sender<Job>>,
     loopback: Mailbox,
     waker: Arc<Waker>,
@@ -103,7 +103,7 @@ impl Driver {
         tls: Option<Arc<ClientConfig>>,
         options: ClientOptions,
         status: Arc<Mutex<Status>>,
-        events: Sender<RpcClientEvent>,
+        events: SyncSender<RpcClientEvent>,
         jobs: Sender<Job>,
         loopback: Mailbox,
     ) -> Self {
@@ -269,8 +269,10 @@ impl Driver {
 
     fn emit(&mut self, event: RpcClientEvent) {
         if let Some(tx) = &self.events {
-            if tx.send(event).is_err() {
-                self.events = None;
+            match tx.try_send(event) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => tracing::warn!("event channel full; event dropped"),
+                Err(TrySendError::Disconnected(_)) => self.events = None,
             }
         }
     }

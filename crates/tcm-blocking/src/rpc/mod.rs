@@ -198,6 +198,9 @@ impl std::fmt::Debug for RpcClient {
     }
 }
 
+/// Unread events kept for [`RpcClient::events`]; later ones are dropped with a warning.
+const EVENT_CAPACITY: usize = 64;
+
 /// Replaces a zero seed with OS randomness so reconnecting clients do not share request ids
 /// or jitter.
 fn seeded(mut config: RpcConfig) -> RpcConfig {
@@ -239,7 +242,7 @@ impl RpcClient {
         let status = Arc::new(Mutex::new(Status::default()));
         let (tx, rx) = mpsc::channel();
         let mailbox = Mailbox::new(tx, Arc::new(crate::wake::Waker::new()));
-        let (events_tx, events_rx) = mpsc::channel();
+        let (events_tx, events_rx) = mpsc::sync_channel(EVENT_CAPACITY);
         let inner = Arc::new(Inner {
             mailbox: mailbox.clone(),
             status: Arc::clone(&status),
@@ -347,7 +350,8 @@ impl RpcClient {
         }
     }
 
-    /// Reconnects and disconnects, as they happen. The receiver is handed out once.
+    /// Reconnects and disconnects, as they happen (up to 64 unread; later ones are dropped).
+    /// The receiver is handed out once.
     pub fn events(&self) -> Option<Receiver<RpcClientEvent>> {
         self.inner.events.lock().ok()?.take()
     }
