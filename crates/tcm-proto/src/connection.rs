@@ -13,6 +13,7 @@ use crate::error::{DisconnectError, ErrorCode, RequestError};
 use crate::event::{Dial, Event, Notification, RequestId, Response, Transmit};
 use crate::frame::{ErrorFrame, ServerFrame};
 use crate::keepalive::{Keepalive, KeepaliveAction};
+use crate::retry::Reconnects;
 use crate::rng::Rng;
 use crate::timer::earliest;
 
@@ -117,7 +118,7 @@ pub struct Connection {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     dial: Option<Dial>,
-    reconnect_attempts: u32,
+    reconnects: Reconnects,
     shutdown_seen: bool,
     last_error: Option<String>,
 }
@@ -142,7 +143,7 @@ impl Connection {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             dial: None,
-            reconnect_attempts: 0,
+            reconnects: Reconnects::default(),
             shutdown_seen: false,
             last_error: None,
         };
@@ -561,7 +562,7 @@ impl Connection {
         }
         let caps = Capabilities::from_auth_ok(capability);
         self.state = State::Open;
-        self.reconnect_attempts = 0;
+        self.reconnects.reset();
         self.capabilities = Some(caps.clone());
         self.events.push_back(Event::Authenticated {
             uuid: self.uuid.clone(),
@@ -663,22 +664,14 @@ impl Connection {
 
     /// Arms the reconnect backoff, or closes for good when the policy is spent.
     fn schedule_reconnect(&mut self, now: Instant, probe: bool) -> Option<Instant> {
-        let Some(policy) = self.config.reconnect else {
-            self.state = State::Closed;
-            return None;
+        let next = self
+            .reconnects
+            .next(self.config.reconnect, now, &mut self.rng);
+        self.state = match next {
+            Some(until) => State::Backoff { until, probe },
+            None => State::Closed,
         };
-        if policy
-            .max_attempts
-            .is_some_and(|max| self.reconnect_attempts >= max)
-        {
-            self.state = State::Closed;
-            return None;
-        }
-        let delay = policy.backoff.delay(self.reconnect_attempts, &mut self.rng);
-        self.reconnect_attempts += 1;
-        let until = now + delay;
-        self.state = State::Backoff { until, probe };
-        Some(until)
+        next
     }
 
     /// Replaces the transport because an abandoned inference holds the only slot. The new

@@ -118,6 +118,36 @@ impl Default for ReconnectPolicy {
     }
 }
 
+/// The consecutive reconnect attempts of one session: the state both session machines keep
+/// for a [`ReconnectPolicy`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reconnects {
+    attempts: u32,
+}
+
+impl Reconnects {
+    /// The instant of the next attempt, or `None` when there is no policy or it is spent.
+    pub(crate) fn next(
+        &mut self,
+        policy: Option<ReconnectPolicy>,
+        now: std::time::Instant,
+        rng: &mut Rng,
+    ) -> Option<std::time::Instant> {
+        let policy = policy?;
+        if policy.max_attempts.is_some_and(|max| self.attempts >= max) {
+            return None;
+        }
+        let until = now + policy.backoff.delay(self.attempts, rng);
+        self.attempts += 1;
+        Some(until)
+    }
+
+    /// A session was established: the next failure starts the backoff again.
+    pub(crate) fn reset(&mut self) {
+        self.attempts = 0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

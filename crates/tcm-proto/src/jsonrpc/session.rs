@@ -13,7 +13,7 @@ use super::methods::{Call, ServerMethod};
 use crate::envelope::Secret;
 use crate::event::Transmit;
 use crate::keepalive::{Keepalive, KeepaliveAction, KeepaliveConfig};
-use crate::retry::ReconnectPolicy;
+use crate::retry::{ReconnectPolicy, Reconnects};
 use crate::rng::Rng;
 use crate::timer::{DeadlineSet, earliest};
 
@@ -236,7 +236,7 @@ pub struct RpcSession {
     inbound: HashSet<String>,
     keepalive: Option<Keepalive>,
     next_id: u64,
-    reconnect_attempts: u32,
+    reconnects: Reconnects,
     transmits: VecDeque<Transmit>,
     events: VecDeque<RpcEvent>,
 }
@@ -256,7 +256,7 @@ impl RpcSession {
             inbound: HashSet::new(),
             keepalive: None,
             next_id: 1,
-            reconnect_attempts: 0,
+            reconnects: Reconnects::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -520,7 +520,7 @@ impl RpcSession {
         match session {
             Ok(session_id) => {
                 self.state = State::Ready;
-                self.reconnect_attempts = 0;
+                self.reconnects.reset();
                 self.events.push_back(if self.generation == 1 {
                     RpcEvent::Connected { session_id }
                 } else {
@@ -624,20 +624,10 @@ impl RpcSession {
         self.keepalive = None;
         self.fail_all(CallError::Disconnected(error.clone()));
         let policy = self.config.reconnect.filter(|_| may_reconnect);
-        let reconnect_at = match policy {
-            Some(p)
-                if p.max_attempts
-                    .is_none_or(|max| self.reconnect_attempts < max) =>
-            {
-                let until = now + p.backoff.delay(self.reconnect_attempts, &mut self.rng);
-                self.reconnect_attempts += 1;
-                self.state = State::Backoff { until };
-                Some(until)
-            }
-            _ => {
-                self.state = State::Closed;
-                None
-            }
+        let reconnect_at = self.reconnects.next(policy, now, &mut self.rng);
+        self.state = match reconnect_at {
+            Some(until) => State::Backoff { until },
+            None => State::Closed,
         };
         self.events.push_back(RpcEvent::Disconnected {
             error,
