@@ -15,6 +15,10 @@ use tcm_rpc_testserver::{
     SessionFrame,
 };
 
+#[allow(dead_code)]
+#[path = "common/tls.rs"]
+mod tls;
+
 const KEY: &str = "rpc-test-key";
 const RUN: &str = "0b6f7c9e-3c1e-4d0a-9a57-2f3c6a2d9e11";
 
@@ -44,6 +48,12 @@ trait Rpc: Clone + Send + Sync + std::fmt::Debug + 'static {
         config: RpcConfig,
         handler_timeout: Option<Duration>,
         handler: Option<Handler<Self>>,
+    ) -> Result<Self, ConnectFailure>;
+    /// Connects over `wss://`, trusting only `ca_pem` (or only the webpki roots with `None`).
+    fn connect_tls(
+        url: &str,
+        config: RpcConfig,
+        ca_pem: Option<&str>,
     ) -> Result<Self, ConnectFailure>;
     fn call(
         &self,
@@ -76,6 +86,20 @@ impl Rpc for tcm_blocking::RpcClient {
             tcm_blocking::RpcConnectError::Disconnected(e) => ConnectFailure::Disconnected(e),
             other => ConnectFailure::Other(other.to_string()),
         })
+    }
+
+    fn connect_tls(
+        url: &str,
+        config: RpcConfig,
+        ca_pem: Option<&str>,
+    ) -> Result<Self, ConnectFailure> {
+        let mut transport = tcm_blocking::ClientOptions::default();
+        if let Some(pem) = ca_pem {
+            transport = transport.with_ca_pem(pem.as_bytes()).without_webpki_roots();
+        }
+        let options = tcm_blocking::RpcOptions::default().with_transport(transport);
+        tcm_blocking::RpcClient::connect_with(url, config, options, Default::default())
+            .map_err(|e| ConnectFailure::Other(e.to_string()))
     }
 
     fn call(
@@ -161,6 +185,25 @@ impl<R: BlockOn> Rpc for tcm_async::RpcClient<R> {
             tcm_async::RpcConnectError::Disconnected(e) => ConnectFailure::Disconnected(e),
             other => ConnectFailure::Other(other.to_string()),
         })
+    }
+
+    fn connect_tls(
+        url: &str,
+        config: RpcConfig,
+        ca_pem: Option<&str>,
+    ) -> Result<Self, ConnectFailure> {
+        let mut transport = tcm_async::ClientOptions::default();
+        if let Some(pem) = ca_pem {
+            transport = transport.with_ca_pem(pem.as_bytes()).without_webpki_roots();
+        }
+        let options = tcm_async::RpcOptions::default().with_transport(transport);
+        R::block_on(tcm_async::RpcClient::connect_with(
+            url,
+            config,
+            options,
+            tcm_async::RpcHandlers::<R>::new(),
+        ))
+        .map_err(|e| ConnectFailure::Other(e.to_string()))
     }
 
     fn call(
@@ -765,6 +808,28 @@ fn drop_closes_and_debug_hides_the_key<C: Rpc>() {
     assert!(!server.has_session(), "the session outlived every handle");
 }
 
+/// `wss://` with rustls, as in the TCM adapters: a private CA is trusted when given, and an
+/// unknown issuer is a TLS error; the key travels inside TLS.
+fn wss_with_a_private_ca<C: Rpc>() {
+    let server = server();
+    let proxy = tls::TlsProxy::start(server.addr());
+    let url = format!(
+        "wss://localhost:{}{}",
+        proxy.addr.port(),
+        tcm_rpc_testserver::RPC_PATH
+    );
+    match C::connect_tls(&url, config(), None) {
+        Err(ConnectFailure::Other(e)) => assert!(e.contains("TLS"), "{e}"),
+        other => panic!("expected a TLS failure, got {:?}", other.map(|_| ())),
+    }
+    let client = C::connect_tls(&url, config(), Some(&proxy.ca_pem))
+        .unwrap_or_else(|e| panic!("wss connect: {e:?}"));
+    assert!(client.session_id().is_some());
+    create_variable(&client).expect("call over TLS");
+    assert!(server.handshakes().iter().all(|h| h.carried_key(KEY)));
+    client.close();
+}
+
 // ----- the Tellurio vectors, played by a scripted server -------------------------------------
 
 /// The application state a vector's `client_setup` describes, and the handler that serves the
@@ -1041,6 +1106,11 @@ macro_rules! scenarios {
             #[test]
             fn scripted_requests_answered_in_order() {
                 super::scripted_requests_answered_in_order::<C>();
+            }
+
+            #[test]
+            fn wss_with_a_private_ca() {
+                super::wss_with_a_private_ca::<C>();
             }
 
             #[test]
