@@ -105,6 +105,27 @@ pub enum Command {
     },
     /// Start the reference server in-process and run real requests against it.
     Demo,
+    /// Call a method on a Tellurio JSON-RPC endpoint and print its result.
+    Rpc {
+        /// The JSON-RPC WebSocket URL.
+        #[arg(
+            long,
+            env = "TELLURIO_WS_URL",
+            default_value = "ws://127.0.0.1:8000/ws/v0/rpc/"
+        )]
+        url: String,
+        /// The Tellurio API key, sent as `Authorization: Api-Key <key>`.
+        #[arg(long, env = "TELLURIO_API_KEY", hide_env_values = true)]
+        api_key: String,
+        /// The active run, added to the call as `params.run_uuid`.
+        #[arg(long, env = "TELLURIO_RUN_UUID")]
+        run_uuid: Option<String>,
+        /// The method, e.g. `create_variable`.
+        method: String,
+        /// Named params as a JSON object.
+        #[arg(long, default_value = "{}")]
+        params: String,
+    },
 }
 
 /// Flags of an inference, as in `tcm-client-cli` plus typed inputs.

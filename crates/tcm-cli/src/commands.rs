@@ -26,6 +26,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             seed,
         } => serve(bind, profile, *seed),
         Command::Demo => demo(&cli),
+        Command::Rpc {
+            url,
+            api_key,
+            run_uuid,
+            method,
+            params,
+        } => rpc(&cli, url, api_key, run_uuid.clone(), method, params),
         Command::Health => probe(&cli, "/health"),
         Command::Ready => probe(&cli, "/ready"),
         Command::QueueStats {
@@ -421,6 +428,62 @@ fn serve(bind: &str, profile: &str, seed: Option<u64>) -> Result<(), Failure> {
     );
     loop {
         std::thread::park();
+    }
+}
+
+/// One JSON-RPC call. Server → client requests during the call get -32601 (no handlers).
+fn rpc(
+    cli: &Cli,
+    url: &str,
+    api_key: &str,
+    run_uuid: Option<String>,
+    method: &str,
+    params: &str,
+) -> Result<(), Failure> {
+    use tcm_blocking::RpcConnectError;
+    use tcm_proto::jsonrpc::{CallError, RpcConfig};
+    let params: Value = serde_json::from_str(params)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| Failure::Usage("--params must be a JSON object".into()))?;
+    if run_uuid.is_none() {
+        return Err(Failure::Usage(
+            "no active run: give --run-uuid or TELLURIO_RUN_UUID".into(),
+        ));
+    }
+    let t = timeout(cli)?;
+    let mut config = RpcConfig::new(api_key);
+    config.run_uuid = run_uuid;
+    config.default_timeout = t;
+    config.session_timeout = t;
+    config.reconnect = None;
+    let options = tcm_blocking::RpcOptions::default().with_transport(options(cli)?);
+    let client = tcm_blocking::RpcClient::connect_with(
+        url,
+        config,
+        options,
+        tcm_blocking::RpcHandlers::new(),
+    )
+    .map_err(|e| match e {
+        RpcConnectError::Endpoint(e) => Failure::Usage(e.to_string()),
+        RpcConnectError::Unauthorized { .. } => Failure::Request(e.to_string()),
+        other => Failure::Connection(other.to_string()),
+    })?;
+    let result = client.call(method, params, Some(t));
+    client.close();
+    match result {
+        Ok(v) => {
+            output::print(cli.output, &v);
+            Ok(())
+        }
+        Err(CallError::Rpc(e)) => Err(Failure::Request(match e.exception() {
+            Some(x) => format!("{e} ({x})"),
+            None => e.to_string(),
+        })),
+        Err(e @ (CallError::Disconnected(_) | CallError::NotConnected)) => {
+            Err(Failure::Connection(e.to_string()))
+        }
+        Err(e) => Err(Failure::Request(e.to_string())),
     }
 }
 

@@ -429,3 +429,67 @@ fn shm_inputs_round_trip_and_need_the_capability() {
         "raw payload inputs cannot go through shm"
     );
 }
+
+#[test]
+fn rpc_calls_a_method_on_a_tellurio_endpoint() {
+    let s = tcm_rpc_testserver::RpcTestServer::start(
+        tcm_rpc_testserver::RpcServerConfig::with_api_key("k-1"),
+    )
+    .expect("rpc server");
+    let url = s.url();
+    let base = [
+        "rpc",
+        "--url",
+        url.as_str(),
+        "--api-key",
+        "k-1",
+        "--run-uuid",
+        "00000000-0000-4000-8000-000000000001",
+    ];
+    let mut args = base.to_vec();
+    args.extend_from_slice(&[
+        "create_variable",
+        "--params",
+        r#"{"data":"x","role":"r","requires_grad":false,"obj_type":"__variable__"}"#,
+    ]);
+    let o = tcm(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout_json(&o)["variable_id"].is_string());
+
+    let mut args = base.to_vec();
+    args.push("no_such_method");
+    let o = tcm(&args);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("-32601"), "{}", stderr(&o));
+
+    let o = tcm(&[
+        "rpc",
+        "--url",
+        &url,
+        "--api-key",
+        "wrong-key",
+        "--run-uuid",
+        "r",
+        "create_variable",
+    ]);
+    assert_eq!(code(&o), 1, "a refused key: {}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("wrong-key"),
+        "the key is never printed"
+    );
+    let o = tcm(&["rpc", "--url", &url, "--api-key", "k-1", "create_variable"]);
+    assert_eq!(code(&o), 2, "no run uuid is a usage error");
+    let o = tcm(&[
+        "rpc",
+        "--url",
+        &url,
+        "--api-key",
+        "k-1",
+        "--run-uuid",
+        "r",
+        "create_variable",
+        "--params",
+        "[1]",
+    ]);
+    assert_eq!(code(&o), 2);
+}
