@@ -410,6 +410,19 @@ fn errors_are_typed_and_expose_data_exception_without_requiring_data() {
 }
 
 #[test]
+fn a_cancelled_call_finishes_once_and_its_late_response_is_stray() {
+    let mut p = Peer::ready(config(30_000));
+    let (id, wire) = p.call(create_variable());
+    assert!(p.s.cancel(id));
+    assert!(!p.s.cancel(id));
+    p.drain();
+    p.server(&format!(r#"{{"jsonrpc":"2.0","id":"{wire}","result":1}}"#));
+    assert_eq!(p.outcome(id), Err(CallError::Cancelled));
+    assert!(matches!(p.events.last(), Some(RpcEvent::Stray(_))));
+    assert_eq!(p.s.pending(), 0);
+}
+
+#[test]
 fn a_zero_timeout_is_not_the_default() {
     let mut p = Peer::ready(config(30_000));
     assert_eq!(

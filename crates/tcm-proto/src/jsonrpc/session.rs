@@ -435,6 +435,14 @@ impl RpcSession {
         Ok(id)
     }
 
+    /// Cancels a pending call: it finishes with [`CallError::Cancelled`], and a late response
+    /// to it becomes [`RpcEvent::Stray`]. Returns `false` if it had already finished.
+    pub fn cancel(&mut self, id: CallId) -> bool {
+        let live = self.pending.contains_key(&id);
+        self.finish(id, Err(CallError::Cancelled));
+        live
+    }
+
     /// Answers a server request from [`RpcEvent::Request`]. Returns `false` (sending nothing)
     /// if the request was already answered or belongs to a session that has ended.
     pub fn respond(&mut self, id: &Value, outcome: Result<Value, RpcError>) -> bool {
