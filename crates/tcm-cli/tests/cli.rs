@@ -493,3 +493,31 @@ fn rpc_calls_a_method_on_a_tellurio_endpoint() {
     ]);
     assert_eq!(code(&o), 2);
 }
+
+#[test]
+fn serve_runs_a_reference_server_that_other_commands_can_use() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tcm"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tcm serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the URL line");
+    let url = line.trim().to_owned();
+    assert!(
+        url.starts_with("ws://127.0.0.1:") && url.ends_with("/ws"),
+        "{url}"
+    );
+    let o = tcm(&["--uri", &url, "queue-stats"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = tcm(&["serve", "--profile", "no-such-profile"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("known profiles"));
+}
