@@ -7,6 +7,8 @@ use std::time::Duration;
 use futures_channel::{mpsc, oneshot};
 use rustls::ClientConfig;
 use serde_json::{Map, Value};
+use tcm_adapter::ClientOptions;
+use tcm_adapter::status::ClientStatus;
 use tcm_proto::Notification;
 use tcm_proto::http::HttpResponse;
 use tcm_proto::{
@@ -14,9 +16,8 @@ use tcm_proto::{
     InfoRequest, ManagementRequest, Outputs, PipelineStep, Protocol, QueueStats, Request, Response,
 };
 
-use crate::driver::{Command, Driver, ReplyTo, Status};
+use crate::driver::{Command, Driver, ReplyTo};
 use crate::error::{ConnectError, Error, ProbeError};
-use crate::options::ClientOptions;
 use crate::runtime::Runtime;
 use crate::stream::InferStream;
 
@@ -45,7 +46,7 @@ impl<R: Runtime> Clone for Client<R> {
 
 struct Inner<R: Runtime> {
     commands: mpsc::UnboundedSender<Command>,
-    status: Arc<Mutex<Status>>,
+    status: ClientStatus,
     next_call: AtomicU64,
     endpoint: Endpoint,
     tls: Option<Arc<ClientConfig>>,
@@ -108,18 +109,10 @@ impl<R: Runtime> Client<R> {
         options: ClientOptions,
     ) -> Result<Self, ConnectError> {
         let endpoint = tcm_proto::Endpoint::parse(url)?;
-        let tls = if endpoint.tls {
-            Some(crate::tls::client_config(&options)?)
-        } else {
-            None
-        };
-        let config = crate::seed::seeded(config);
+        let tls = tcm_adapter::tls::for_endpoint(&endpoint, &options)?;
+        let config = tcm_adapter::seed::seeded(config);
         let conn = Connection::new(config, auth);
-        let status = Arc::new(Mutex::new(Status {
-            capabilities: None,
-            uuid: conn.uuid().to_owned(),
-            state: ConnectionState::Connecting,
-        }));
+        let status = ClientStatus::connecting(conn.uuid().to_owned());
         let (notify_tx, notify_rx) = match options.notification_capacity {
             0 => (None, None),
             n => {
@@ -132,7 +125,7 @@ impl<R: Runtime> Client<R> {
             endpoint.clone(),
             tls.clone(),
             options.clone(),
-            Arc::clone(&status),
+            status.clone(),
             notify_tx,
         );
         driver.establish().await?;
@@ -160,28 +153,17 @@ impl<R: Runtime> Client<R> {
 
     /// The capabilities negotiated on the current transport; `None` while reconnecting.
     pub fn capabilities(&self) -> Option<Capabilities> {
-        self.inner
-            .status
-            .lock()
-            .ok()
-            .and_then(|s| s.capabilities.clone())
+        self.inner.status.capabilities()
     }
 
     /// The uuid of the current transport connection.
     pub fn uuid(&self) -> String {
-        self.inner
-            .status
-            .lock()
-            .map(|s| s.uuid.clone())
-            .unwrap_or_default()
+        self.inner.status.uuid()
     }
 
     /// The connection's phase as last reported by the driver task.
     pub fn state(&self) -> ConnectionState {
-        self.inner
-            .status
-            .lock()
-            .map_or(ConnectionState::Closed, |s| s.state)
+        self.inner.status.state()
     }
 
     /// The endpoint this client talks to.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -15,13 +15,15 @@ use async_tungstenite::tungstenite::{self, Message};
 use futures_channel::{mpsc, oneshot};
 use futures_core::Stream as _;
 use rustls::ClientConfig;
+use tcm_adapter::ClientOptions;
+use tcm_adapter::error::connect_error;
+use tcm_adapter::status::ClientStatus;
 use tcm_proto::{
-    Capabilities, Connection, ConnectionState, Dial, Endpoint, Event, Notification, Request,
-    RequestError, RequestId, Response, StreamFrame, Transmit,
+    Connection, ConnectionState, Dial, Endpoint, Event, Notification, Request, RequestError,
+    RequestId, Response, StreamFrame, Transmit,
 };
 
 use crate::error::{ConnectError, TransportError};
-use crate::options::ClientOptions;
 use crate::runtime::Runtime;
 use crate::time::until;
 use crate::transport::{self, Ws};
@@ -57,14 +59,6 @@ pub(crate) enum Reply {
     Finished(Result<Response, RequestError>),
 }
 
-/// State visible to the client handles.
-#[derive(Debug)]
-pub(crate) struct Status {
-    pub(crate) capabilities: Option<Capabilities>,
-    pub(crate) uuid: String,
-    pub(crate) state: ConnectionState,
-}
-
 struct Pending {
     call: u64,
     reply: ReplyTo,
@@ -97,7 +91,7 @@ pub(crate) struct Driver<R: Runtime> {
     dialing: Option<DialFuture<R>>,
     pending: HashMap<RequestId, Pending>,
     by_call: HashMap<u64, RequestId>,
-    status: Arc<Mutex<Status>>,
+    status: ClientStatus,
     last_dial_error: Option<TransportError>,
     closers: Vec<oneshot::Sender<()>>,
     socket_first: bool,
@@ -110,7 +104,7 @@ impl<R: Runtime> Driver<R> {
         endpoint: Endpoint,
         tls: Option<Arc<ClientConfig>>,
         options: ClientOptions,
-        status: Arc<Mutex<Status>>,
+        status: ClientStatus,
         notifications: Option<mpsc::Sender<Notification>>,
     ) -> Self {
         Self {
@@ -146,7 +140,7 @@ impl<R: Runtime> Driver<R> {
                         self.flush_transmits().await;
                         self.ws = None;
                         let transport = self.last_dial_error.take();
-                        return Err(ConnectError::from_disconnect(error, transport));
+                        return Err(connect_error(error, transport));
                     }
                     other => self.on_event(other),
                 }
@@ -274,15 +268,10 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn on_event(&mut self, event: Event) {
+        let Some(event) = self.status.on_event(event, self.conn.state()) else {
+            return;
+        };
         match event {
-            Event::Authenticated { uuid, capabilities } => {
-                tracing::info!(%uuid, capabilities = ?capabilities.as_slice(), "authenticated");
-                if let Ok(mut s) = self.status.lock() {
-                    s.capabilities = Some(capabilities);
-                    s.uuid = uuid;
-                    s.state = ConnectionState::Open;
-                }
-            }
             Event::Stream { id, frame } => {
                 if let Some(Pending {
                     reply: ReplyTo::Stream(tx),
@@ -310,17 +299,7 @@ impl<R: Runtime> Driver<R> {
                     }
                 }
             }
-            Event::Disconnected {
-                error,
-                reconnect_at,
-            } => {
-                let retry_in = reconnect_at.map(|t| t.saturating_duration_since(Instant::now()));
-                tracing::warn!(%error, ?retry_in, "disconnected");
-                if let Ok(mut s) = self.status.lock() {
-                    s.capabilities = None;
-                    s.state = self.conn.state();
-                }
-            }
+            Event::Authenticated { .. } | Event::Disconnected { .. } => {}
         }
     }
 
@@ -371,9 +350,7 @@ impl<R: Runtime> Driver<R> {
             }
             Dialed::Ready(ready) => self.conn.handle_ready(now, ready),
         }
-        if let Ok(mut s) = self.status.lock() {
-            s.state = self.conn.state();
-        }
+        self.status.set_state(self.conn.state());
     }
 
     /// Writes every pending transmit; a write failure or timeout is a transport failure.

@@ -27,24 +27,24 @@ mod client;
 mod driver;
 mod error;
 mod http;
-mod options;
 mod pool;
 mod probe;
 mod rpc;
 mod runtime;
-mod seed;
 mod stream;
 mod time;
-mod tls;
 mod transport;
 
 pub use client::{Client, InferenceOutput};
-pub use error::{ConnectError, Error, ProbeError, TransportError};
-pub use options::ClientOptions;
+pub use error::Error;
 pub use pool::Pool;
 pub use probe::probe;
-pub use rpc::{RpcClient, RpcClientEvent, RpcConnectError, RpcHandlers, RpcOptions};
+pub use rpc::{RpcClient, RpcHandlers};
 pub use runtime::Runtime;
 pub use stream::InferStream;
+pub use tcm_adapter::{
+    ClientOptions, ConnectError, ProbeError, RpcClientEvent, RpcConnectError, RpcOptions,
+    TransportError,
+};
 pub use tcm_proto;
 pub use tcm_proto::http::HttpResponse;

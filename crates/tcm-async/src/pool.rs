@@ -1,15 +1,15 @@
 //! [`Pool`]: several connections, each with its own uuid, sharing the inference load.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use tcm_adapter::ClientOptions;
+use tcm_adapter::load::{Load, LoadGuard};
 use tcm_proto::{AuthContext, Config, InferenceRequest, QueueStats};
 
 use crate::client::{Client, InferenceOutput};
 use crate::error::{ConnectError, Error};
-use crate::options::ClientOptions;
 use crate::runtime::Runtime;
 use crate::stream::InferStream;
 
@@ -37,22 +37,7 @@ impl<R: Runtime> std::fmt::Debug for Pool<R> {
 
 struct PoolInner<R: Runtime> {
     members: Vec<Client<R>>,
-    load: Arc<[AtomicUsize]>,
-    next: AtomicUsize,
-}
-
-/// Counts a call against a member's load until the call (or stream) ends.
-pub(crate) struct LoadGuard {
-    loads: Arc<[AtomicUsize]>,
-    index: usize,
-}
-
-impl Drop for LoadGuard {
-    fn drop(&mut self) {
-        if let Some(l) = self.loads.get(self.index) {
-            l.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
+    load: Load,
 }
 
 impl<R: Runtime> Pool<R> {
@@ -74,7 +59,7 @@ impl<R: Runtime> Pool<R> {
         size: usize,
         options: ClientOptions,
     ) -> Result<Self, ConnectError> {
-        let config = crate::seed::seeded(config);
+        let config = tcm_adapter::seed::seeded(config);
         let mut members = Vec::with_capacity(size.max(1));
         for i in 0..size.max(1) {
             let member =
@@ -90,13 +75,9 @@ impl<R: Runtime> Pool<R> {
                 }
             }
         }
-        let load = members.iter().map(|_| AtomicUsize::new(0)).collect();
+        let load = Load::new(members.len());
         Ok(Self {
-            inner: Arc::new(PoolInner {
-                members,
-                load,
-                next: AtomicUsize::new(0),
-            }),
+            inner: Arc::new(PoolInner { members, load }),
         })
     }
 
@@ -117,24 +98,8 @@ impl<R: Runtime> Pool<R> {
 
     /// The least-loaded member (ties broken round-robin) with its load counter incremented.
     fn pick(&self) -> (&Client<R>, LoadGuard) {
-        let n = self.inner.members.len();
-        let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
-        let mut best = start % n;
-        let mut best_load = usize::MAX;
-        for k in 0..n {
-            let i = (start + k) % n;
-            let l = self.inner.load[i].load(Ordering::Relaxed);
-            if l < best_load {
-                best = i;
-                best_load = l;
-            }
-        }
-        self.inner.load[best].fetch_add(1, Ordering::Relaxed);
-        let guard = LoadGuard {
-            loads: Arc::clone(&self.inner.load),
-            index: best,
-        };
-        (&self.inner.members[best], guard)
+        let guard = self.inner.load.pick();
+        (&self.inner.members[guard.index()], guard)
     }
 
     /// An HTTP inference on the least-loaded connection.

@@ -5,12 +5,12 @@ use std::task::{Context, Poll};
 
 use futures_channel::mpsc;
 use futures_core::Stream;
+use tcm_adapter::load::LoadGuard;
 use tcm_proto::{Response, StreamFrame};
 
 use crate::client::CancelOnDrop;
 use crate::driver::Reply;
 use crate::error::Error;
-use crate::pool::LoadGuard;
 use crate::runtime::Runtime;
 
 /// The frames of one streaming inference, in order, as they arrive. The stream ends after the

@@ -14,9 +14,11 @@ use tcm_proto::{
     InfoRequest, ManagementRequest, Outputs, PipelineStep, Protocol, QueueStats, Request, Response,
 };
 
-use crate::driver::{Command, Driver, Reply, Status};
+use tcm_adapter::ClientOptions;
+use tcm_adapter::status::ClientStatus;
+
+use crate::driver::{Command, Driver, Reply};
 use crate::error::{ConnectError, Error, ProbeError};
-use crate::options::ClientOptions;
 use crate::stream::InferStream;
 
 /// The result of a completed inference: the model the server reported and typed outputs.
@@ -36,8 +38,8 @@ pub struct Client {
 }
 
 struct Inner {
-    commands: Mutex<Option<crate::wake::Mailbox>>,
-    status: Arc<Mutex<Status>>,
+    commands: Mutex<Option<crate::wake::Mailbox<Command>>>,
+    status: ClientStatus,
     next_call: AtomicU64,
     endpoint: Endpoint,
     tls: Option<Arc<ClientConfig>>,
@@ -81,18 +83,10 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Self, ConnectError> {
         let endpoint = Endpoint::parse(url)?;
-        let tls = if endpoint.tls {
-            Some(crate::tls::client_config(&options)?)
-        } else {
-            None
-        };
-        let config = crate::seed::seeded(config);
+        let tls = tcm_adapter::tls::for_endpoint(&endpoint, &options)?;
+        let config = tcm_adapter::seed::seeded(config);
         let conn = Connection::new(config, auth);
-        let status = Arc::new(Mutex::new(Status {
-            capabilities: None,
-            uuid: conn.uuid().to_owned(),
-            state: ConnectionState::Connecting,
-        }));
+        let status = ClientStatus::connecting(conn.uuid().to_owned());
         let (notify_tx, notify_rx) = match options.notification_capacity {
             0 => (None, None),
             n => {
@@ -107,7 +101,7 @@ impl Client {
             endpoint.clone(),
             tls.clone(),
             options.clone(),
-            Arc::clone(&status),
+            status.clone(),
             notify_tx,
             mailbox.clone(),
         );
@@ -137,28 +131,17 @@ impl Client {
 
     /// The capabilities negotiated on the current transport; `None` while reconnecting.
     pub fn capabilities(&self) -> Option<Capabilities> {
-        self.inner
-            .status
-            .lock()
-            .ok()
-            .and_then(|s| s.capabilities.clone())
+        self.inner.status.capabilities()
     }
 
     /// The uuid of the current transport connection.
     pub fn uuid(&self) -> String {
-        self.inner
-            .status
-            .lock()
-            .map(|s| s.uuid.clone())
-            .unwrap_or_default()
+        self.inner.status.uuid()
     }
 
     /// The connection's phase as last reported by the I/O thread.
     pub fn state(&self) -> ConnectionState {
-        self.inner
-            .status
-            .lock()
-            .map_or(ConnectionState::Closed, |s| s.state)
+        self.inner.status.state()
     }
 
     /// The endpoint this client talks to.

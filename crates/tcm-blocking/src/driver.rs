@@ -2,21 +2,24 @@
 //! and routes events to the waiting callers.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 use tcm_proto::{
-    Capabilities, Connection, ConnectionState, Dial, Endpoint, Event, Notification, Request,
-    RequestError, RequestId, Response, StreamFrame, Transmit,
+    Connection, ConnectionState, Dial, Endpoint, Event, Notification, Request, RequestError,
+    RequestId, Response, StreamFrame, Transmit,
 };
 use tungstenite::Message;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
+use tcm_adapter::ClientOptions;
+use tcm_adapter::error::connect_error;
+use tcm_adapter::status::ClientStatus;
+
 use crate::error::{ConnectError, TransportError};
-use crate::options::ClientOptions;
 use crate::transport::{self, Ws, is_timeout};
 
 /// What a caller asks of the I/O thread.
@@ -48,14 +51,6 @@ pub(crate) enum Reply {
     Finished(Result<Response, RequestError>),
 }
 
-/// State visible to the client handles.
-#[derive(Debug)]
-pub(crate) struct Status {
-    pub(crate) capabilities: Option<Capabilities>,
-    pub(crate) uuid: String,
-    pub(crate) state: ConnectionState,
-}
-
 struct Pending {
     call: u64,
     reply: Sender<Reply>,
@@ -70,12 +65,12 @@ pub(crate) struct Driver {
     ws: Option<Ws>,
     pending: HashMap<RequestId, Pending>,
     by_call: HashMap<u64, RequestId>,
-    status: Arc<Mutex<Status>>,
+    status: ClientStatus,
     last_dial_error: Option<TransportError>,
     closers: Vec<Sender<()>>,
     notifications: Option<SyncSender<Notification>>,
     /// Where helper threads report dial outcomes (the command channel itself).
-    loopback: crate::wake::Mailbox,
+    loopback: crate::wake::Mailbox<Command>,
     waker: Arc<crate::wake::Waker>,
 }
 
@@ -92,9 +87,9 @@ impl Driver {
         endpoint: Endpoint,
         tls: Option<Arc<ClientConfig>>,
         options: ClientOptions,
-        status: Arc<Mutex<Status>>,
+        status: ClientStatus,
         notifications: Option<SyncSender<Notification>>,
-        loopback: crate::wake::Mailbox,
+        loopback: crate::wake::Mailbox<Command>,
     ) -> Self {
         Self {
             conn,
@@ -129,7 +124,7 @@ impl Driver {
                         self.flush_transmits();
                         self.ws = None;
                         let transport = self.last_dial_error.take();
-                        return Err(ConnectError::from_disconnect(error, transport));
+                        return Err(connect_error(error, transport));
                     }
                     other => self.on_event(other),
                 }
@@ -243,21 +238,14 @@ impl Driver {
             Command::Dialed(result) => self.finish_dial(*result),
             Command::Probed(ready) => self.conn.handle_ready(now, ready),
         }
-        if let Ok(mut s) = self.status.lock() {
-            s.state = self.conn.state();
-        }
+        self.status.set_state(self.conn.state());
     }
 
     fn on_event(&mut self, event: Event) {
+        let Some(event) = self.status.on_event(event, self.conn.state()) else {
+            return;
+        };
         match event {
-            Event::Authenticated { uuid, capabilities } => {
-                tracing::info!(%uuid, capabilities = ?capabilities.as_slice(), "authenticated");
-                if let Ok(mut s) = self.status.lock() {
-                    s.capabilities = Some(capabilities);
-                    s.uuid = uuid;
-                    s.state = ConnectionState::Open;
-                }
-            }
             Event::Stream { id, frame } => {
                 if let Some(p) = self.pending.get(&id) {
                     let _ = p.reply.send(Reply::Stream(frame));
@@ -281,17 +269,7 @@ impl Driver {
                     }
                 }
             }
-            Event::Disconnected {
-                error,
-                reconnect_at,
-            } => {
-                let retry_in = reconnect_at.map(|t| t.saturating_duration_since(Instant::now()));
-                tracing::warn!(%error, ?retry_in, "disconnected");
-                if let Ok(mut s) = self.status.lock() {
-                    s.capabilities = None;
-                    s.state = self.conn.state();
-                }
-            }
+            Event::Authenticated { .. } | Event::Disconnected { .. } => {}
         }
     }
 

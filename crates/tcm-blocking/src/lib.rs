@@ -38,22 +38,22 @@ mod client;
 mod driver;
 mod error;
 mod http;
-mod options;
 mod pool;
 mod probe;
 mod rpc;
-mod seed;
 mod stream;
-mod tls;
 mod transport;
 mod wake;
 
 pub use client::{Client, InferenceOutput};
-pub use error::{ConnectError, Error, ProbeError, TransportError};
-pub use options::ClientOptions;
+pub use error::Error;
 pub use pool::Pool;
 pub use probe::probe;
-pub use rpc::{RpcClient, RpcClientEvent, RpcConnectError, RpcHandlers, RpcOptions};
+pub use rpc::{RpcClient, RpcHandlers};
 pub use stream::InferStream;
+pub use tcm_adapter::{
+    ClientOptions, ConnectError, ProbeError, RpcClientEvent, RpcConnectError, RpcOptions,
+    TransportError,
+};
 pub use tcm_proto;
 pub use tcm_proto::http::HttpResponse;

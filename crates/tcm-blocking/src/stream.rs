@@ -2,12 +2,12 @@
 
 use std::sync::mpsc::Receiver;
 
+use tcm_adapter::load::LoadGuard;
 use tcm_proto::{Response, StreamFrame};
 
 use crate::client::Client;
 use crate::driver::Reply;
 use crate::error::Error;
-use crate::pool::LoadGuard;
 
 /// The frames of one streaming inference, in order, as they arrive. The iterator ends after
 /// the final frame; a failure is yielded once as an `Err`. Dropping it early cancels the request.

@@ -82,15 +82,23 @@ impl Waker {
     }
 }
 
-/// The sending side of the I/O thread's command channel: every send wakes the thread.
-#[derive(Debug, Clone)]
-pub(crate) struct Mailbox {
-    tx: Sender<crate::driver::Command>,
+/// The sending side of an I/O thread's command channel: every send wakes the thread.
+pub(crate) struct Mailbox<C> {
+    tx: Sender<C>,
     waker: Arc<Waker>,
 }
 
-impl Mailbox {
-    pub(crate) fn new(tx: Sender<crate::driver::Command>, waker: Arc<Waker>) -> Self {
+impl<C> Clone for Mailbox<C> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            waker: Arc::clone(&self.waker),
+        }
+    }
+}
+
+impl<C> Mailbox<C> {
+    pub(crate) fn new(tx: Sender<C>, waker: Arc<Waker>) -> Self {
         Self { tx, waker }
     }
 
@@ -100,10 +108,7 @@ impl Mailbox {
     }
 
     /// Queues a command and wakes the I/O thread.
-    pub(crate) fn send(
-        &self,
-        command: crate::driver::Command,
-    ) -> Result<(), SendError<crate::driver::Command>> {
+    pub(crate) fn send(&self, command: C) -> Result<(), SendError<C>> {
         self.tx.send(command)?;
         self.waker.wake();
         Ok(())

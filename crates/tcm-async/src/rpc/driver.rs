@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -17,13 +17,15 @@ use futures_channel::{mpsc, oneshot};
 use futures_core::Stream as _;
 use rustls::ClientConfig;
 use serde_json::Value;
-use tcm_proto::jsonrpc::{Call, CallError, CallId, RpcDisconnect, RpcError, RpcEvent, RpcSession};
+use tcm_adapter::rpc_driver::{Routed, finish_dial, route_event};
+use tcm_adapter::rpc_error::rpc_connect_error;
+use tcm_adapter::rpc_status::RpcStatus;
+use tcm_adapter::rpc_worker::Job;
+use tcm_adapter::{ClientOptions, RpcClientEvent, RpcConnectError};
+use tcm_proto::jsonrpc::{Call, CallError, CallId, RpcError, RpcEvent, RpcSession};
 use tcm_proto::{Endpoint, Transmit};
 
-use super::worker::Job;
-use super::{RpcClientEvent, RpcConnectError};
 use crate::error::TransportError;
-use crate::options::ClientOptions;
 use crate::runtime::Runtime;
 use crate::time::until;
 use crate::transport::Ws;
@@ -49,14 +51,6 @@ pub(crate) enum Command {
     Hangup,
 }
 
-/// State visible to the handles.
-#[derive(Debug, Default)]
-pub(crate) struct Status {
-    pub(crate) session_id: Option<String>,
-    pub(crate) ready: bool,
-    pub(crate) closed: bool,
-}
-
 type DialFuture<R> = Pin<Box<dyn Future<Output = Result<Ws<R>, TransportError>> + Send>>;
 
 /// What one wait produced.
@@ -75,7 +69,7 @@ pub(crate) struct Driver<R: Runtime> {
     ws: Option<Ws<R>>,
     dialing: Option<DialFuture<R>>,
     pending: HashMap<CallId, oneshot::Sender<Result<Value, CallError>>>,
-    status: Arc<Mutex<Status>>,
+    status: RpcStatus,
     last_dial_error: Option<TransportError>,
     closers: Vec<oneshot::Sender<()>>,
     events: Option<mpsc::Sender<RpcClientEvent>>,
@@ -89,7 +83,7 @@ impl<R: Runtime> Driver<R> {
         endpoint: Endpoint,
         tls: Option<Arc<ClientConfig>>,
         options: ClientOptions,
-        status: Arc<Mutex<Status>>,
+        status: RpcStatus,
         events: mpsc::Sender<RpcClientEvent>,
         jobs: std::sync::mpsc::Sender<Job>,
     ) -> Self {
@@ -127,10 +121,7 @@ impl<R: Runtime> Driver<R> {
                         self.flush_transmits().await;
                         self.ws = None;
                         self.dialing = None;
-                        return Err(RpcConnectError::from_disconnect(
-                            error,
-                            self.last_dial_error.take(),
-                        ));
+                        return Err(rpc_connect_error(error, self.last_dial_error.take()));
                     }
                     other => self.on_event(other),
                 }
@@ -188,10 +179,8 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn publish(&self) {
-        if let Ok(mut s) = self.status.lock() {
-            s.ready = self.session.is_ready();
-            s.closed = self.session.is_closed();
-        }
+        self.status
+            .publish(self.session.is_ready(), self.session.is_closed());
     }
 
     /// Waits for a command, a socket message, the dial in progress or the deadline, alternating
@@ -294,61 +283,14 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn on_event(&mut self, event: RpcEvent) {
-        match event {
-            RpcEvent::Connected { session_id } => {
-                tracing::info!(?session_id, "RPC session ready");
-                if let Ok(mut s) = self.status.lock() {
-                    s.session_id = session_id;
-                    s.ready = true;
-                }
-            }
-            RpcEvent::Reconnected { session_id } => {
-                tracing::info!(?session_id, "RPC session ready after a reconnect");
-                if let Ok(mut s) = self.status.lock() {
-                    s.session_id.clone_from(&session_id);
-                    s.ready = true;
-                }
-                self.emit(RpcClientEvent::Reconnected { session_id });
-            }
-            RpcEvent::Finished { id, outcome } => {
+        match route_event(event, &mut self.session, &self.status, self.jobs.as_ref()) {
+            Routed::Finished { id, outcome } => {
                 if let Some(reply) = self.pending.remove(&id) {
                     let _ = reply.send(outcome);
                 }
             }
-            RpcEvent::Request { id, method } => {
-                tracing::debug!(%id, method = method.name(), "server request");
-                let job = Job::Request {
-                    id: id.clone(),
-                    method,
-                };
-                if self.jobs.as_ref().is_none_or(|j| j.send(job).is_err()) {
-                    self.session
-                        .respond(&id, Err(RpcError::internal("no handler worker")));
-                }
-            }
-            RpcEvent::Notification { method, params } => {
-                tracing::debug!(%method, "server notification");
-                if let Some(j) = &self.jobs {
-                    let _ = j.send(Job::Notification { method, params });
-                }
-            }
-            RpcEvent::Stray(_) => tracing::debug!("frame answering nothing dropped"),
-            RpcEvent::Disconnected {
-                error,
-                reconnect_at,
-            } => {
-                let retry_in = reconnect_at.map(|t| t.saturating_duration_since(Instant::now()));
-                if matches!(error, RpcDisconnect::Local) {
-                    tracing::debug!("RPC session closed");
-                } else {
-                    tracing::warn!(%error, ?retry_in, "RPC session disconnected");
-                }
-                if let Ok(mut s) = self.status.lock() {
-                    s.ready = false;
-                    s.closed = retry_in.is_none();
-                }
-                self.emit(RpcClientEvent::Disconnected { error, retry_in });
-            }
+            Routed::Emit(event) => self.emit(event),
+            Routed::Handled => {}
         }
     }
 
@@ -365,26 +307,8 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn finish_dial(&mut self, result: Result<Ws<R>, TransportError>) {
-        let now = Instant::now();
-        match result {
-            Ok(ws) => {
-                self.last_dial_error = None;
-                self.session.handle_connected(now);
-                // The session may have been closed while the dial was under way.
-                if !self.session.is_closed() {
-                    self.ws = Some(ws);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "dial failed");
-                match &e {
-                    TransportError::HttpStatus { status } => {
-                        self.session.handle_upgrade_rejected(now, *status);
-                    }
-                    other => self.session.handle_connect_failed(now, other.to_string()),
-                }
-                self.last_dial_error = Some(e);
-            }
+        if let Some(ws) = finish_dial(&mut self.session, result, &mut self.last_dial_error) {
+            self.ws = Some(ws);
         }
     }
 

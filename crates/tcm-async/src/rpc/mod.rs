@@ -9,179 +9,26 @@
 
 mod dial;
 mod driver;
-mod worker;
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::io;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_channel::{mpsc, oneshot};
 use serde_json::Value;
-use tcm_proto::jsonrpc::{
-    Call, CallError, RpcConfig, RpcDisconnect, RpcError, RpcSession, ServerMethod,
-};
-use tcm_proto::{Endpoint, EndpointError};
+use tcm_adapter::rpc_handlers::SharedHandlers;
+use tcm_adapter::rpc_status::RpcStatus;
+use tcm_adapter::rpc_worker::{self, Job};
+use tcm_adapter::{RpcClientEvent, RpcConnectError, RpcOptions};
+use tcm_proto::Endpoint;
+use tcm_proto::jsonrpc::{Call, CallError, RpcConfig, RpcError, RpcSession, ServerMethod};
 
-use crate::error::TransportError;
-use crate::options::ClientOptions;
 use crate::runtime::Runtime;
-use driver::{Command, Driver, Status};
-use worker::{Handlers, Job};
-
-/// Options of an [`RpcClient`] beyond the protocol configuration: transport settings and the
-/// deadline of server-request handlers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RpcOptions {
-    /// Timeouts and TLS trust of the transport (shared with the TCM client).
-    pub transport: ClientOptions,
-    /// Longest a handler may run before its request is answered with -32603; `None` waits
-    /// for ever.
-    pub handler_timeout: Option<Duration>,
-}
-
-impl Default for RpcOptions {
-    fn default() -> Self {
-        Self {
-            transport: ClientOptions::default(),
-            handler_timeout: Some(Duration::from_secs(30)),
-        }
-    }
-}
-
-impl RpcOptions {
-    /// Sets the transport options.
-    pub fn with_transport(mut self, transport: ClientOptions) -> Self {
-        self.transport = transport;
-        self
-    }
-
-    /// Sets the handler deadline (`None`: no deadline).
-    pub fn with_handler_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.handler_timeout = timeout;
-        self
-    }
-}
+use driver::{Command, Driver};
 
 /// Handlers for server → client traffic, registered before connecting so that requests sent
 /// right after the session frame are served. Without a request handler every server request
 /// is answered with -32601.
-pub struct RpcHandlers<R: Runtime> {
-    inner: Handlers<RpcClient<R>>,
-}
-
-impl<R: Runtime> Default for RpcHandlers<R> {
-    fn default() -> Self {
-        Self {
-            inner: Handlers::default(),
-        }
-    }
-}
-
-impl<R: Runtime> Clone for RpcHandlers<R> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-        }
-    }
-}
-
-impl<R: Runtime> std::fmt::Debug for RpcHandlers<R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RpcHandlers")
-            .field("request", &self.inner.request.is_some())
-            .field("notification", &self.inner.notification.is_some())
-            .finish()
-    }
-}
-
-impl<R: Runtime> RpcHandlers<R> {
-    /// No handlers.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Handles server requests on the handler thread; the result (or error) is sent back as
-    /// the reply. A panic becomes -32603 with `data.exception`.
-    pub fn on_request<F>(mut self, handler: F) -> Self
-    where
-        F: Fn(&RpcClient<R>, ServerMethod) -> Result<Value, RpcError> + Send + Sync + 'static,
-    {
-        self.inner.request = Some(Arc::new(handler));
-        self
-    }
-
-    /// Handles server notifications (method and params); they are never answered.
-    pub fn on_notification<F>(mut self, handler: F) -> Self
-    where
-        F: Fn(&RpcClient<R>, &str, &Value) + Send + Sync + 'static,
-    {
-        self.inner.notification = Some(Arc::new(handler));
-        self
-    }
-}
-
-/// Why [`RpcClient::connect`] failed; nothing is left running.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RpcConnectError {
-    /// The URL is not a `ws://` or `wss://` endpoint.
-    #[error(transparent)]
-    Endpoint(#[from] EndpointError),
-    /// The transport could not be opened.
-    #[error(transparent)]
-    Transport(#[from] TransportError),
-    /// The server refused the API key (HTTP 401 or 403 at the upgrade); never retried.
-    #[error("API key refused (HTTP {status})")]
-    Unauthorized {
-        /// The HTTP status.
-        status: u16,
-    },
-    /// The connection ended before the session frame (closed, bad or missing session frame).
-    #[error(transparent)]
-    Disconnected(RpcDisconnect),
-    /// The handler thread could not be started.
-    #[error("cannot spawn a thread: {0}")]
-    Spawn(io::Error),
-}
-
-impl RpcConnectError {
-    pub(crate) fn from_disconnect(error: RpcDisconnect, transport: Option<TransportError>) -> Self {
-        match (error, transport) {
-            (
-                RpcDisconnect::Rejected {
-                    status: status @ (401 | 403),
-                },
-                _,
-            ) => Self::Unauthorized { status },
-            (RpcDisconnect::ConnectFailed(_) | RpcDisconnect::Rejected { .. }, Some(t)) => {
-                Self::Transport(t)
-            }
-            (other, _) => Self::Disconnected(other),
-        }
-    }
-}
-
-/// A change of the connection that the application should know about.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum RpcClientEvent {
-    /// A new session is ready after a reconnect: server-side objects of the old one are gone.
-    Reconnected {
-        /// The new session id.
-        session_id: Option<String>,
-    },
-    /// The connection ended; pending calls have failed. `retry_in` is `None` when closed for
-    /// good.
-    Disconnected {
-        /// Why.
-        error: RpcDisconnect,
-        /// When the next attempt starts.
-        retry_in: Option<Duration>,
-    },
-}
+pub type RpcHandlers<R> = tcm_adapter::RpcHandlers<RpcClient<R>>;
 
 /// A connected Tellurio JSON-RPC client driven by a task of runtime `R`. Cheap to clone; all
 /// clones share one session, and calls from many tasks are multiplexed on it. Dropping the
@@ -200,8 +47,8 @@ impl<R: Runtime> Clone for RpcClient<R> {
 
 struct Inner<R: Runtime> {
     commands: mpsc::UnboundedSender<Command>,
-    status: Arc<Mutex<Status>>,
-    handlers: Arc<RwLock<Handlers<RpcClient<R>>>>,
+    status: RpcStatus,
+    handlers: SharedHandlers<RpcClient<R>>,
     events: Mutex<Option<mpsc::Receiver<RpcClientEvent>>>,
     endpoint: Endpoint,
 }
@@ -224,22 +71,6 @@ impl<R: Runtime> std::fmt::Debug for RpcClient<R> {
 /// Unread events kept for [`RpcClient::events`]; later ones are dropped with a warning.
 const EVENT_CAPACITY: usize = 64;
 
-/// Replaces a zero seed with OS randomness so reconnecting clients do not share request ids
-/// or jitter.
-fn seeded(mut config: RpcConfig) -> RpcConfig {
-    if config.seed == 0 {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        h.write_u32(std::process::id());
-        config.seed = h.finish() | 1;
-    }
-    config
-}
-
 impl<R: Runtime> RpcClient<R> {
     /// Connects to `url` (`ws://` or `wss://`, e.g. `wss://platform.tellurio.ai/ws/v0/rpc/`)
     /// with default options and no handlers, and waits for the session frame.
@@ -256,27 +87,23 @@ impl<R: Runtime> RpcClient<R> {
         handlers: RpcHandlers<R>,
     ) -> Result<Self, RpcConnectError> {
         let endpoint = Endpoint::parse(url)?;
-        let tls = if endpoint.tls {
-            Some(crate::tls::client_config(&options.transport)?)
-        } else {
-            None
-        };
-        let session = RpcSession::new(seeded(config));
-        let status = Arc::new(Mutex::new(Status::default()));
+        let tls = tcm_adapter::tls::for_endpoint(&endpoint, &options.transport)?;
+        let session = RpcSession::new(tcm_adapter::seed::seeded_rpc(config));
+        let status = RpcStatus::new();
         let (tx, rx) = mpsc::unbounded();
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let inner = Arc::new(Inner {
             commands: tx.clone(),
-            status: Arc::clone(&status),
-            handlers: Arc::new(RwLock::new(handlers.inner)),
+            status: status.clone(),
+            handlers: SharedHandlers::new(handlers),
             events: Mutex::new(Some(events_rx)),
             endpoint: endpoint.clone(),
         });
         let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
         let weak: Weak<Inner<R>> = Arc::downgrade(&inner);
-        worker::spawn(
+        rpc_worker::spawn(
             jobs_rx,
-            Arc::clone(&inner.handlers),
+            inner.handlers.clone(),
             move || weak.upgrade().map(|inner| RpcClient { inner }),
             move |id, outcome| {
                 let _ = tx.unbounded_send(Command::Respond { id, outcome });
@@ -300,21 +127,17 @@ impl<R: Runtime> RpcClient<R> {
 
     /// The id of the current session, from its session frame (`None` if the server sent none).
     pub fn session_id(&self) -> Option<String> {
-        self.inner
-            .status
-            .lock()
-            .ok()
-            .and_then(|s| s.session_id.clone())
+        self.inner.status.session_id()
     }
 
     /// Whether a session is ready for calls (not reconnecting, not closed).
     pub fn is_ready(&self) -> bool {
-        self.inner.status.lock().is_ok_and(|s| s.ready)
+        self.inner.status.is_ready()
     }
 
     /// Whether the client is closed for good.
     pub fn is_closed(&self) -> bool {
-        self.inner.status.lock().is_ok_and(|s| s.closed)
+        self.inner.status.is_closed()
     }
 
     /// Calls `method` with named `params` (an object; `run_uuid` is added) and waits for the
@@ -360,9 +183,7 @@ impl<R: Runtime> RpcClient<R> {
     where
         F: Fn(&RpcClient<R>, ServerMethod) -> Result<Value, RpcError> + Send + Sync + 'static,
     {
-        if let Ok(mut h) = self.inner.handlers.write() {
-            h.request = Some(Arc::new(handler));
-        }
+        self.inner.handlers.set_request(handler);
     }
 
     /// Replaces the notification handler (see [`RpcHandlers::on_notification`]).
@@ -370,9 +191,7 @@ impl<R: Runtime> RpcClient<R> {
     where
         F: Fn(&RpcClient<R>, &str, &Value) + Send + Sync + 'static,
     {
-        if let Ok(mut h) = self.inner.handlers.write() {
-            h.notification = Some(Arc::new(handler));
-        }
+        self.inner.handlers.set_notification(handler);
     }
 
     /// Reconnects and disconnects, as they happen (up to 64 unread; later ones are dropped).
@@ -394,22 +213,5 @@ impl<R: Runtime> RpcClient<R> {
         {
             let _ = rx.await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refused_keys_map_to_unauthorized() {
-        assert!(matches!(
-            RpcConnectError::from_disconnect(RpcDisconnect::Rejected { status: 401 }, None),
-            RpcConnectError::Unauthorized { status: 401 }
-        ));
-        assert!(matches!(
-            RpcConnectError::from_disconnect(RpcDisconnect::SessionTimeout, None),
-            RpcConnectError::Disconnected(RpcDisconnect::SessionTimeout)
-        ));
     }
 }

@@ -2,24 +2,26 @@
 //! [`RpcSession`], carries out what the core asks for and routes its events.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 use serde_json::Value;
-use tcm_proto::jsonrpc::{Call, CallError, CallId, RpcDisconnect, RpcError, RpcEvent, RpcSession};
+use tcm_adapter::rpc_driver::{Routed, finish_dial, route_event};
+use tcm_adapter::rpc_error::rpc_connect_error;
+use tcm_adapter::rpc_status::RpcStatus;
+use tcm_adapter::rpc_worker::Job;
+use tcm_adapter::{ClientOptions, RpcClientEvent, RpcConnectError};
+use tcm_proto::jsonrpc::{Call, CallError, CallId, RpcError, RpcEvent, RpcSession};
 use tcm_proto::{Endpoint, Transmit};
 use tungstenite::Message;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
-use super::worker::Job;
-use super::{RpcClientEvent, RpcConnectError};
 use crate::error::TransportError;
-use crate::options::ClientOptions;
 use crate::transport::{Ws, is_timeout};
-use crate::wake::Waker;
+use crate::wake::{Mailbox, Waker};
 
 /// What the handles, the worker and the dial threads ask of the I/O thread.
 pub(crate) enum Command {
@@ -44,34 +46,6 @@ pub(crate) enum Command {
     Dialed(Box<Result<Ws, TransportError>>),
 }
 
-/// The sending side of the command channel: every send wakes the I/O thread.
-#[derive(Clone)]
-pub(crate) struct Mailbox {
-    tx: Sender<Command>,
-    waker: Arc<Waker>,
-}
-
-impl Mailbox {
-    pub(crate) fn new(tx: Sender<Command>, waker: Arc<Waker>) -> Self {
-        Self { tx, waker }
-    }
-
-    /// Queues a command and wakes the I/O thread; `false` if the thread is gone.
-    pub(crate) fn send(&self, command: Command) -> bool {
-        let sent = self.tx.send(command).is_ok();
-        self.waker.wake();
-        sent
-    }
-}
-
-/// State visible to the handles.
-#[derive(Debug, Default)]
-pub(crate) struct Status {
-    pub(crate) session_id: Option<String>,
-    pub(crate) ready: bool,
-    pub(crate) closed: bool,
-}
-
 /// What one wait produced.
 enum Wake {
     Command(Command),
@@ -86,12 +60,12 @@ pub(crate) struct Driver {
     options: ClientOptions,
     ws: Option<Ws>,
     pending: HashMap<CallId, Sender<Result<Value, CallError>>>,
-    status: Arc<Mutex<Status>>,
+    status: RpcStatus,
     last_dial_error: Option<TransportError>,
     closers: Vec<Sender<()>>,
     events: Option<SyncSender<RpcClientEvent>>,
     jobs: Option<Sender<Job>>,
-    loopback: Mailbox,
+    loopback: Mailbox<Command>,
     waker: Arc<Waker>,
 }
 
@@ -102,10 +76,10 @@ impl Driver {
         endpoint: Endpoint,
         tls: Option<Arc<ClientConfig>>,
         options: ClientOptions,
-        status: Arc<Mutex<Status>>,
+        status: RpcStatus,
         events: SyncSender<RpcClientEvent>,
         jobs: Sender<Job>,
-        loopback: Mailbox,
+        loopback: Mailbox<Command>,
     ) -> Self {
         Self {
             session,
@@ -119,7 +93,7 @@ impl Driver {
             closers: Vec::new(),
             events: Some(events),
             jobs: Some(jobs),
-            waker: Arc::clone(&loopback.waker),
+            waker: loopback.waker(),
             loopback,
         }
     }
@@ -140,10 +114,7 @@ impl Driver {
                         self.session.close(Instant::now());
                         self.flush_transmits();
                         self.ws = None;
-                        return Err(RpcConnectError::from_disconnect(
-                            error,
-                            self.last_dial_error.take(),
-                        ));
+                        return Err(rpc_connect_error(error, self.last_dial_error.take()));
                     }
                     other => self.on_event(other),
                 }
@@ -226,10 +197,8 @@ impl Driver {
     }
 
     fn publish(&self) {
-        if let Ok(mut s) = self.status.lock() {
-            s.ready = self.session.is_ready();
-            s.closed = self.session.is_closed();
-        }
+        self.status
+            .publish(self.session.is_ready(), self.session.is_closed());
     }
 
     fn on_command(&mut self, command: Command) {
@@ -278,61 +247,14 @@ impl Driver {
     }
 
     fn on_event(&mut self, event: RpcEvent) {
-        match event {
-            RpcEvent::Connected { session_id } => {
-                tracing::info!(?session_id, "RPC session ready");
-                if let Ok(mut s) = self.status.lock() {
-                    s.session_id = session_id;
-                    s.ready = true;
-                }
-            }
-            RpcEvent::Reconnected { session_id } => {
-                tracing::info!(?session_id, "RPC session ready after a reconnect");
-                if let Ok(mut s) = self.status.lock() {
-                    s.session_id.clone_from(&session_id);
-                    s.ready = true;
-                }
-                self.emit(RpcClientEvent::Reconnected { session_id });
-            }
-            RpcEvent::Finished { id, outcome } => {
+        match route_event(event, &mut self.session, &self.status, self.jobs.as_ref()) {
+            Routed::Finished { id, outcome } => {
                 if let Some(reply) = self.pending.remove(&id) {
                     let _ = reply.send(outcome);
                 }
             }
-            RpcEvent::Request { id, method } => {
-                tracing::debug!(%id, method = method.name(), "server request");
-                let job = Job::Request {
-                    id: id.clone(),
-                    method,
-                };
-                if self.jobs.as_ref().is_none_or(|j| j.send(job).is_err()) {
-                    self.session
-                        .respond(&id, Err(RpcError::internal("no handler worker")));
-                }
-            }
-            RpcEvent::Notification { method, params } => {
-                tracing::debug!(%method, "server notification");
-                if let Some(j) = &self.jobs {
-                    let _ = j.send(Job::Notification { method, params });
-                }
-            }
-            RpcEvent::Stray(_) => tracing::debug!("frame answering nothing dropped"),
-            RpcEvent::Disconnected {
-                error,
-                reconnect_at,
-            } => {
-                let retry_in = reconnect_at.map(|t| t.saturating_duration_since(Instant::now()));
-                if matches!(error, RpcDisconnect::Local) {
-                    tracing::debug!("RPC session closed");
-                } else {
-                    tracing::warn!(%error, ?retry_in, "RPC session disconnected");
-                }
-                if let Ok(mut s) = self.status.lock() {
-                    s.ready = false;
-                    s.closed = retry_in.is_none();
-                }
-                self.emit(RpcClientEvent::Disconnected { error, retry_in });
-            }
+            Routed::Emit(event) => self.emit(event),
+            Routed::Handled => {}
         }
     }
 
@@ -364,7 +286,7 @@ impl Driver {
                     options.write_timeout,
                     max,
                 );
-                loopback.send(Command::Dialed(Box::new(result)));
+                let _ = loopback.send(Command::Dialed(Box::new(result)));
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot spawn a dial thread");
@@ -373,26 +295,8 @@ impl Driver {
     }
 
     fn finish_dial(&mut self, result: Result<Ws, TransportError>) {
-        let now = Instant::now();
-        match result {
-            Ok(ws) => {
-                self.last_dial_error = None;
-                self.session.handle_connected(now);
-                // The session may have been closed while the dial was under way.
-                if !self.session.is_closed() {
-                    self.ws = Some(ws);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "dial failed");
-                match &e {
-                    TransportError::HttpStatus { status } => {
-                        self.session.handle_upgrade_rejected(now, *status);
-                    }
-                    other => self.session.handle_connect_failed(now, other.to_string()),
-                }
-                self.last_dial_error = Some(e);
-            }
+        if let Some(ws) = finish_dial(&mut self.session, result, &mut self.last_dial_error) {
+            self.ws = Some(ws);
         }
     }
 

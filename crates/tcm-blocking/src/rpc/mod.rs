@@ -8,164 +8,26 @@
 
 mod dial;
 mod driver;
-mod worker;
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::io;
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use serde_json::Value;
+use tcm_adapter::rpc_handlers::SharedHandlers;
+use tcm_adapter::rpc_status::RpcStatus;
+use tcm_adapter::rpc_worker::{self, Job};
+use tcm_adapter::{RpcClientEvent, RpcConnectError, RpcOptions};
 use tcm_proto::Endpoint;
-use tcm_proto::EndpointError;
-use tcm_proto::jsonrpc::{
-    Call, CallError, RpcConfig, RpcDisconnect, RpcError, RpcSession, ServerMethod,
-};
+use tcm_proto::jsonrpc::{Call, CallError, RpcConfig, RpcError, RpcSession, ServerMethod};
 
-use crate::error::TransportError;
-use crate::options::ClientOptions;
-use driver::{Command, Driver, Mailbox, Status};
-use worker::{Handlers, Job};
-
-/// Options of an [`RpcClient`] beyond the protocol configuration: transport settings and the
-/// deadline of server-request handlers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RpcOptions {
-    /// Timeouts and TLS trust of the transport (shared with the TCM client).
-    pub transport: ClientOptions,
-    /// Longest a handler may run before its request is answered with -32603; `None` waits
-    /// for ever.
-    pub handler_timeout: Option<Duration>,
-}
-
-impl Default for RpcOptions {
-    fn default() -> Self {
-        Self {
-            transport: ClientOptions::default(),
-            handler_timeout: Some(Duration::from_secs(30)),
-        }
-    }
-}
-
-impl RpcOptions {
-    /// Sets the transport options.
-    pub fn with_transport(mut self, transport: ClientOptions) -> Self {
-        self.transport = transport;
-        self
-    }
-
-    /// Sets the handler deadline (`None`: no deadline).
-    pub fn with_handler_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.handler_timeout = timeout;
-        self
-    }
-}
+use crate::wake::{Mailbox, Waker};
+use driver::{Command, Driver};
 
 /// Handlers for server → client traffic, registered before connecting so that requests sent
 /// right after the session frame are served. Without a request handler every server request
 /// is answered with -32601.
-#[derive(Clone, Default)]
-pub struct RpcHandlers {
-    inner: Handlers<RpcClient>,
-}
-
-impl std::fmt::Debug for RpcHandlers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RpcHandlers")
-            .field("request", &self.inner.request.is_some())
-            .field("notification", &self.inner.notification.is_some())
-            .finish()
-    }
-}
-
-impl RpcHandlers {
-    /// No handlers.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Handles server requests; the result (or error) is sent back as the reply. A panic
-    /// becomes -32603 with `data.exception`.
-    pub fn on_request<F>(mut self, handler: F) -> Self
-    where
-        F: Fn(&RpcClient, ServerMethod) -> Result<Value, RpcError> + Send + Sync + 'static,
-    {
-        self.inner.request = Some(Arc::new(handler));
-        self
-    }
-
-    /// Handles server notifications (method and params); they are never answered.
-    pub fn on_notification<F>(mut self, handler: F) -> Self
-    where
-        F: Fn(&RpcClient, &str, &Value) + Send + Sync + 'static,
-    {
-        self.inner.notification = Some(Arc::new(handler));
-        self
-    }
-}
-
-/// Why [`RpcClient::connect`] failed; nothing is left running.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RpcConnectError {
-    /// The URL is not a `ws://` or `wss://` endpoint.
-    #[error(transparent)]
-    Endpoint(#[from] EndpointError),
-    /// The transport could not be opened.
-    #[error(transparent)]
-    Transport(#[from] TransportError),
-    /// The server refused the API key (HTTP 401 or 403 at the upgrade); never retried.
-    #[error("API key refused (HTTP {status})")]
-    Unauthorized {
-        /// The HTTP status.
-        status: u16,
-    },
-    /// The connection ended before the session frame (closed, bad or missing session frame).
-    #[error(transparent)]
-    Disconnected(RpcDisconnect),
-    /// A background thread could not be started.
-    #[error("cannot spawn a thread: {0}")]
-    Spawn(io::Error),
-}
-
-impl RpcConnectError {
-    pub(crate) fn from_disconnect(error: RpcDisconnect, transport: Option<TransportError>) -> Self {
-        match (error, transport) {
-            (
-                RpcDisconnect::Rejected {
-                    status: status @ (401 | 403),
-                },
-                _,
-            ) => Self::Unauthorized { status },
-            (RpcDisconnect::ConnectFailed(_) | RpcDisconnect::Rejected { .. }, Some(t)) => {
-                Self::Transport(t)
-            }
-            (other, _) => Self::Disconnected(other),
-        }
-    }
-}
-
-/// A change of the connection that the application should know about.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum RpcClientEvent {
-    /// A new session is ready after a reconnect: server-side objects of the old one are gone.
-    Reconnected {
-        /// The new session id.
-        session_id: Option<String>,
-    },
-    /// The connection ended; pending calls have failed. `retry_in` is `None` when closed for
-    /// good.
-    Disconnected {
-        /// Why.
-        error: RpcDisconnect,
-        /// When the next attempt starts.
-        retry_in: Option<Duration>,
-    },
-}
+pub type RpcHandlers = tcm_adapter::RpcHandlers<RpcClient>;
 
 /// A connected Tellurio JSON-RPC client. Cheap to clone; all clones share one session and its
 /// I/O thread, and calls from many threads are multiplexed on it. Dropping the last handle
@@ -176,16 +38,16 @@ pub struct RpcClient {
 }
 
 struct Inner {
-    mailbox: Mailbox,
-    status: Arc<Mutex<Status>>,
-    handlers: Arc<RwLock<Handlers<RpcClient>>>,
+    mailbox: Mailbox<Command>,
+    status: RpcStatus,
+    handlers: SharedHandlers<RpcClient>,
     events: Mutex<Option<Receiver<RpcClientEvent>>>,
     endpoint: Endpoint,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.mailbox.send(Command::Hangup);
+        let _ = self.mailbox.send(Command::Hangup);
     }
 }
 
@@ -200,22 +62,6 @@ impl std::fmt::Debug for RpcClient {
 
 /// Unread events kept for [`RpcClient::events`]; later ones are dropped with a warning.
 const EVENT_CAPACITY: usize = 64;
-
-/// Replaces a zero seed with OS randomness so reconnecting clients do not share request ids
-/// or jitter.
-fn seeded(mut config: RpcConfig) -> RpcConfig {
-    if config.seed == 0 {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        h.write_u32(std::process::id());
-        config.seed = h.finish() | 1;
-    }
-    config
-}
 
 impl RpcClient {
     /// Connects to `url` (`ws://` or `wss://`, e.g. `wss://platform.tellurio.ai/ws/v0/rpc/`)
@@ -233,32 +79,28 @@ impl RpcClient {
         handlers: RpcHandlers,
     ) -> Result<Self, RpcConnectError> {
         let endpoint = Endpoint::parse(url)?;
-        let tls = if endpoint.tls {
-            Some(crate::tls::client_config(&options.transport)?)
-        } else {
-            None
-        };
-        let session = RpcSession::new(seeded(config));
-        let status = Arc::new(Mutex::new(Status::default()));
+        let tls = tcm_adapter::tls::for_endpoint(&endpoint, &options.transport)?;
+        let session = RpcSession::new(tcm_adapter::seed::seeded_rpc(config));
+        let status = RpcStatus::new();
         let (tx, rx) = mpsc::channel();
-        let mailbox = Mailbox::new(tx, Arc::new(crate::wake::Waker::new()));
+        let mailbox = Mailbox::new(tx, Arc::new(Waker::new()));
         let (events_tx, events_rx) = mpsc::sync_channel(EVENT_CAPACITY);
         let inner = Arc::new(Inner {
             mailbox: mailbox.clone(),
-            status: Arc::clone(&status),
-            handlers: Arc::new(RwLock::new(handlers.inner)),
+            status: status.clone(),
+            handlers: SharedHandlers::new(handlers),
             events: Mutex::new(Some(events_rx)),
             endpoint: endpoint.clone(),
         });
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
         let weak: Weak<Inner> = Arc::downgrade(&inner);
         let replies = mailbox.clone();
-        worker::spawn(
+        rpc_worker::spawn(
             jobs_rx,
-            Arc::clone(&inner.handlers),
+            inner.handlers.clone(),
             move || weak.upgrade().map(|inner| RpcClient { inner }),
             move |id, outcome| {
-                replies.send(Command::Respond { id, outcome });
+                let _ = replies.send(Command::Respond { id, outcome });
             },
             options.handler_timeout,
         )
@@ -283,21 +125,17 @@ impl RpcClient {
 
     /// The id of the current session, from its session frame (`None` if the server sent none).
     pub fn session_id(&self) -> Option<String> {
-        self.inner
-            .status
-            .lock()
-            .ok()
-            .and_then(|s| s.session_id.clone())
+        self.inner.status.session_id()
     }
 
     /// Whether a session is ready for calls (not reconnecting, not closed).
     pub fn is_ready(&self) -> bool {
-        self.inner.status.lock().is_ok_and(|s| s.ready)
+        self.inner.status.is_ready()
     }
 
     /// Whether the client is closed for good.
     pub fn is_closed(&self) -> bool {
-        self.inner.status.lock().is_ok_and(|s| s.closed)
+        self.inner.status.is_closed()
     }
 
     /// Calls `method` with named `params` (an object; `run_uuid` is added) and waits for the
@@ -315,11 +153,12 @@ impl RpcClient {
     /// Sends a prepared [`Call`] and waits for its result.
     pub fn send(&self, call: Call, timeout: Option<Duration>) -> Result<Value, CallError> {
         let (reply, rx) = mpsc::channel();
-        if !self.inner.mailbox.send(Command::Call {
+        let command = Command::Call {
             call,
             timeout,
             reply,
-        }) {
+        };
+        if self.inner.mailbox.send(command).is_err() {
             return Err(CallError::NotConnected);
         }
         rx.recv().unwrap_or(Err(CallError::NotConnected))
@@ -327,7 +166,7 @@ impl RpcClient {
 
     /// Sets (or clears) the active run whose uuid is added to every call.
     pub fn set_run_uuid(&self, run_uuid: Option<String>) {
-        self.inner.mailbox.send(Command::SetRunUuid(run_uuid));
+        let _ = self.inner.mailbox.send(Command::SetRunUuid(run_uuid));
     }
 
     /// Replaces the server-request handler (see [`RpcHandlers::on_request`]).
@@ -335,9 +174,7 @@ impl RpcClient {
     where
         F: Fn(&RpcClient, ServerMethod) -> Result<Value, RpcError> + Send + Sync + 'static,
     {
-        if let Ok(mut h) = self.inner.handlers.write() {
-            h.request = Some(Arc::new(handler));
-        }
+        self.inner.handlers.set_request(handler);
     }
 
     /// Replaces the notification handler (see [`RpcHandlers::on_notification`]).
@@ -345,9 +182,7 @@ impl RpcClient {
     where
         F: Fn(&RpcClient, &str, &Value) + Send + Sync + 'static,
     {
-        if let Ok(mut h) = self.inner.handlers.write() {
-            h.notification = Some(Arc::new(handler));
-        }
+        self.inner.handlers.set_notification(handler);
     }
 
     /// Reconnects and disconnects, as they happen (up to 64 unread; later ones are dropped).
@@ -361,37 +196,8 @@ impl RpcClient {
     /// Idempotent; returns once the close frame is written (bounded by the write timeout).
     pub fn close(&self) {
         let (done, rx) = mpsc::channel();
-        if self.inner.mailbox.send(Command::Close { done }) {
+        if self.inner.mailbox.send(Command::Close { done }).is_ok() {
             let _ = rx.recv_timeout(Duration::from_secs(15));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refused_keys_map_to_unauthorized_and_other_failures_keep_their_cause() {
-        assert!(matches!(
-            RpcConnectError::from_disconnect(RpcDisconnect::Rejected { status: 403 }, None),
-            RpcConnectError::Unauthorized { status: 403 }
-        ));
-        assert!(matches!(
-            RpcConnectError::from_disconnect(
-                RpcDisconnect::Rejected { status: 404 },
-                Some(TransportError::HttpStatus { status: 404 })
-            ),
-            RpcConnectError::Transport(TransportError::HttpStatus { status: 404 })
-        ));
-        assert!(matches!(
-            RpcConnectError::from_disconnect(RpcDisconnect::SessionTimeout, None),
-            RpcConnectError::Disconnected(RpcDisconnect::SessionTimeout)
-        ));
-    }
-
-    #[test]
-    fn a_zero_seed_is_replaced() {
-        assert_ne!(seeded(RpcConfig::new("k")).seed, 0);
     }
 }

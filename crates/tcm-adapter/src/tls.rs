@@ -6,12 +6,13 @@ use rustls::ClientConfig;
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
+use tcm_proto::Endpoint;
 
 use crate::error::TransportError;
 use crate::options::ClientOptions;
 
 /// Builds the TLS client configuration: host names are always verified against the roots.
-pub(crate) fn client_config(options: &ClientOptions) -> Result<Arc<ClientConfig>, TransportError> {
+pub fn client_config(options: &ClientOptions) -> Result<Arc<ClientConfig>, TransportError> {
     let mut roots = RootCertStore::empty();
     if options.webpki_roots {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -35,6 +36,19 @@ pub(crate) fn client_config(options: &ClientOptions) -> Result<Arc<ClientConfig>
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// The TLS client configuration for `endpoint`: built from `options` for `wss://`, `None` for
+/// `ws://`.
+pub fn for_endpoint(
+    endpoint: &Endpoint,
+    options: &ClientOptions,
+) -> Result<Option<Arc<ClientConfig>>, TransportError> {
+    if endpoint.tls {
+        client_config(options).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

@@ -1,51 +1,37 @@
-//! The handler worker: runs server → client requests and notifications off the I/O thread,
-//! one at a time in arrival order, each under a deadline and with panics caught.
+//! The JSON-RPC handler worker: runs server → client requests and notifications off the
+//! adapter's I/O thread or driver task, one at a time in arrival order, each under a deadline
+//! and with panics caught.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde_json::Value;
 use tcm_proto::jsonrpc::{RpcError, ServerMethod};
 
-/// A handler for server → client requests, called with a handle on the client.
-pub(crate) type RequestFn<C> =
-    Arc<dyn Fn(&C, ServerMethod) -> Result<Value, RpcError> + Send + Sync + 'static>;
-/// A handler for server notifications, called with a handle on the client.
-pub(crate) type NotificationFn<C> = Arc<dyn Fn(&C, &str, &Value) + Send + Sync + 'static>;
+use crate::rpc_handlers::SharedHandlers;
 
-/// The registered handlers, shared by the client handles and the worker.
-pub(crate) struct Handlers<C> {
-    pub(crate) request: Option<RequestFn<C>>,
-    pub(crate) notification: Option<NotificationFn<C>>,
-}
+/// Work for the handler worker, in arrival order: a server request or notification.
+pub struct Job(Work);
 
-impl<C> Default for Handlers<C> {
-    fn default() -> Self {
-        Self {
-            request: None,
-            notification: None,
-        }
-    }
-}
-
-impl<C> Clone for Handlers<C> {
-    fn clone(&self) -> Self {
-        Self {
-            request: self.request.clone(),
-            notification: self.notification.clone(),
-        }
-    }
-}
-
-/// Work for the handler worker, in arrival order.
-pub(crate) enum Job {
+enum Work {
     /// A server request; its reply goes back with this id.
     Request { id: Value, method: ServerMethod },
     /// A server notification; never answered.
     Notification { method: String, params: Value },
+}
+
+impl Job {
+    /// A server request; its reply goes back with this id.
+    pub(crate) fn request(id: Value, method: ServerMethod) -> Self {
+        Self(Work::Request { id, method })
+    }
+
+    /// A server notification; never answered.
+    pub(crate) fn notification(method: String, params: Value) -> Self {
+        Self(Work::Notification { method, params })
+    }
 }
 
 type Task = Box<dyn FnOnce() -> Result<Value, RpcError> + Send>;
@@ -128,9 +114,9 @@ fn run(
 
 /// Starts the worker thread. `client` yields a handle for the handlers (`None` once every
 /// handle is gone); `reply` sends a request's outcome back to the I/O loop.
-pub(crate) fn spawn<C, U, R>(
+pub fn spawn<C, U, R>(
     jobs: Receiver<Job>,
-    handlers: Arc<RwLock<Handlers<C>>>,
+    handlers: SharedHandlers<C>,
     client: U,
     reply: R,
     timeout: Option<Duration>,
@@ -144,10 +130,10 @@ where
         .name("tcm-rpc-worker".to_owned())
         .spawn(move || {
             let mut executor = None;
-            for job in jobs {
-                let current = handlers.read().map(|h| h.clone()).unwrap_or_default();
+            for Job(job) in jobs {
+                let current = handlers.current();
                 match job {
-                    Job::Request { id, method } => {
+                    Work::Request { id, method } => {
                         let name = method.name();
                         let outcome = match (current.request, client()) {
                             (Some(handler), Some(c)) => {
@@ -166,7 +152,7 @@ where
                         }
                         reply(id, outcome);
                     }
-                    Job::Notification { method, params } => {
+                    Work::Notification { method, params } => {
                         if let (Some(handler), Some(c)) = (current.notification, client()) {
                             let task: Task = Box::new(move || {
                                 handler(&c, &method, &params);
