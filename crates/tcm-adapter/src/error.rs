@@ -71,6 +71,19 @@ pub enum ConnectError {
     Spawn(io::Error),
 }
 
+/// The [`TransportError`] for an I/O error of a TLS stream: the rustls error it carries, if
+/// any, otherwise the I/O error itself.
+pub fn tls_error(e: io::Error) -> TransportError {
+    let inner = e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<rustls::Error>())
+        .cloned();
+    match inner {
+        Some(t) => TransportError::Tls(t),
+        None => TransportError::Io(e),
+    }
+}
+
 /// The [`ConnectError`] for the first disconnect of a connection, preferring the transport
 /// failure of the last dial (if any) over the core's summary of it.
 pub fn connect_error(error: DisconnectError, transport: Option<TransportError>) -> ConnectError {

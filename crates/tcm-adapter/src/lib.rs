@@ -8,7 +8,11 @@
 
 #![warn(missing_docs)]
 
+pub mod calls;
+pub mod dial;
+pub mod driver;
 pub mod error;
+pub mod http;
 pub mod load;
 pub mod options;
 pub mod rpc_driver;
@@ -22,6 +26,7 @@ pub mod seed;
 pub mod status;
 pub mod tls;
 
+pub use calls::InferenceOutput;
 pub use error::{ConnectError, ProbeError, TransportError};
 pub use options::ClientOptions;
 pub use rpc_error::RpcConnectError;

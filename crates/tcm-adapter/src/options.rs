@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// Largest server message accepted; the server itself sends at most 16 MiB (TCM §19.11).
+pub const MAX_INBOUND: usize = 64 << 20;
+
 /// Transport settings that the protocol core does not cover: how long to wait for TCP, TLS and
 /// the WebSocket upgrade, and which certificate authorities to trust for `wss://`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,23 +1,76 @@
-//! The parts of a JSON-RPC driver that do not touch the socket: routing the session's events
-//! to the status, the handler worker and the application, and applying dial outcomes.
+//! The parts of a JSON-RPC driver that do not touch the socket: the table of calls in flight
+//! and routing the session's events to the callers, the status, the handler worker and the
+//! application.
 
+use std::collections::HashMap;
 use std::sync::mpsc::Sender;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tcm_proto::jsonrpc::{CallError, CallId, RpcDisconnect, RpcError, RpcEvent, RpcSession};
+use tcm_proto::jsonrpc::{Call, CallError, CallId, RpcDisconnect, RpcError, RpcEvent, RpcSession};
 
-use crate::error::TransportError;
 use crate::rpc_event::RpcClientEvent;
 use crate::rpc_status::RpcStatus;
 use crate::rpc_worker::Job;
 
+/// The calls in flight on one session, each with `S`, where its outcome goes.
+pub struct Calls<S> {
+    pending: HashMap<CallId, S>,
+}
+
+impl<S> Default for Calls<S> {
+    fn default() -> Self {
+        Self {
+            pending: HashMap::new(),
+        }
+    }
+}
+
+impl<S> Calls<S> {
+    /// No call in flight.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends `call` on `session`; when the session refuses it, `reply` is handed back with the
+    /// error.
+    pub fn start(
+        &mut self,
+        session: &mut RpcSession,
+        now: Instant,
+        call: Call,
+        timeout: Option<Duration>,
+        reply: S,
+    ) -> Result<(), (S, CallError)> {
+        let method = call.method.clone();
+        match session.call(now, call, timeout) {
+            Ok(id) => {
+                tracing::debug!(%method, ?id, "call sent");
+                self.pending.insert(id, reply);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::debug!(%method, error = %e, "call refused");
+                Err((reply, e))
+            }
+        }
+    }
+}
+
+/// Answers the server request `id` with `outcome` (unless it was answered or the session
+/// ended meanwhile).
+pub fn respond(session: &mut RpcSession, id: &Value, outcome: Result<Value, RpcError>) {
+    if !session.respond(id, outcome) {
+        tracing::debug!(%id, "reply dropped: request already answered or session ended");
+    }
+}
+
 /// What is left for the driver once [`route_event`] has handled an event.
-pub enum Routed {
-    /// A call ended: its outcome goes to the caller waiting on `id`.
+pub enum Routed<S> {
+    /// A call ended: its outcome goes to `reply`.
     Finished {
-        /// The call.
-        id: CallId,
+        /// Where the caller waits.
+        reply: S,
         /// `Ok(result)` or the failure.
         outcome: Result<Value, CallError>,
     },
@@ -30,12 +83,13 @@ pub enum Routed {
 /// Handles one session event: updates `status`, hands server requests and notifications to
 /// the worker (answering a request with -32603 when there is none), and logs. Returns what
 /// only the driver can do: deliver a call's outcome or emit an event.
-pub fn route_event(
+pub fn route_event<S>(
     event: RpcEvent,
     session: &mut RpcSession,
+    calls: &mut Calls<S>,
     status: &RpcStatus,
     jobs: Option<&Sender<Job>>,
-) -> Routed {
+) -> Routed<S> {
     match event {
         RpcEvent::Connected { session_id } => {
             tracing::info!(?session_id, "RPC session ready");
@@ -47,7 +101,10 @@ pub fn route_event(
             status.session_ready(session_id.clone());
             Routed::Emit(RpcClientEvent::Reconnected { session_id })
         }
-        RpcEvent::Finished { id, outcome } => Routed::Finished { id, outcome },
+        RpcEvent::Finished { id, outcome } => match calls.pending.remove(&id) {
+            Some(reply) => Routed::Finished { reply, outcome },
+            None => Routed::Handled,
+        },
         RpcEvent::Request { id, method } => {
             tracing::debug!(%id, method = method.name(), "server request");
             let job = Job::request(id.clone(), method);
@@ -79,35 +136,6 @@ pub fn route_event(
             }
             status.disconnected(retry_in.is_none());
             Routed::Emit(RpcClientEvent::Disconnected { error, retry_in })
-        }
-    }
-}
-
-/// Applies the outcome of a dial to the session: a socket is returned for keeping unless the
-/// session was closed meanwhile; a failure is remembered in `last_error` for the connect error.
-pub fn finish_dial<W>(
-    session: &mut RpcSession,
-    result: Result<W, TransportError>,
-    last_error: &mut Option<TransportError>,
-) -> Option<W> {
-    let now = Instant::now();
-    match result {
-        Ok(ws) => {
-            *last_error = None;
-            session.handle_connected(now);
-            // The session may have been closed while the dial was under way.
-            (!session.is_closed()).then_some(ws)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "dial failed");
-            match &e {
-                TransportError::HttpStatus { status } => {
-                    session.handle_upgrade_rejected(now, *status);
-                }
-                other => session.handle_connect_failed(now, other.to_string()),
-            }
-            *last_error = Some(e);
-            None
         }
     }
 }

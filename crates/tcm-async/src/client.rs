@@ -8,27 +8,19 @@ use futures_channel::{mpsc, oneshot};
 use rustls::ClientConfig;
 use serde_json::{Map, Value};
 use tcm_adapter::ClientOptions;
+use tcm_adapter::calls::{self, InferenceOutput};
 use tcm_adapter::status::ClientStatus;
 use tcm_proto::Notification;
 use tcm_proto::http::HttpResponse;
 use tcm_proto::{
     AuthContext, Capabilities, Config, Connection, ConnectionState, Endpoint, InferenceRequest,
-    InfoRequest, ManagementRequest, Outputs, PipelineStep, Protocol, QueueStats, Request, Response,
+    PipelineStep, QueueStats, Request, Response,
 };
 
 use crate::driver::{Command, Driver, ReplyTo};
 use crate::error::{ConnectError, Error, ProbeError};
 use crate::runtime::Runtime;
 use crate::stream::InferStream;
-
-/// The result of a completed inference: the model the server reported and typed outputs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InferenceOutput {
-    /// The model name the server reported, if any.
-    pub model_name: Option<String>,
-    /// Output tensors (HTTP) or per-step outputs (pipeline), with typed accessors.
-    pub outputs: Outputs,
-}
 
 /// A connected TCM client on runtime `R`. Cheap to clone; all clones share one connection and
 /// its driver task, and concurrent calls are multiplexed on it by the protocol core.
@@ -227,7 +219,7 @@ impl<R: Runtime> Client<R> {
         timeout: Option<Duration>,
     ) -> Result<QueueStats, Error> {
         let data = self.info_with_timeout("queue_stats", timeout).await?;
-        QueueStats::from_data(&data).ok_or(Error::UnexpectedResponse("not a queue_stats object"))
+        calls::queue_stats(&data).map_err(Error::UnexpectedResponse)
     }
 
     /// An info request with any action; returns the reply's `data`.
@@ -241,13 +233,8 @@ impl<R: Runtime> Client<R> {
         action: &str,
         timeout: Option<Duration>,
     ) -> Result<Value, Error> {
-        let request = Request::Info(InfoRequest {
-            action: action.to_owned().into(),
-        });
-        match self.request(request, timeout).await? {
-            Response::Info { data, .. } => Ok(data),
-            _ => Err(Error::UnexpectedResponse("expected an info response")),
-        }
+        let response = self.request(calls::info(action), timeout).await?;
+        calls::info_data(response).map_err(Error::UnexpectedResponse)
     }
 
     /// A management request (`action` plus the other payload keys); returns the reply's `data`.
@@ -267,14 +254,9 @@ impl<R: Runtime> Client<R> {
         payload: Map<String, Value>,
         timeout: Option<Duration>,
     ) -> Result<Value, Error> {
-        let request = Request::Management(ManagementRequest {
-            action: action.to_owned(),
-            payload,
-        });
-        match self.request(request, timeout).await? {
-            Response::Management { data } => Ok(data),
-            _ => Err(Error::UnexpectedResponse("expected a management response")),
-        }
+        let request = calls::management(action, payload);
+        let response = self.request(request, timeout).await?;
+        calls::management_data(response).map_err(Error::UnexpectedResponse)
     }
 
     /// An HTTP inference; returns the typed outputs.
@@ -288,19 +270,8 @@ impl<R: Runtime> Client<R> {
         request: InferenceRequest,
         timeout: Option<Duration>,
     ) -> Result<InferenceOutput, Error> {
-        match self
-            .request(Request::Inference(request.into()), timeout)
-            .await?
-        {
-            Response::Inference {
-                model_name,
-                outputs,
-            } => Ok(InferenceOutput {
-                model_name,
-                outputs,
-            }),
-            _ => Err(Error::UnexpectedResponse("expected an inference response")),
-        }
+        let response = self.request(calls::inference(request), timeout).await?;
+        calls::inference_output(response).map_err(Error::UnexpectedResponse)
     }
 
     /// An HTTP inference whose typed tensor inputs travel through POSIX shared memory instead
@@ -351,13 +322,12 @@ impl<R: Runtime> Client<R> {
     /// [`pipeline`](Self::pipeline) with a per-call deadline.
     pub async fn pipeline_with_timeout(
         &self,
-        mut target: InferenceRequest,
+        target: InferenceRequest,
         steps: Vec<PipelineStep>,
         timeout: Option<Duration>,
     ) -> Result<InferenceOutput, Error> {
-        target.protocol = Protocol::Http;
-        target.pipeline = Some(steps);
-        self.infer_with_timeout(target, timeout).await
+        self.infer_with_timeout(calls::pipeline(target, steps), timeout)
+            .await
     }
 
     /// A gRPC streaming inference: a `Stream` of frames as they arrive. Dropping it before the
@@ -369,16 +339,11 @@ impl<R: Runtime> Client<R> {
     /// [`infer_stream`](Self::infer_stream) with a deadline for the whole stream.
     pub fn infer_stream_with_timeout(
         &self,
-        mut request: InferenceRequest,
+        request: InferenceRequest,
         timeout: Option<Duration>,
     ) -> Result<InferStream<R>, Error> {
-        request.protocol = Protocol::Grpc;
         let (tx, rx) = mpsc::unbounded();
-        let guard = self.start(
-            Request::Inference(request.into()),
-            timeout,
-            ReplyTo::Stream(tx),
-        )?;
+        let guard = self.start(calls::stream(request), timeout, ReplyTo::Stream(tx))?;
         Ok(InferStream::new(guard, rx))
     }
 

@@ -1,7 +1,6 @@
 //! The driver task: owns the socket and the [`Connection`], carries out what the core asks for,
 //! and routes events to the waiting callers. Generic over the [`Runtime`].
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,11 +15,13 @@ use futures_channel::{mpsc, oneshot};
 use futures_core::Stream as _;
 use rustls::ClientConfig;
 use tcm_adapter::ClientOptions;
+use tcm_adapter::dial::finish_dial;
+use tcm_adapter::driver::Requests;
 use tcm_adapter::error::connect_error;
 use tcm_adapter::status::ClientStatus;
 use tcm_proto::{
     Connection, ConnectionState, Dial, Endpoint, Event, Notification, Request, RequestError,
-    RequestId, Response, StreamFrame, Transmit,
+    Response, StreamFrame, Transmit,
 };
 
 use crate::error::{ConnectError, TransportError};
@@ -59,11 +60,6 @@ pub(crate) enum Reply {
     Finished(Result<Response, RequestError>),
 }
 
-struct Pending {
-    call: u64,
-    reply: ReplyTo,
-}
-
 /// The outcome of a dial or readiness probe running alongside the driver loop.
 enum Dialed<R: Runtime> {
     Connect(Result<Box<Ws<R>>, TransportError>),
@@ -89,8 +85,7 @@ pub(crate) struct Driver<R: Runtime> {
     options: ClientOptions,
     ws: Option<Ws<R>>,
     dialing: Option<DialFuture<R>>,
-    pending: HashMap<RequestId, Pending>,
-    by_call: HashMap<u64, RequestId>,
+    requests: Requests<ReplyTo>,
     status: ClientStatus,
     last_dial_error: Option<TransportError>,
     closers: Vec<oneshot::Sender<()>>,
@@ -114,8 +109,7 @@ impl<R: Runtime> Driver<R> {
             options,
             ws: None,
             dialing: None,
-            pending: HashMap::new(),
-            by_call: HashMap::new(),
+            requests: Requests::new(),
             status,
             last_dial_error: None,
             closers: Vec::new(),
@@ -247,18 +241,15 @@ impl<R: Runtime> Driver<R> {
                 request,
                 timeout,
                 reply,
-            } => match self.conn.request(now, request, timeout) {
-                Ok(id) => {
-                    self.pending.insert(id, Pending { call, reply });
-                    self.by_call.insert(call, id);
-                }
-                Err(e) => deliver(reply, Err(e)),
-            },
-            Command::Cancel { call } => {
-                if let Some(id) = self.by_call.remove(&call) {
-                    self.conn.cancel(now, id);
+            } => {
+                let started =
+                    self.requests
+                        .start(&mut self.conn, now, call, request, timeout, reply);
+                if let Err((reply, e)) = started {
+                    deliver(reply, Err(e));
                 }
             }
+            Command::Cancel { call } => self.requests.cancel(&mut self.conn, now, call),
             Command::Close { done } => {
                 self.conn.close(now);
                 self.dialing = None;
@@ -273,18 +264,13 @@ impl<R: Runtime> Driver<R> {
         };
         match event {
             Event::Stream { id, frame } => {
-                if let Some(Pending {
-                    reply: ReplyTo::Stream(tx),
-                    ..
-                }) = self.pending.get(&id)
-                {
+                if let Some(ReplyTo::Stream(tx)) = self.requests.reply_to(&id) {
                     let _ = tx.unbounded_send(Reply::Stream(frame));
                 }
             }
             Event::Finished { id, outcome } => {
-                if let Some(p) = self.pending.remove(&id) {
-                    self.by_call.remove(&p.call);
-                    deliver(p.reply, outcome);
+                if let Some(reply) = self.requests.finish(&id) {
+                    deliver(reply, outcome);
                 }
             }
             Event::Notification(n) => {
@@ -334,19 +320,10 @@ impl<R: Runtime> Driver<R> {
     fn finish_dial(&mut self, dialed: Dialed<R>) {
         let now = Instant::now();
         match dialed {
-            Dialed::Connect(Ok(ws)) => {
-                self.last_dial_error = None;
-                self.conn.handle_connected(now);
-                // The connection may have been closed while the dial was under way.
-                if self.conn.state() == ConnectionState::Authenticating {
+            Dialed::Connect(result) => {
+                if let Some(ws) = finish_dial(&mut self.conn, result, &mut self.last_dial_error) {
                     self.ws = Some(*ws);
                 }
-            }
-            Dialed::Connect(Err(e)) => {
-                tracing::warn!(error = %e, "dial failed");
-                let message = e.to_string();
-                self.last_dial_error = Some(e);
-                self.conn.handle_connect_failed(now, message);
             }
             Dialed::Ready(ready) => self.conn.handle_ready(now, ready),
         }

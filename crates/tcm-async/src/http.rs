@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use rustls::ClientConfig;
+use tcm_adapter::http::ResponseReader;
 use tcm_proto::Endpoint;
-use tcm_proto::http::{HttpResponse, get_request, parse_response};
+use tcm_proto::http::{HttpResponse, get_request};
 
 use crate::error::ProbeError;
 use crate::runtime::Runtime;
@@ -25,17 +26,10 @@ async fn exchange<R: Runtime>(
         .write_all(&get_request(&endpoint.authority(), path))
         .await?;
     stream.flush().await?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
+    let mut reader = ResponseReader::new();
     loop {
-        let n = match stream.read(&mut chunk).await {
-            Ok(n) => n,
-            // A TLS peer that closes without close_notify: the body is complete anyway.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
-            Err(e) => return Err(e.into()),
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(response) = parse_response(&buf, n == 0)? {
+        let read = stream.read(reader.chunk()).await;
+        if let Some(response) = reader.on_read(read)? {
             return Ok(response);
         }
     }

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tcm_adapter::ClientOptions;
 use tcm_adapter::load::{Load, LoadGuard};
+use tcm_adapter::{ClientOptions, InferenceOutput};
 use tcm_proto::{AuthContext, Config, InferenceRequest, QueueStats};
 
-use crate::client::{Client, InferenceOutput};
+use crate::client::Client;
 use crate::error::{ConnectError, Error};
 use crate::runtime::Runtime;
 use crate::stream::InferStream;

@@ -15,6 +15,8 @@ use futures_rustls::client::TlsStream;
 use futures_util::io::{AsyncRead, AsyncWrite};
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
+use tcm_adapter::error::tls_error;
+use tcm_adapter::options::MAX_INBOUND;
 use tcm_proto::Endpoint;
 
 use crate::error::TransportError;
@@ -71,20 +73,6 @@ impl<R: Runtime> AsyncWrite for Stream<R> {
 
 /// The WebSocket type the driver uses.
 pub(crate) type Ws<R> = WebSocketStream<Stream<R>>;
-
-/// Largest server message accepted; the server itself sends at most 16 MiB (TCM §19.11).
-const MAX_INBOUND: usize = 64 << 20;
-
-fn tls_error(e: io::Error) -> TransportError {
-    let inner = e
-        .get_ref()
-        .and_then(|i| i.downcast_ref::<rustls::Error>())
-        .cloned();
-    match inner {
-        Some(t) => TransportError::Tls(t),
-        None => TransportError::Io(e),
-    }
-}
 
 async fn open_inner<R: Runtime>(
     endpoint: &Endpoint,

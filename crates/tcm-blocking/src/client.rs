@@ -7,28 +7,19 @@ use std::time::Duration;
 
 use rustls::ClientConfig;
 use serde_json::{Map, Value};
+use tcm_adapter::ClientOptions;
+use tcm_adapter::calls::{self, InferenceOutput};
+use tcm_adapter::status::ClientStatus;
 use tcm_proto::Notification;
 use tcm_proto::http::HttpResponse;
 use tcm_proto::{
     AuthContext, Capabilities, Config, Connection, ConnectionState, Endpoint, InferenceRequest,
-    InfoRequest, ManagementRequest, Outputs, PipelineStep, Protocol, QueueStats, Request, Response,
+    PipelineStep, QueueStats, Request, Response,
 };
-
-use tcm_adapter::ClientOptions;
-use tcm_adapter::status::ClientStatus;
 
 use crate::driver::{Command, Driver, Reply};
 use crate::error::{ConnectError, Error, ProbeError};
 use crate::stream::InferStream;
-
-/// The result of a completed inference: the model the server reported and typed outputs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InferenceOutput {
-    /// The model name the server reported, if any.
-    pub model_name: Option<String>,
-    /// Output tensors (HTTP) or per-step outputs (pipeline), with typed accessors.
-    pub outputs: Outputs,
-}
 
 /// A connected TCM client. Cheap to clone; all clones share one connection and its I/O thread,
 /// and calls from many threads are multiplexed on it by the protocol core.
@@ -198,7 +189,7 @@ impl Client {
     /// [`queue_stats`](Self::queue_stats) with a per-call deadline.
     pub fn queue_stats_with_timeout(&self, timeout: Option<Duration>) -> Result<QueueStats, Error> {
         let data = self.info_with_timeout("queue_stats", timeout)?;
-        QueueStats::from_data(&data).ok_or(Error::UnexpectedResponse("not a queue_stats object"))
+        calls::queue_stats(&data).map_err(Error::UnexpectedResponse)
     }
 
     /// An info request with any action; returns the reply's `data`.
@@ -212,13 +203,8 @@ impl Client {
         action: &str,
         timeout: Option<Duration>,
     ) -> Result<Value, Error> {
-        let request = Request::Info(InfoRequest {
-            action: action.to_owned().into(),
-        });
-        match self.request(request, timeout)? {
-            Response::Info { data, .. } => Ok(data),
-            _ => Err(Error::UnexpectedResponse("expected an info response")),
-        }
+        let response = self.request(calls::info(action), timeout)?;
+        calls::info_data(response).map_err(Error::UnexpectedResponse)
     }
 
     /// A management request (`action` plus the other payload keys); returns the reply's `data`.
@@ -234,14 +220,9 @@ impl Client {
         payload: Map<String, Value>,
         timeout: Option<Duration>,
     ) -> Result<Value, Error> {
-        let request = Request::Management(ManagementRequest {
-            action: action.to_owned(),
-            payload,
-        });
-        match self.request(request, timeout)? {
-            Response::Management { data } => Ok(data),
-            _ => Err(Error::UnexpectedResponse("expected a management response")),
-        }
+        let request = calls::management(action, payload);
+        let response = self.request(request, timeout)?;
+        calls::management_data(response).map_err(Error::UnexpectedResponse)
     }
 
     /// An HTTP inference; returns the typed outputs.
@@ -255,16 +236,8 @@ impl Client {
         request: InferenceRequest,
         timeout: Option<Duration>,
     ) -> Result<InferenceOutput, Error> {
-        match self.request(Request::Inference(request.into()), timeout)? {
-            Response::Inference {
-                model_name,
-                outputs,
-            } => Ok(InferenceOutput {
-                model_name,
-                outputs,
-            }),
-            _ => Err(Error::UnexpectedResponse("expected an inference response")),
-        }
+        let response = self.request(calls::inference(request), timeout)?;
+        calls::inference_output(response).map_err(Error::UnexpectedResponse)
     }
 
     /// An HTTP inference whose typed tensor inputs travel through POSIX shared memory instead
@@ -314,13 +287,11 @@ impl Client {
     /// [`pipeline`](Self::pipeline) with a per-call deadline.
     pub fn pipeline_with_timeout(
         &self,
-        mut target: InferenceRequest,
+        target: InferenceRequest,
         steps: Vec<PipelineStep>,
         timeout: Option<Duration>,
     ) -> Result<InferenceOutput, Error> {
-        target.protocol = Protocol::Http;
-        target.pipeline = Some(steps);
-        self.infer_with_timeout(target, timeout)
+        self.infer_with_timeout(calls::pipeline(target, steps), timeout)
     }
 
     /// A gRPC streaming inference: an iterator over the stream frames as they arrive. Dropping
@@ -332,11 +303,10 @@ impl Client {
     /// [`infer_stream`](Self::infer_stream) with a deadline for the whole stream.
     pub fn infer_stream_with_timeout(
         &self,
-        mut request: InferenceRequest,
+        request: InferenceRequest,
         timeout: Option<Duration>,
     ) -> Result<InferStream, Error> {
-        request.protocol = Protocol::Grpc;
-        let (call, rx) = self.start(Request::Inference(request.into()), timeout)?;
+        let (call, rx) = self.start(calls::stream(request), timeout)?;
         Ok(InferStream::new(self.clone(), call, rx))
     }
 

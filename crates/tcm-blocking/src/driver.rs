@@ -1,23 +1,23 @@
 //! The I/O thread: owns the socket and the [`Connection`], carries out what the core asks for,
 //! and routes events to the waiting callers.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError, TrySendError};
 use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
+use tcm_adapter::ClientOptions;
+use tcm_adapter::dial::finish_dial;
+use tcm_adapter::driver::Requests;
+use tcm_adapter::error::connect_error;
+use tcm_adapter::status::ClientStatus;
 use tcm_proto::{
     Connection, ConnectionState, Dial, Endpoint, Event, Notification, Request, RequestError,
-    RequestId, Response, StreamFrame, Transmit,
+    Response, StreamFrame, Transmit,
 };
 use tungstenite::Message;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
-
-use tcm_adapter::ClientOptions;
-use tcm_adapter::error::connect_error;
-use tcm_adapter::status::ClientStatus;
 
 use crate::error::{ConnectError, TransportError};
 use crate::transport::{self, Ws, is_timeout};
@@ -51,11 +51,6 @@ pub(crate) enum Reply {
     Finished(Result<Response, RequestError>),
 }
 
-struct Pending {
-    call: u64,
-    reply: Sender<Reply>,
-}
-
 /// The socket, the core, and the callers' pending replies.
 pub(crate) struct Driver {
     conn: Connection,
@@ -63,8 +58,7 @@ pub(crate) struct Driver {
     tls: Option<Arc<ClientConfig>>,
     options: ClientOptions,
     ws: Option<Ws>,
-    pending: HashMap<RequestId, Pending>,
-    by_call: HashMap<u64, RequestId>,
+    requests: Requests<Sender<Reply>>,
     status: ClientStatus,
     last_dial_error: Option<TransportError>,
     closers: Vec<Sender<()>>,
@@ -97,8 +91,7 @@ impl Driver {
             tls,
             options,
             ws: None,
-            pending: HashMap::new(),
-            by_call: HashMap::new(),
+            requests: Requests::new(),
             status,
             last_dial_error: None,
             closers: Vec::new(),
@@ -216,20 +209,15 @@ impl Driver {
                 request,
                 timeout,
                 reply,
-            } => match self.conn.request(now, request, timeout) {
-                Ok(id) => {
-                    self.pending.insert(id, Pending { call, reply });
-                    self.by_call.insert(call, id);
-                }
-                Err(e) => {
+            } => {
+                let started =
+                    self.requests
+                        .start(&mut self.conn, now, call, request, timeout, reply);
+                if let Err((reply, e)) = started {
                     let _ = reply.send(Reply::Finished(Err(e)));
                 }
-            },
-            Command::Cancel { call } => {
-                if let Some(id) = self.by_call.remove(&call) {
-                    self.conn.cancel(now, id);
-                }
             }
+            Command::Cancel { call } => self.requests.cancel(&mut self.conn, now, call),
             Command::Close { done } => {
                 self.conn.close(now);
                 self.closers.push(done);
@@ -247,14 +235,13 @@ impl Driver {
         };
         match event {
             Event::Stream { id, frame } => {
-                if let Some(p) = self.pending.get(&id) {
-                    let _ = p.reply.send(Reply::Stream(frame));
+                if let Some(reply) = self.requests.reply_to(&id) {
+                    let _ = reply.send(Reply::Stream(frame));
                 }
             }
             Event::Finished { id, outcome } => {
-                if let Some(p) = self.pending.remove(&id) {
-                    self.by_call.remove(&p.call);
-                    let _ = p.reply.send(Reply::Finished(outcome));
+                if let Some(reply) = self.requests.finish(&id) {
+                    let _ = reply.send(Reply::Finished(outcome));
                 }
             }
             Event::Notification(n) => {
@@ -304,22 +291,8 @@ impl Driver {
     }
 
     fn finish_dial(&mut self, result: Result<Ws, TransportError>) {
-        let now = Instant::now();
-        match result {
-            Ok(ws) => {
-                self.last_dial_error = None;
-                self.conn.handle_connected(now);
-                // The connection may have been closed while the dial was under way.
-                if self.conn.state() == ConnectionState::Authenticating {
-                    self.ws = Some(ws);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "dial failed");
-                let message = e.to_string();
-                self.last_dial_error = Some(e);
-                self.conn.handle_connect_failed(now, message);
-            }
+        if let Some(ws) = finish_dial(&mut self.conn, result, &mut self.last_dial_error) {
+            self.ws = Some(ws);
         }
     }
 

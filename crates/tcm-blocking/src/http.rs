@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
+use tcm_adapter::http::ResponseReader;
 use tcm_proto::Endpoint;
-use tcm_proto::http::{HttpResponse, get_request, parse_response};
+use tcm_proto::http::{HttpResponse, get_request};
 
 use crate::error::ProbeError;
 use crate::transport::open_stream;
@@ -22,22 +23,15 @@ pub(crate) fn get(
     let mut stream = open_stream(endpoint, tls, deadline)?;
     stream.write_all(&get_request(&endpoint.authority(), path))?;
     stream.flush()?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
+    let mut reader = ResponseReader::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(ProbeError::Io(std::io::ErrorKind::TimedOut.into()));
         }
         stream.tcp().set_read_timeout(Some(left))?;
-        let n = match stream.read(&mut chunk) {
-            Ok(n) => n,
-            // A TLS peer that closes without close_notify: the body is complete anyway.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
-            Err(e) => return Err(e.into()),
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(response) = parse_response(&buf, n == 0)? {
+        let read = stream.read(reader.chunk());
+        if let Some(response) = reader.on_read(read)? {
             return Ok(response);
         }
     }

@@ -45,12 +45,13 @@ mod stream;
 mod transport;
 mod wake;
 
-pub use client::{Client, InferenceOutput};
+pub use client::Client;
 pub use error::Error;
 pub use pool::Pool;
 pub use probe::probe;
 pub use rpc::{RpcClient, RpcHandlers};
 pub use stream::InferStream;
+pub use tcm_adapter::InferenceOutput;
 pub use tcm_adapter::{
     ClientOptions, ConnectError, ProbeError, RpcClientEvent, RpcConnectError, RpcOptions,
     TransportError,

@@ -1,10 +1,9 @@
 //! [`probe`]: `GET /health` or `GET /ready` without opening a WebSocket session.
 
 use tcm_adapter::ClientOptions;
+use tcm_adapter::error::probe_connect_error;
 use tcm_proto::Endpoint;
 use tcm_proto::http::HttpResponse;
-
-use tcm_adapter::error::probe_connect_error;
 
 use crate::error::ConnectError;
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use rustls_pki_types::ServerName;
+use tcm_adapter::options::MAX_INBOUND;
 use tcm_proto::Endpoint;
 use tungstenite::WebSocket;
 use tungstenite::handshake::HandshakeError;
@@ -61,9 +62,6 @@ impl Write for Stream {
 /// The WebSocket type the driver uses.
 pub(crate) type Ws = WebSocket<Stream>;
 
-/// Largest server message accepted; the server itself sends at most 16 MiB (TCM §19.11).
-const MAX_INBOUND: usize = 64 << 20;
-
 /// Whether an I/O error is a read or write timeout (Unix reports `WouldBlock`).
 pub(crate) fn is_timeout(e: &io::Error) -> bool {
     matches!(
@@ -108,18 +106,12 @@ fn tcp_connect(endpoint: &Endpoint, deadline: Instant) -> Result<TcpStream, Tran
     })
 }
 
+/// A TLS stream's I/O error as a transport error; a socket timeout is the dial's timeout.
 fn tls_error(e: io::Error) -> TransportError {
     if is_timeout(&e) {
         return TransportError::Timeout;
     }
-    let inner = e
-        .get_ref()
-        .and_then(|i| i.downcast_ref::<rustls::Error>())
-        .cloned();
-    match inner {
-        Some(t) => TransportError::Tls(t),
-        None => TransportError::Io(e),
-    }
+    tcm_adapter::error::tls_error(e)
 }
 
 /// Opens TCP (and TLS for `wss`) with the socket timeouts set to what is left of `deadline`.

@@ -2,7 +2,6 @@
 //! [`RpcSession`], carries out what the core asks for and routes its events. Generic over the
 //! [`Runtime`].
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,12 +16,13 @@ use futures_channel::{mpsc, oneshot};
 use futures_core::Stream as _;
 use rustls::ClientConfig;
 use serde_json::Value;
-use tcm_adapter::rpc_driver::{Routed, finish_dial, route_event};
+use tcm_adapter::dial::finish_dial;
+use tcm_adapter::rpc_driver::{Calls, Routed, respond, route_event};
 use tcm_adapter::rpc_error::rpc_connect_error;
 use tcm_adapter::rpc_status::RpcStatus;
 use tcm_adapter::rpc_worker::Job;
 use tcm_adapter::{ClientOptions, RpcClientEvent, RpcConnectError};
-use tcm_proto::jsonrpc::{Call, CallError, CallId, RpcError, RpcEvent, RpcSession};
+use tcm_proto::jsonrpc::{Call, CallError, RpcError, RpcEvent, RpcSession};
 use tcm_proto::{Endpoint, Transmit};
 
 use crate::error::TransportError;
@@ -68,7 +68,7 @@ pub(crate) struct Driver<R: Runtime> {
     options: ClientOptions,
     ws: Option<Ws<R>>,
     dialing: Option<DialFuture<R>>,
-    pending: HashMap<CallId, oneshot::Sender<Result<Value, CallError>>>,
+    calls: Calls<oneshot::Sender<Result<Value, CallError>>>,
     status: RpcStatus,
     last_dial_error: Option<TransportError>,
     closers: Vec<oneshot::Sender<()>>,
@@ -94,7 +94,7 @@ impl<R: Runtime> Driver<R> {
             options,
             ws: None,
             dialing: None,
-            pending: HashMap::new(),
+            calls: Calls::new(),
             status,
             last_dial_error: None,
             closers: Vec::new(),
@@ -240,23 +240,14 @@ impl<R: Runtime> Driver<R> {
                 timeout,
                 reply,
             } => {
-                let method = call.method.clone();
-                match self.session.call(now, call, timeout) {
-                    Ok(id) => {
-                        tracing::debug!(%method, ?id, "call sent");
-                        self.pending.insert(id, reply);
-                    }
-                    Err(e) => {
-                        tracing::debug!(%method, error = %e, "call refused");
-                        let _ = reply.send(Err(e));
-                    }
+                let started = self
+                    .calls
+                    .start(&mut self.session, now, call, timeout, reply);
+                if let Err((reply, e)) = started {
+                    let _ = reply.send(Err(e));
                 }
             }
-            Command::Respond { id, outcome } => {
-                if !self.session.respond(&id, outcome) {
-                    tracing::debug!(%id, "reply dropped: request already answered or session ended");
-                }
-            }
+            Command::Respond { id, outcome } => respond(&mut self.session, &id, outcome),
             Command::SetRunUuid(run) => self.session.set_run_uuid(run),
             Command::Close { done } => {
                 self.session.close(now);
@@ -283,11 +274,16 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn on_event(&mut self, event: RpcEvent) {
-        match route_event(event, &mut self.session, &self.status, self.jobs.as_ref()) {
-            Routed::Finished { id, outcome } => {
-                if let Some(reply) = self.pending.remove(&id) {
-                    let _ = reply.send(outcome);
-                }
+        let jobs = self.jobs.as_ref();
+        match route_event(
+            event,
+            &mut self.session,
+            &mut self.calls,
+            &self.status,
+            jobs,
+        ) {
+            Routed::Finished { reply, outcome } => {
+                let _ = reply.send(outcome);
             }
             Routed::Emit(event) => self.emit(event),
             Routed::Handled => {}
