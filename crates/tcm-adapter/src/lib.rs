@@ -10,12 +10,12 @@
 
 pub mod calls;
 pub mod dial;
-pub mod driver;
 pub mod error;
 pub mod http;
-pub mod load;
 pub mod options;
-pub mod rpc_driver;
+pub mod pool_load;
+pub mod requests;
+pub mod rpc_dispatch;
 pub mod rpc_error;
 pub mod rpc_event;
 pub mod rpc_handlers;

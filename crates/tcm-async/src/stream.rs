@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use futures_channel::mpsc;
 use futures_core::Stream;
-use tcm_adapter::load::LoadGuard;
+use tcm_adapter::pool_load::LoadGuard;
 use tcm_proto::{Response, StreamFrame};
 
 use crate::client::CancelOnDrop;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use rustls::ClientConfig;
 use tcm_adapter::ClientOptions;
 use tcm_adapter::dial::finish_dial;
-use tcm_adapter::driver::Requests;
 use tcm_adapter::error::connect_error;
+use tcm_adapter::requests::Requests;
 use tcm_adapter::status::ClientStatus;
 use tcm_proto::{
     Connection, ConnectionState, Dial, Endpoint, Event, Notification, Request, RequestError,

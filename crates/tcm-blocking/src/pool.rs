@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tcm_adapter::load::{Load, LoadGuard};
+use tcm_adapter::pool_load::{Load, LoadGuard};
 use tcm_adapter::{ClientOptions, InferenceOutput};
 use tcm_proto::{AuthContext, Config, InferenceRequest, QueueStats};
 

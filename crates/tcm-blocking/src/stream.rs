@@ -2,7 +2,7 @@
 
 use std::sync::mpsc::Receiver;
 
-use tcm_adapter::load::LoadGuard;
+use tcm_adapter::pool_load::LoadGuard;
 use tcm_proto::{Response, StreamFrame};
 
 use crate::client::Client;

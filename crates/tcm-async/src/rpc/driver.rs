@@ -17,7 +17,7 @@ use futures_core::Stream as _;
 use rustls::ClientConfig;
 use serde_json::Value;
 use tcm_adapter::dial::finish_dial;
-use tcm_adapter::rpc_driver::{Calls, Routed, respond, route_event};
+use tcm_adapter::rpc_dispatch::{Calls, Routed, respond, route_event};
 use tcm_adapter::rpc_error::rpc_connect_error;
 use tcm_adapter::rpc_status::RpcStatus;
 use tcm_adapter::rpc_worker::Job;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rustls::ClientConfig;
 use serde_json::Value;
 use tcm_adapter::dial::finish_dial;
-use tcm_adapter::rpc_driver::{Calls, Routed, respond, route_event};
+use tcm_adapter::rpc_dispatch::{Calls, Routed, respond, route_event};
 use tcm_adapter::rpc_error::rpc_connect_error;
 use tcm_adapter::rpc_status::RpcStatus;
 use tcm_adapter::rpc_worker::Job;

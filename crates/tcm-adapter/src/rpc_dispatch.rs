@@ -1,6 +1,6 @@
-//! The parts of a JSON-RPC driver that do not touch the socket: the table of calls in flight
-//! and routing the session's events to the callers, the status, the handler worker and the
-//! application.
+//! Dispatching a JSON-RPC session's traffic apart from the socket: the table of calls in
+//! flight, answers to server requests, and the routing of the session's events to the callers,
+//! the status, the handler worker and the application.
 
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;

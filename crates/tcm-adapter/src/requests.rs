@@ -1,4 +1,4 @@
-//! The part of a TCM driver that does not touch the socket: the table of requests in flight.
+//! The table of a TCM connection's requests in flight and where their replies go.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
