@@ -587,7 +587,7 @@ impl Harness {
                 );
                 if accepted {
                     self.open.remove(&key);
-                    self.open_values.retain(|v| v.to_string() != key);
+                    self.open_values.retain(|v| *v != id);
                 }
                 let (replies, requests) = self.drain();
                 assert!(requests.is_empty());

@@ -14,8 +14,11 @@ pub mod jsonrpc;
 pub mod server_frame;
 pub mod testserver_frame;
 
+/// A target body: one input, panics on a broken property.
+pub type Target = fn(&[u8]);
+
 /// The targets, by name, as `fuzz_targets/<name>.rs` and `seeds/<name>/` call them.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("server_frame", server_frame::run),
     ("connection", connection::run),
     ("jsonrpc", jsonrpc::run),
