@@ -488,15 +488,14 @@ def jsonrpc_seeds():
 
 
 def connection_regressions():
-    """Inputs that failed a property, kept apart from the seeds (which CI replays) until the
-    crate is fixed; tests/replay.rs replays them in its ignored `regressions` test."""
+    """Inputs that once broke a property of tcm-proto, kept as seeds so CI replays them."""
     drop_info = op("Text", text(compact({"type": "error", "payload": {
         "code": "BACKPRESSURE_QUEUE_FULL",
         "message": "Request dropped due to backpressure (per-user queue full).",
         "dropped_type": "info"}})))
     # Four infos in flight (max_info_in_flight) and eight queued (max_queued). Each round the
-    # server drops the four in flight; they wait for a retry outside the lane's queue, so the
-    # queue admits four new requests, and live requests grow past any configured bound.
+    # server drops the four in flight and four more are requested: requests waiting for a
+    # retry must count against the lane's queue bound, or live requests grow without bound.
     script = setup() + op("Connected") + op("AuthOk", variant(1, 4))
     script += b"".join(info("models") for _ in range(12))
     for _ in range(5):
@@ -506,7 +505,5 @@ def connection_regressions():
 
 write_seeds("testserver_frame", testserver_frame_seeds())
 write_seeds("server_frame", server_frame_seeds())
-write_seeds("connection", connection_seeds())
+write_seeds("connection", {**connection_seeds(), **connection_regressions()})
 write_seeds("jsonrpc", jsonrpc_seeds())
-seeds_dir = os.path.join(repo, "fuzz", "regressions")
-write_seeds("connection", connection_regressions())

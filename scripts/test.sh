@@ -10,3 +10,9 @@ export TCM_PYTHON="$PWD/.venv/bin/python"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+
+# The fuzz crate (outside the workspace): formatting, lints, and every committed seed replayed
+# through the fuzz targets' bodies on stable Rust.
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+cargo clippy --manifest-path fuzz/Cargo.toml --locked --all-targets -- -D warnings
+bash scripts/fuzz-replay.sh

@@ -99,6 +99,9 @@ pub(crate) enum Route {
 pub(crate) struct Correlator {
     entries: HashMap<RequestId, Entry>,
     queues: [VecDeque<RequestId>; 3],
+    /// Requests of each lane waiting for a retry: they count against the lane's queue bound,
+    /// since they re-enter the queue when their retry is due.
+    retry_waiting: [usize; 3],
     info_in_flight: usize,
     slots: [Option<Slot>; 3],
     deadlines: DeadlineSet<RequestId>,
@@ -135,8 +138,9 @@ impl Correlator {
         self.entries.len()
     }
 
+    /// Requests of `lane` waiting to be sent: queued, or waiting for a retry.
     pub(crate) fn queued(&self, lane: Lane) -> usize {
-        self.queues[lane as usize].len()
+        self.queues[lane as usize].len() + self.retry_waiting[lane as usize]
     }
 
     pub(crate) fn get(&self, id: RequestId) -> Option<&Entry> {
@@ -167,7 +171,10 @@ impl Correlator {
         self.deadlines.remove(entry.deadline, id);
         match entry.phase {
             Phase::Queued => self.queues[entry.lane as usize].retain(|q| *q != id),
-            Phase::RetryWait(at) => self.retries.remove(at, id),
+            Phase::RetryWait(at) => {
+                self.retries.remove(at, id);
+                self.retry_waiting[entry.lane as usize] -= 1;
+            }
             Phase::InFlight => self.release_slot(entry.lane, id, orphan_at),
         }
         Some(entry)
@@ -196,6 +203,7 @@ impl Correlator {
             let lane = entry.lane;
             entry.phase = Phase::RetryWait(at);
             self.retries.insert(at, id);
+            self.retry_waiting[lane as usize] += 1;
             self.release_slot(lane, id, None);
         }
     }
@@ -205,6 +213,7 @@ impl Correlator {
         while let Some(id) = self.retries.pop_due(now) {
             if let Some(entry) = self.entries.get_mut(&id) {
                 entry.phase = Phase::Queued;
+                self.retry_waiting[entry.lane as usize] -= 1;
                 self.queues[entry.lane as usize].push_front(id);
             }
         }
@@ -266,6 +275,7 @@ impl Correlator {
         for q in &mut self.queues {
             q.clear();
         }
+        self.retry_waiting = [0; 3];
         self.info_in_flight = 0;
         self.slots = [None, Some(Slot::Free), Some(Slot::Free)];
         self.deadlines.clear();
@@ -538,6 +548,27 @@ mod tests {
             Route::Notify(Notification::Unmatched(_))
         ));
         assert_eq!(c.next_sendable(8), Some(RequestId(2)));
+    }
+
+    #[test]
+    fn requests_waiting_for_a_retry_count_against_the_queue_bound() {
+        let t0 = Instant::now();
+        let mut c = Correlator::new();
+        c.insert(RequestId(1), inference(), t0 + Duration::from_secs(9));
+        assert_eq!(c.next_sendable(8), Some(RequestId(1)));
+        assert_eq!(c.queued(Lane::Inference), 0);
+        c.schedule_retry(RequestId(1), t0 + Duration::from_secs(1));
+        assert_eq!(
+            c.queued(Lane::Inference),
+            1,
+            "a retry-waiting request holds a queue place"
+        );
+        c.requeue_due(t0 + Duration::from_secs(1));
+        assert_eq!(c.queued(Lane::Inference), 1);
+        assert_eq!(c.next_sendable(8), Some(RequestId(1)));
+        c.schedule_retry(RequestId(1), t0 + Duration::from_secs(2));
+        c.remove(RequestId(1), None);
+        assert_eq!(c.queued(Lane::Inference), 0);
     }
 
     #[test]
