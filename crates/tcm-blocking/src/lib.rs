@@ -58,3 +58,8 @@ pub use tcm_adapter::{
 };
 pub use tcm_proto;
 pub use tcm_proto::http::HttpResponse;
+
+/// The workspace README's Rust examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
