@@ -231,8 +231,19 @@ fn run_callable() {
             ),
         ]),
     );
-    // The server recorded both replies, the error included.
-    let calls = server.client_calls();
+    // The server recorded both replies, the error included. The last reply may be recorded a
+    // moment after the conversation's final step: wait for it, within a bound.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut calls = server.client_calls();
+    while calls.len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        calls = server.client_calls();
+    }
+    assert_eq!(
+        calls.len(),
+        2,
+        "both run_callable replies recorded: {calls:?}"
+    );
     assert_eq!(
         calls[0].reply,
         CallReply::Result(json!({"message": "Ok", "data": 5}))
