@@ -3,8 +3,6 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use crate::capability::Capabilities;
 use crate::config::Config;
 use crate::correlate::{Correlator, Lane, Route, tag};
@@ -12,7 +10,7 @@ use crate::envelope::{AuthContext, Protocol, Request, encode_auth, encode_reques
 use crate::error::{DisconnectError, ErrorCode, RequestError};
 use crate::event::{Dial, Event, Notification, RequestId, Response, Transmit};
 use crate::frame::{ErrorFrame, ServerFrame};
-use crate::keepalive::{Keepalive, KeepaliveAction};
+use crate::keepalive::{self, Keepalive};
 use crate::retry::Reconnects;
 use crate::rng::Rng;
 use crate::timer::earliest;
@@ -372,22 +370,10 @@ impl Connection {
             }
             _ => {}
         }
-        if matches!(self.state, State::Authenticating { .. } | State::Open) {
-            let action = self
-                .keepalive
-                .as_mut()
-                .map_or(KeepaliveAction::Nothing, |k| k.on_timeout(now));
-            match action {
-                KeepaliveAction::Nothing => {}
-                KeepaliveAction::Ping => self
-                    .transmits
-                    .push_back(Transmit::Ping(Bytes::from_static(b"tcm"))),
-                KeepaliveAction::Dead => {
-                    self.transmits
-                        .push_back(close_frame(1001, "keepalive timeout"));
-                    self.disconnect(now, DisconnectError::KeepaliveTimeout, true);
-                }
-            }
+        if matches!(self.state, State::Authenticating { .. } | State::Open)
+            && keepalive::fire(&mut self.keepalive, now, &mut self.transmits)
+        {
+            self.disconnect(now, DisconnectError::KeepaliveTimeout, true);
         }
         while let Some(id) = self.correlator.pop_expired(now) {
             self.abandon(id, now, RequestError::Timeout);

@@ -1,7 +1,12 @@
 //! Keepalive: ask for a ping when the link has been idle, declare the peer dead when nothing
 //! comes back in time.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::event::Transmit;
 
 /// Keepalive timings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +78,32 @@ impl Keepalive {
                 self.ping_sent = Some(now);
                 KeepaliveAction::Ping
             }
+        }
+    }
+}
+
+/// Fires the keepalive timer of an open session: queues a ping, or, when the peer is dead,
+/// queues the close frame and returns `true` so the caller disconnects.
+pub(crate) fn fire(
+    keepalive: &mut Option<Keepalive>,
+    now: Instant,
+    transmits: &mut VecDeque<Transmit>,
+) -> bool {
+    let action = keepalive
+        .as_mut()
+        .map_or(KeepaliveAction::Nothing, |k| k.on_timeout(now));
+    match action {
+        KeepaliveAction::Nothing => false,
+        KeepaliveAction::Ping => {
+            transmits.push_back(Transmit::Ping(Bytes::from_static(b"keepalive")));
+            false
+        }
+        KeepaliveAction::Dead => {
+            transmits.push_back(Transmit::Close {
+                code: 1001,
+                reason: "keepalive timeout".to_owned(),
+            });
+            true
         }
     }
 }

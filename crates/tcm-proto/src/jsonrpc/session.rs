@@ -5,14 +5,13 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use serde_json::Value;
 
 use super::message::{Incoming, RpcError, classify, encode_reply, encode_request};
 use super::methods::{Call, ServerMethod};
 use crate::envelope::Secret;
 use crate::event::Transmit;
-use crate::keepalive::{Keepalive, KeepaliveAction, KeepaliveConfig};
+use crate::keepalive::{self, Keepalive, KeepaliveConfig};
 use crate::retry::{ReconnectPolicy, Reconnects};
 use crate::rng::Rng;
 use crate::timer::{DeadlineSet, earliest};
@@ -368,21 +367,10 @@ impl RpcSession {
             }
             _ => {}
         }
-        if matches!(self.state, State::AwaitingSession { .. } | State::Ready) {
-            let action = self
-                .keepalive
-                .as_mut()
-                .map_or(KeepaliveAction::Nothing, |k| k.on_timeout(now));
-            match action {
-                KeepaliveAction::Nothing => {}
-                KeepaliveAction::Ping => self
-                    .transmits
-                    .push_back(Transmit::Ping(Bytes::from_static(b"rpc"))),
-                KeepaliveAction::Dead => {
-                    self.transmits.push_back(close(1001, "keepalive timeout"));
-                    self.disconnect(now, RpcDisconnect::KeepaliveTimeout, true);
-                }
-            }
+        if matches!(self.state, State::AwaitingSession { .. } | State::Ready)
+            && keepalive::fire(&mut self.keepalive, now, &mut self.transmits)
+        {
+            self.disconnect(now, RpcDisconnect::KeepaliveTimeout, true);
         }
         while let Some(id) = self.deadlines.pop_due(now) {
             self.finish(id, Err(CallError::Timeout));
