@@ -216,73 +216,57 @@ fn python(python: &PathBuf, mode: &str, url: &str, arg: &str) -> Option<Value> {
     serde_json::from_slice(&out.stdout).ok()
 }
 
-fn pipelined_smol(url: &str, window: usize, seconds: f64) -> (u64, f64) {
-    smol::block_on(async {
-        let client = tcm_smol::Client::connect(
-            url,
-            AuthContext::anonymous(),
-            config(&format!("bench-smol-w{window}")),
-        )
-        .await
-        .expect("connect");
-        let start = Instant::now();
-        let deadline = start + Duration::from_secs_f64(seconds);
-        let tasks: Vec<_> = (0..window)
-            .map(|_| {
-                let c = client.clone();
-                smol::spawn(async move {
-                    let mut n = 0u64;
-                    while Instant::now() < deadline {
-                        c.queue_stats().await.expect("queue_stats");
-                        n += 1;
-                    }
-                    n
-                })
+/// Keeps `window` `queue_stats` calls in flight on one async client for `seconds`, with `window`
+/// tasks of the given runtime sharing it.
+macro_rules! pipelined_async {
+    ($name:ident, $client:ty, $block_on:path, $spawn:path, $tag:literal) => {
+        fn $name(url: &str, window: usize, seconds: f64) -> (u64, f64) {
+            $block_on(async {
+                let uuid = format!("bench-{}-w{window}", $tag);
+                let client = <$client>::connect(url, AuthContext::anonymous(), config(&uuid))
+                    .await
+                    .expect("connect");
+                let start = Instant::now();
+                let deadline = start + Duration::from_secs_f64(seconds);
+                let tasks: Vec<_> = (0..window)
+                    .map(|_| {
+                        let c = client.clone();
+                        $spawn(async move {
+                            let mut n = 0u64;
+                            while Instant::now() < deadline {
+                                c.queue_stats().await.expect("queue_stats");
+                                n += 1;
+                            }
+                            n
+                        })
+                    })
+                    .collect();
+                let mut total = 0;
+                for t in tasks {
+                    total += t.await;
+                }
+                let secs = start.elapsed().as_secs_f64();
+                client.close().await;
+                (total, secs)
             })
-            .collect();
-        let mut total = 0;
-        for t in tasks {
-            total += t.await;
         }
-        let secs = start.elapsed().as_secs_f64();
-        client.close().await;
-        (total, secs)
-    })
+    };
 }
 
-fn pipelined_async_std(url: &str, window: usize, seconds: f64) -> (u64, f64) {
-    async_std::task::block_on(async {
-        let client = tcm_async_std::Client::connect(
-            url,
-            AuthContext::anonymous(),
-            config(&format!("bench-as-w{window}")),
-        )
-        .await
-        .expect("connect");
-        let start = Instant::now();
-        let deadline = start + Duration::from_secs_f64(seconds);
-        let tasks: Vec<_> = (0..window)
-            .map(|_| {
-                let c = client.clone();
-                async_std::task::spawn(async move {
-                    let mut n = 0u64;
-                    while Instant::now() < deadline {
-                        c.queue_stats().await.expect("queue_stats");
-                        n += 1;
-                    }
-                    n
-                })
-            })
-            .collect();
-        let mut total = 0;
-        for t in tasks {
-            total += t.await;
-        }
-        let secs = start.elapsed().as_secs_f64();
-        client.close().await;
-        (total, secs)
-    })
-}
+pipelined_async!(
+    pipelined_smol,
+    tcm_smol::Client,
+    smol::block_on,
+    smol::spawn,
+    "smol"
+);
+pipelined_async!(
+    pipelined_async_std,
+    tcm_async_std::Client,
+    async_std::task::block_on,
+    async_std::task::spawn,
+    "as"
+);
 
 /// Our encode-and-send path for one big inference: the core builds and encodes the frame (as
 /// the clients do) and it is written to a raw socket. Returns milliseconds per sample.

@@ -8,7 +8,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tcm_proto::{AuthContext, Config, Connection, InferenceRequest, InfoRequest, Request};
+use tcm_proto::{Config, Connection, InferenceRequest, InfoRequest, Request};
+
+mod common;
 
 struct Counting;
 
@@ -42,17 +44,10 @@ static GLOBAL: Counting = Counting;
 const N: usize = 10_000;
 
 fn open(max: usize) -> (Connection, Instant) {
-    let now = Instant::now();
     let mut config = Config::new("mem");
     config.max_queued = max;
     config.max_info_in_flight = max;
-    let mut conn = Connection::new(config, AuthContext::anonymous());
-    let _ = conn.poll_dial();
-    conn.handle_connected(now);
-    while conn.poll_transmit().is_some() {}
-    conn.handle_text(now, r#"{"type":"auth.ok"}"#);
-    while conn.poll_event().is_some() {}
-    (conn, now)
+    common::open(config)
 }
 
 /// Prints the bytes held per pending request; `own` is the size of the request's own data,

@@ -5,6 +5,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+
+mod common;
 use tcm_proto::envelope::{encode_auth, encode_request};
 use tcm_proto::{
     AuthContext, Config, Connection, Event, InferenceRequest, InfoRequest, ManagementRequest,
@@ -108,14 +110,7 @@ fn decode(c: &mut Criterion) {
 
 /// An authenticated connection with keepalive and retries as configured by default.
 fn open() -> (Connection, Instant) {
-    let now = Instant::now();
-    let mut conn = Connection::new(Config::new("bench"), AuthContext::anonymous());
-    let _ = conn.poll_dial();
-    conn.handle_connected(now);
-    while conn.poll_transmit().is_some() {}
-    conn.handle_text(now, r#"{"type":"auth.ok"}"#);
-    while conn.poll_event().is_some() {}
-    (conn, now)
+    common::open(Config::new("bench"))
 }
 
 fn lifecycle(c: &mut Criterion) {
