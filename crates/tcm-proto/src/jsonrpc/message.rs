@@ -221,6 +221,11 @@ pub fn encode_request(id: &str, method: &str, params: &Value) -> String {
     json!({"jsonrpc": "2.0", "method": method, "params": params, "id": id}).to_string()
 }
 
+/// Encodes a notification `{"jsonrpc","method","params"}`: no id, so no reply is expected.
+pub fn encode_notification(method: &str, params: &Value) -> String {
+    json!({"jsonrpc": "2.0", "method": method, "params": params}).to_string()
+}
+
 /// Encodes a reply to a server request: `result` or `error`.
 pub fn encode_reply(id: &Value, outcome: &Result<Value, RpcError>) -> String {
     match outcome {
@@ -303,6 +308,15 @@ mod tests {
                 matches!(classify(t), Incoming::Invalid { error, .. } if error.code == INVALID_REQUEST)
             );
         }
+    }
+
+    #[test]
+    fn a_notification_carries_no_id_and_classifies_as_one() {
+        let text = encode_notification("heartbeat", &json!({"id": "r"}));
+        assert!(!text.contains("\"id\":\"r\"}") || !text.contains("\"id\":null"));
+        assert!(
+            matches!(classify(&text), Incoming::Notification { method, .. } if method == "heartbeat")
+        );
     }
 
     #[test]

@@ -313,6 +313,52 @@ impl Call {
     pub fn clear_grad(optimizer_id: &str) -> Self {
         Self::new("clear_grad", json!({"optimizer_id": optimizer_id}))
     }
+
+    /// `append_grad`: `gradient` is a variable reference (see [`variable_ref`]).
+    pub fn append_grad(variable_id: &str, gradient: Value) -> Self {
+        Self::new(
+            "append_grad",
+            json!({"variable_id": variable_id, "gradient": gradient}),
+        )
+    }
+
+    /// `get_variable`.
+    pub fn get_variable(variable_id: &str) -> Self {
+        Self::new("get_variable", json!({"variable_id": variable_id}))
+    }
+
+    /// `clear_model_usage`.
+    pub fn clear_model_usage(model_id: &str) -> Self {
+        Self::new("clear_model_usage", json!({"model_id": model_id}))
+    }
+
+    /// `set_model_singleton`. `client_args` may hold a provider key: never log these params.
+    pub fn set_model_singleton(
+        model_id: &str,
+        model_name: &str,
+        client_args: Value,
+        completion_args: Value,
+    ) -> Self {
+        Self::new(
+            "set_model_singleton",
+            json!({"model_id": model_id, "model_name": model_name, "client_args": client_args, "completion_args": completion_args}),
+        )
+    }
+
+    /// `add_param_group`.
+    pub fn add_param_group(optimizer_id: &str, messages: Value, param_group: Value) -> Self {
+        Self::new(
+            "add_param_group",
+            json!({"optimizer_id": optimizer_id, "messages": messages, "param_group": param_group}),
+        )
+    }
+
+    /// `run_optimizer_tgd` (long-running): the functional TGD step; `args` holds its named
+    /// arguments (`params`, `grads`, `momentum_buffer_list`, `model_client`, `messages`,
+    /// `inputs`, `constraints`, `momentum`, `completion_args`).
+    pub fn run_optimizer_tgd(args: Value) -> Self {
+        Self::new("run_optimizer_tgd", args)
+    }
 }
 
 /// A serialised variable reference `{"__variable__": true, "variable_id": id}`.
@@ -339,6 +385,33 @@ mod tests {
             panic!()
         };
         assert!(c.args.is_empty() && c.kwargs.is_empty());
+    }
+
+    #[test]
+    fn every_client_method_has_a_builder() {
+        let calls = [
+            Call::create_variable(json!("x"), "r", false),
+            Call::update_variable("v", "data", json!("y")),
+            Call::append_grad("v", variable_ref("g")),
+            Call::get_variable("v"),
+            Call::run_function("Add", true, json!([]), json!({})),
+            Call::get_backprop_ids(json!([])),
+            Call::run_backward(json!(null), json!(null), false, false, json!(null)),
+            Call::create_model("c", "p", json!({}), json!({})),
+            Call::clear_model_usage("m"),
+            Call::set_model_singleton("m", "n", json!({}), json!({})),
+            Call::create_optimizer("TGD", json!([]), json!({})),
+            Call::clear_grad("o"),
+            Call::run_step("o"),
+            Call::add_param_group("o", json!([]), json!({})),
+            Call::run_optimizer_tgd(json!({"momentum": 0})),
+        ];
+        let names: std::collections::HashSet<_> = calls.iter().map(|c| c.method.as_str()).collect();
+        assert_eq!(
+            names.len(),
+            15,
+            "the fifteen client methods of the protocol"
+        );
     }
 
     #[test]
