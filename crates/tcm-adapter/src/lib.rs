@@ -23,6 +23,7 @@ pub mod rpc_options;
 pub mod rpc_status;
 pub mod rpc_worker;
 pub mod seed;
+pub mod socket;
 pub mod status;
 pub mod tls;
 

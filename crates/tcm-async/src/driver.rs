@@ -8,9 +8,6 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
-use async_tungstenite::tungstenite::protocol::CloseFrame;
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use async_tungstenite::tungstenite::{self, Message};
 use futures_channel::{mpsc, oneshot};
 use futures_core::Stream as _;
 use rustls::ClientConfig;
@@ -18,15 +15,16 @@ use tcm_adapter::ClientOptions;
 use tcm_adapter::dial::finish_dial;
 use tcm_adapter::error::connect_error;
 use tcm_adapter::requests::Requests;
+use tcm_adapter::socket::SocketSession;
 use tcm_adapter::status::ClientStatus;
 use tcm_proto::{
     Connection, ConnectionState, Dial, Endpoint, Event, Notification, Request, RequestError,
-    Response, StreamFrame, Transmit,
+    Response, StreamFrame,
 };
 
 use crate::error::{ConnectError, TransportError};
 use crate::runtime::Runtime;
-use crate::time::until;
+use crate::socket::{Socket, SocketEvent};
 use crate::transport::{self, Ws};
 
 /// Where the outcome of a request goes.
@@ -72,7 +70,7 @@ type DialFuture<R> = Pin<Box<dyn Future<Output = Dialed<R>> + Send>>;
 /// What one wait produced.
 enum Wake<R: Runtime> {
     Command(Option<Command>),
-    Socket(Option<Result<Message, tungstenite::Error>>),
+    Socket(SocketEvent),
     Dialed(Dialed<R>),
     Timer,
 }
@@ -83,7 +81,7 @@ pub(crate) struct Driver<R: Runtime> {
     endpoint: Endpoint,
     tls: Option<Arc<ClientConfig>>,
     options: ClientOptions,
-    ws: Option<Ws<R>>,
+    socket: Socket<R>,
     dialing: Option<DialFuture<R>>,
     requests: Requests<ReplyTo>,
     status: ClientStatus,
@@ -102,12 +100,13 @@ impl<R: Runtime> Driver<R> {
         status: ClientStatus,
         notifications: Option<mpsc::Sender<Notification>>,
     ) -> Self {
+        let socket = Socket::new(options.write_timeout);
         Self {
             conn,
             endpoint,
             tls,
             options,
-            ws: None,
+            socket,
             dialing: None,
             requests: Requests::new(),
             status,
@@ -132,7 +131,7 @@ impl<R: Runtime> Driver<R> {
                     Event::Disconnected { error, .. } => {
                         self.conn.close(Instant::now());
                         self.flush_transmits().await;
-                        self.ws = None;
+                        self.socket.drop_ws();
                         let transport = self.last_dial_error.take();
                         return Err(connect_error(error, transport));
                     }
@@ -147,7 +146,7 @@ impl<R: Runtime> Driver<R> {
             }
             let deadline = self.conn.poll_timeout();
             match self.wait(None, deadline).await {
-                Wake::Socket(m) => self.on_socket(m),
+                Wake::Socket(event) => self.conn.receive(Instant::now(), event),
                 Wake::Dialed(d) => self.finish_dial(d),
                 Wake::Timer => self.conn.handle_timeout(Instant::now()),
                 Wake::Command(_) => {}
@@ -181,7 +180,7 @@ impl<R: Runtime> Driver<R> {
             match self.wait(Some(&mut commands), deadline).await {
                 Wake::Command(Some(command)) => self.on_command(command),
                 Wake::Command(None) => hung_up = true,
-                Wake::Socket(m) => self.on_socket(m),
+                Wake::Socket(event) => self.conn.receive(Instant::now(), event),
                 Wake::Dialed(d) => self.finish_dial(d),
                 Wake::Timer => {}
             }
@@ -201,7 +200,7 @@ impl<R: Runtime> Driver<R> {
         let mut timer = deadline.map(Timer::at);
         self.socket_first = !self.socket_first;
         let socket_first = self.socket_first;
-        let ws = &mut self.ws;
+        let socket = &mut self.socket;
         let dialing = &mut self.dialing;
         std::future::poll_fn(|cx| {
             if let Some(d) = dialing.as_mut() {
@@ -212,10 +211,8 @@ impl<R: Runtime> Driver<R> {
             }
             for turn in 0..2 {
                 if (turn == 0) == socket_first {
-                    if let Some(ws) = ws.as_mut() {
-                        if let Poll::Ready(m) = Pin::new(ws).poll_next(cx) {
-                            return Poll::Ready(Wake::Socket(m));
-                        }
+                    if let Poll::Ready(event) = socket.poll_read(cx) {
+                        return Poll::Ready(Wake::Socket(event));
                     }
                 } else if let Some(rx) = commands.as_mut() {
                     if let Poll::Ready(c) = Pin::new(&mut **rx).poll_next(cx) {
@@ -322,7 +319,7 @@ impl<R: Runtime> Driver<R> {
         match dialed {
             Dialed::Connect(result) => {
                 if let Some(ws) = finish_dial(&mut self.conn, result, &mut self.last_dial_error) {
-                    self.ws = Some(*ws);
+                    self.socket.open(*ws);
                 }
             }
             Dialed::Ready(ready) => self.conn.handle_ready(now, ready),
@@ -332,60 +329,7 @@ impl<R: Runtime> Driver<R> {
 
     /// Writes every pending transmit; a write failure or timeout is a transport failure.
     async fn flush_transmits(&mut self) {
-        while let Some(transmit) = self.conn.poll_transmit() {
-            let Some(ws) = self.ws.as_mut() else {
-                continue;
-            };
-            let deadline = Instant::now() + self.options.write_timeout;
-            let message = match transmit {
-                Transmit::Text(text) => Message::text(text),
-                Transmit::Ping(payload) => Message::Ping(payload),
-                Transmit::Close { code, reason } => {
-                    let frame = CloseFrame {
-                        code: CloseCode::from(code),
-                        reason: reason.into(),
-                    };
-                    let _ = until(deadline, ws.close(Some(frame))).await;
-                    self.ws = None;
-                    continue;
-                }
-            };
-            let error = match until(deadline, ws.send(message)).await {
-                Some(Ok(())) => continue,
-                Some(Err(e)) => e.to_string(),
-                None => "write timed out".to_owned(),
-            };
-            tracing::warn!(%error, "write failed");
-            self.ws = None;
-            self.conn.handle_closed(Instant::now(), None, &error);
-        }
-    }
-
-    fn on_socket(&mut self, message: Option<Result<Message, tungstenite::Error>>) {
-        let now = Instant::now();
-        match message {
-            Some(Ok(Message::Text(text))) => self.conn.handle_text(now, text.as_str()),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => self.conn.handle_pong(now),
-            Some(Ok(Message::Close(frame))) => {
-                let (code, reason) = frame.map_or((None, String::new()), |f| {
-                    (Some(u16::from(f.code)), f.reason.to_string())
-                });
-                self.ws = None;
-                self.conn.handle_closed(now, code, &reason);
-            }
-            Some(Ok(Message::Binary(_) | Message::Frame(_))) => {
-                tracing::debug!("ignoring a non-text frame");
-            }
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "read failed");
-                self.ws = None;
-                self.conn.handle_closed(now, None, &e.to_string());
-            }
-            None => {
-                self.ws = None;
-                self.conn.handle_closed(now, None, "stream ended");
-            }
-        }
+        self.socket.flush(&mut self.conn).await;
     }
 }
 

@@ -31,6 +31,7 @@ mod pool;
 mod probe;
 mod rpc;
 mod runtime;
+mod socket;
 mod stream;
 mod time;
 mod transport;

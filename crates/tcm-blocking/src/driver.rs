@@ -10,17 +10,16 @@ use tcm_adapter::ClientOptions;
 use tcm_adapter::dial::finish_dial;
 use tcm_adapter::error::connect_error;
 use tcm_adapter::requests::Requests;
+use tcm_adapter::socket::SocketSession;
 use tcm_adapter::status::ClientStatus;
 use tcm_proto::{
     Connection, ConnectionState, Dial, Endpoint, Event, Notification, Request, RequestError,
-    Response, StreamFrame, Transmit,
+    Response, StreamFrame,
 };
-use tungstenite::Message;
-use tungstenite::protocol::CloseFrame;
-use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::error::{ConnectError, TransportError};
-use crate::transport::{self, Ws, is_timeout};
+use crate::socket::Socket;
+use crate::transport::{self, Ws};
 
 /// What a caller asks of the I/O thread.
 pub(crate) enum Command {
@@ -57,7 +56,7 @@ pub(crate) struct Driver {
     endpoint: Endpoint,
     tls: Option<Arc<ClientConfig>>,
     options: ClientOptions,
-    ws: Option<Ws>,
+    socket: Socket,
     requests: Requests<Sender<Reply>>,
     status: ClientStatus,
     last_dial_error: Option<TransportError>,
@@ -65,7 +64,6 @@ pub(crate) struct Driver {
     notifications: Option<SyncSender<Notification>>,
     /// Where helper threads report dial outcomes (the command channel itself).
     loopback: crate::wake::Mailbox<Command>,
-    waker: Arc<crate::wake::Waker>,
 }
 
 /// What one wait on the socket or the command channel produced.
@@ -90,13 +88,12 @@ impl Driver {
             endpoint,
             tls,
             options,
-            ws: None,
+            socket: Socket::new(loopback.waker()),
             requests: Requests::new(),
             status,
             last_dial_error: None,
             closers: Vec::new(),
             notifications,
-            waker: loopback.waker(),
             loopback,
         }
     }
@@ -115,7 +112,7 @@ impl Driver {
                     Event::Disconnected { error, .. } => {
                         self.conn.close(Instant::now());
                         self.flush_transmits();
-                        self.ws = None;
+                        self.socket.drop_ws();
                         let transport = self.last_dial_error.take();
                         return Err(connect_error(error, transport));
                     }
@@ -131,7 +128,8 @@ impl Driver {
                 continue;
             }
             let deadline = self.conn.poll_timeout();
-            self.wait_socket(deadline, None);
+            let event = self.socket.read(deadline, None);
+            self.conn.receive(Instant::now(), event);
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 self.conn.handle_timeout(Instant::now());
             }
@@ -182,10 +180,11 @@ impl Driver {
                 Err(TryRecvError::Empty) => {}
             }
             let deadline = self.conn.poll_timeout();
-            let wake = if self.ws.is_some() {
+            let wake = if self.socket.is_open() {
                 // With a wake-up pipe a command interrupts the wait; without one, poll for them.
-                let cap = (!self.waker.can_poll()).then_some(self.options.command_poll);
-                self.wait_socket(deadline, cap);
+                let cap = (!self.socket.can_poll()).then_some(self.options.command_poll);
+                let event = self.socket.read(deadline, cap);
+                self.conn.receive(Instant::now(), event);
                 Wake::Idle
             } else {
                 wait_commands(&commands, deadline)
@@ -292,119 +291,13 @@ impl Driver {
 
     fn finish_dial(&mut self, result: Result<Ws, TransportError>) {
         if let Some(ws) = finish_dial(&mut self.conn, result, &mut self.last_dial_error) {
-            self.ws = Some(ws);
+            self.socket.open(ws);
         }
     }
 
     /// Writes every pending transmit; a write failure is a transport failure.
     fn flush_transmits(&mut self) {
-        while let Some(transmit) = self.conn.poll_transmit() {
-            let Some(ws) = self.ws.as_mut() else {
-                continue;
-            };
-            let result = match transmit {
-                Transmit::Text(text) => ws.send(Message::text(text)),
-                Transmit::Ping(payload) => ws.send(Message::Ping(payload)),
-                Transmit::Close { code, reason } => {
-                    let frame = CloseFrame {
-                        code: CloseCode::from(code),
-                        reason: reason.into(),
-                    };
-                    let _ = ws.close(Some(frame));
-                    let _ = ws.flush();
-                    self.ws = None;
-                    continue;
-                }
-            };
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "write failed");
-                self.ws = None;
-                self.conn
-                    .handle_closed(Instant::now(), None, &e.to_string());
-            }
-        }
-    }
-
-    /// Reads at most one message, waiting until `deadline` (capped by `cap`).
-    fn wait_socket(&mut self, deadline: Option<Instant>, cap: Option<Duration>) {
-        let Some(ws) = self.ws.as_mut() else {
-            if let Some(d) = deadline {
-                std::thread::sleep(d.saturating_duration_since(Instant::now()));
-            }
-            return;
-        };
-        let mut wait = deadline.map_or(Duration::from_secs(3600), |d| {
-            d.saturating_duration_since(Instant::now())
-        });
-        if let Some(cap) = cap {
-            wait = wait.min(cap);
-        }
-        if wait.is_zero() {
-            return;
-        }
-        if self.waker.can_poll() {
-            // A frame may already sit in tungstenite's or TLS's buffer, where poll cannot see
-            // it: read without blocking first.
-            let tcp = ws.get_ref().tcp();
-            let buffered = tcp.set_nonblocking(true).map(|()| ws.read());
-            let _ = ws.get_ref().tcp().set_nonblocking(false);
-            match buffered {
-                Ok(Err(tungstenite::Error::Io(e))) if is_timeout(&e) => {}
-                Ok(result) => return self.on_read(result),
-                Err(e) => return self.on_read(Err(tungstenite::Error::Io(e))),
-            }
-            match self.waker.wait(ws.get_ref().tcp(), wait) {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => return self.on_read(Err(tungstenite::Error::Io(e))),
-            }
-            // Readable: the rest of a frame follows promptly; bound the read anyway.
-            wait = wait.max(Duration::from_millis(1));
-        }
-        let Some(ws) = self.ws.as_mut() else {
-            return;
-        };
-        if let Err(e) = ws.get_ref().tcp().set_read_timeout(Some(wait)) {
-            self.ws = None;
-            self.conn
-                .handle_closed(Instant::now(), None, &e.to_string());
-            return;
-        }
-        let result = ws.read();
-        self.on_read(result);
-    }
-
-    /// Hands the outcome of one read to the connection.
-    fn on_read(&mut self, result: Result<Message, tungstenite::Error>) {
-        let now = Instant::now();
-        let Some(ws) = self.ws.as_mut() else {
-            return;
-        };
-        match result {
-            Ok(Message::Text(text)) => self.conn.handle_text(now, text.as_str()),
-            Ok(Message::Ping(_) | Message::Pong(_)) => {
-                self.conn.handle_pong(now);
-                // Send the automatic pong.
-                let _ = ws.flush();
-            }
-            Ok(Message::Close(frame)) => {
-                let _ = ws.flush();
-                let (code, reason) = frame.map_or((None, String::new()), |f| {
-                    (Some(u16::from(f.code)), f.reason.to_string())
-                });
-                self.ws = None;
-                self.conn.handle_closed(now, code, &reason);
-            }
-            Ok(Message::Binary(_) | Message::Frame(_)) => {
-                tracing::debug!("ignoring a non-text frame");
-            }
-            Err(tungstenite::Error::Io(e)) if is_timeout(&e) => {}
-            Err(e) => {
-                tracing::debug!(error = %e, "read failed");
-                self.ws = None;
-                self.conn.handle_closed(now, None, &e.to_string());
-            }
-        }
+        self.socket.flush(&mut self.conn);
     }
 }
 

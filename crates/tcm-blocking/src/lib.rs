@@ -41,6 +41,7 @@ mod http;
 mod pool;
 mod probe;
 mod rpc;
+mod socket;
 mod stream;
 mod transport;
 mod wake;

@@ -9,9 +9,6 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
-use async_tungstenite::tungstenite::protocol::CloseFrame;
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use async_tungstenite::tungstenite::{self, Message};
 use futures_channel::{mpsc, oneshot};
 use futures_core::Stream as _;
 use rustls::ClientConfig;
@@ -21,13 +18,14 @@ use tcm_adapter::rpc_dispatch::{Calls, Routed, respond, route_event};
 use tcm_adapter::rpc_error::rpc_connect_error;
 use tcm_adapter::rpc_status::RpcStatus;
 use tcm_adapter::rpc_worker::Job;
+use tcm_adapter::socket::SocketSession;
 use tcm_adapter::{ClientOptions, RpcClientEvent, RpcConnectError};
+use tcm_proto::Endpoint;
 use tcm_proto::jsonrpc::{Call, CallError, RpcError, RpcEvent, RpcSession};
-use tcm_proto::{Endpoint, Transmit};
 
 use crate::error::TransportError;
 use crate::runtime::Runtime;
-use crate::time::until;
+use crate::socket::{Socket, SocketEvent};
 use crate::transport::Ws;
 
 /// What the handles and the worker ask of the driver task.
@@ -56,7 +54,7 @@ type DialFuture<R> = Pin<Box<dyn Future<Output = Result<Ws<R>, TransportError>> 
 /// What one wait produced.
 enum Wake {
     Command(Option<Command>),
-    Socket(Option<Result<Message, tungstenite::Error>>),
+    Socket(SocketEvent),
     Dialed,
     Timer,
 }
@@ -66,7 +64,7 @@ pub(crate) struct Driver<R: Runtime> {
     endpoint: Endpoint,
     tls: Option<Arc<ClientConfig>>,
     options: ClientOptions,
-    ws: Option<Ws<R>>,
+    socket: Socket<R>,
     dialing: Option<DialFuture<R>>,
     calls: Calls<oneshot::Sender<Result<Value, CallError>>>,
     status: RpcStatus,
@@ -87,12 +85,13 @@ impl<R: Runtime> Driver<R> {
         events: mpsc::Sender<RpcClientEvent>,
         jobs: std::sync::mpsc::Sender<Job>,
     ) -> Self {
+        let socket = Socket::new(options.write_timeout);
         Self {
             session,
             endpoint,
             tls,
             options,
-            ws: None,
+            socket,
             dialing: None,
             calls: Calls::new(),
             status,
@@ -119,7 +118,7 @@ impl<R: Runtime> Driver<R> {
                     RpcEvent::Disconnected { error, .. } => {
                         self.session.close(Instant::now());
                         self.flush_transmits().await;
-                        self.ws = None;
+                        self.socket.drop_ws();
                         self.dialing = None;
                         return Err(rpc_connect_error(error, self.last_dial_error.take()));
                     }
@@ -134,7 +133,7 @@ impl<R: Runtime> Driver<R> {
             }
             let deadline = self.session.poll_timeout();
             match self.wait(None, deadline).await {
-                Wake::Socket(m) => self.on_socket(m),
+                Wake::Socket(event) => self.session.receive(Instant::now(), event),
                 Wake::Dialed | Wake::Command(_) => {}
                 Wake::Timer => self.session.handle_timeout(Instant::now()),
             }
@@ -169,7 +168,7 @@ impl<R: Runtime> Driver<R> {
             match self.wait(Some(&mut commands), deadline).await {
                 Wake::Command(Some(Command::Hangup) | None) => hung_up = true,
                 Wake::Command(Some(command)) => self.on_command(command),
-                Wake::Socket(m) => self.on_socket(m),
+                Wake::Socket(event) => self.session.receive(Instant::now(), event),
                 Wake::Dialed | Wake::Timer => {}
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -193,7 +192,7 @@ impl<R: Runtime> Driver<R> {
         let mut timer = deadline.map(Timer::at);
         self.socket_first = !self.socket_first;
         let socket_first = self.socket_first;
-        let ws = &mut self.ws;
+        let socket = &mut self.socket;
         let dialing = &mut self.dialing;
         let dialed = std::future::poll_fn(|cx| {
             if let Some(d) = dialing.as_mut() {
@@ -204,10 +203,8 @@ impl<R: Runtime> Driver<R> {
             }
             for turn in 0..2 {
                 if (turn == 0) == socket_first {
-                    if let Some(ws) = ws.as_mut() {
-                        if let Poll::Ready(m) = Pin::new(ws).poll_next(cx) {
-                            return Poll::Ready(Ok(Wake::Socket(m)));
-                        }
+                    if let Poll::Ready(event) = socket.poll_read(cx) {
+                        return Poll::Ready(Ok(Wake::Socket(event)));
                     }
                 } else if let Some(rx) = commands.as_mut() {
                     if let Poll::Ready(c) = Pin::new(&mut **rx).poll_next(cx) {
@@ -304,67 +301,12 @@ impl<R: Runtime> Driver<R> {
 
     fn finish_dial(&mut self, result: Result<Ws<R>, TransportError>) {
         if let Some(ws) = finish_dial(&mut self.session, result, &mut self.last_dial_error) {
-            self.ws = Some(ws);
+            self.socket.open(ws);
         }
     }
 
     /// Writes every pending transmit; a write failure or timeout is a transport failure.
     async fn flush_transmits(&mut self) {
-        while let Some(transmit) = self.session.poll_transmit() {
-            let Some(ws) = self.ws.as_mut() else {
-                continue;
-            };
-            let deadline = Instant::now() + self.options.write_timeout;
-            let message = match transmit {
-                Transmit::Text(text) => Message::text(text),
-                Transmit::Ping(payload) => Message::Ping(payload),
-                Transmit::Close { code, reason } => {
-                    let frame = CloseFrame {
-                        code: CloseCode::from(code),
-                        reason: reason.into(),
-                    };
-                    let _ = until(deadline, ws.close(Some(frame))).await;
-                    self.ws = None;
-                    continue;
-                }
-            };
-            let error = match until(deadline, ws.send(message)).await {
-                Some(Ok(())) => continue,
-                Some(Err(e)) => e.to_string(),
-                None => "write timed out".to_owned(),
-            };
-            tracing::warn!(%error, "write failed");
-            self.ws = None;
-            self.session.handle_closed(Instant::now(), None, &error);
-        }
-    }
-
-    fn on_socket(&mut self, message: Option<Result<Message, tungstenite::Error>>) {
-        let now = Instant::now();
-        match message {
-            Some(Ok(Message::Text(text))) => self.session.handle_text(now, text.as_str()),
-            Some(Ok(Message::Binary(data))) => {
-                self.session
-                    .handle_text(now, &String::from_utf8_lossy(&data));
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => self.session.handle_pong(now),
-            Some(Ok(Message::Close(frame))) => {
-                let (code, reason) = frame.map_or((None, String::new()), |f| {
-                    (Some(u16::from(f.code)), f.reason.to_string())
-                });
-                self.ws = None;
-                self.session.handle_closed(now, code, &reason);
-            }
-            Some(Ok(Message::Frame(_))) => {}
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "read failed");
-                self.ws = None;
-                self.session.handle_closed(now, None, &e.to_string());
-            }
-            None => {
-                self.ws = None;
-                self.session.handle_closed(now, None, "stream ended");
-            }
-        }
+        self.socket.flush(&mut self.session).await;
     }
 }

@@ -12,16 +12,15 @@ use tcm_adapter::rpc_dispatch::{Calls, Routed, respond, route_event};
 use tcm_adapter::rpc_error::rpc_connect_error;
 use tcm_adapter::rpc_status::RpcStatus;
 use tcm_adapter::rpc_worker::Job;
+use tcm_adapter::socket::SocketSession;
 use tcm_adapter::{ClientOptions, RpcClientEvent, RpcConnectError};
+use tcm_proto::Endpoint;
 use tcm_proto::jsonrpc::{Call, CallError, RpcError, RpcEvent, RpcSession};
-use tcm_proto::{Endpoint, Transmit};
-use tungstenite::Message;
-use tungstenite::protocol::CloseFrame;
-use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::error::TransportError;
-use crate::transport::{Ws, is_timeout};
-use crate::wake::{Mailbox, Waker};
+use crate::socket::Socket;
+use crate::transport::Ws;
+use crate::wake::Mailbox;
 
 /// What the handles, the worker and the dial threads ask of the I/O thread.
 pub(crate) enum Command {
@@ -58,7 +57,7 @@ pub(crate) struct Driver {
     endpoint: Endpoint,
     tls: Option<Arc<ClientConfig>>,
     options: ClientOptions,
-    ws: Option<Ws>,
+    socket: Socket,
     calls: Calls<Sender<Result<Value, CallError>>>,
     status: RpcStatus,
     last_dial_error: Option<TransportError>,
@@ -66,7 +65,6 @@ pub(crate) struct Driver {
     events: Option<SyncSender<RpcClientEvent>>,
     jobs: Option<Sender<Job>>,
     loopback: Mailbox<Command>,
-    waker: Arc<Waker>,
 }
 
 impl Driver {
@@ -86,14 +84,13 @@ impl Driver {
             endpoint,
             tls,
             options,
-            ws: None,
+            socket: Socket::new(loopback.waker()),
             calls: Calls::new(),
             status,
             last_dial_error: None,
             closers: Vec::new(),
             events: Some(events),
             jobs: Some(jobs),
-            waker: loopback.waker(),
             loopback,
         }
     }
@@ -113,7 +110,7 @@ impl Driver {
                     RpcEvent::Disconnected { error, .. } => {
                         self.session.close(Instant::now());
                         self.flush_transmits();
-                        self.ws = None;
+                        self.socket.drop_ws();
                         return Err(rpc_connect_error(error, self.last_dial_error.take()));
                     }
                     other => self.on_event(other),
@@ -128,7 +125,8 @@ impl Driver {
                 continue;
             }
             let deadline = self.session.poll_timeout();
-            self.wait_socket(deadline, None);
+            let event = self.socket.read(deadline, None);
+            self.session.receive(Instant::now(), event);
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 self.session.handle_timeout(Instant::now());
             }
@@ -178,9 +176,10 @@ impl Driver {
                 Err(TryRecvError::Empty) => {}
             }
             let deadline = self.session.poll_timeout();
-            let wake = if self.ws.is_some() {
-                let cap = (!self.waker.can_poll()).then_some(self.options.command_poll);
-                self.wait_socket(deadline, cap);
+            let wake = if self.socket.is_open() {
+                let cap = (!self.socket.can_poll()).then_some(self.options.command_poll);
+                let event = self.socket.read(deadline, cap);
+                self.session.receive(Instant::now(), event);
                 Wake::Idle
             } else {
                 wait_commands(&commands, deadline)
@@ -292,116 +291,13 @@ impl Driver {
 
     fn finish_dial(&mut self, result: Result<Ws, TransportError>) {
         if let Some(ws) = finish_dial(&mut self.session, result, &mut self.last_dial_error) {
-            self.ws = Some(ws);
+            self.socket.open(ws);
         }
     }
 
+    /// Writes every pending transmit; a write failure is a transport failure.
     fn flush_transmits(&mut self) {
-        while let Some(transmit) = self.session.poll_transmit() {
-            let Some(ws) = self.ws.as_mut() else {
-                continue;
-            };
-            let result = match transmit {
-                Transmit::Text(text) => ws.send(Message::text(text)),
-                Transmit::Ping(payload) => ws.send(Message::Ping(payload)),
-                Transmit::Close { code, reason } => {
-                    let frame = CloseFrame {
-                        code: CloseCode::from(code),
-                        reason: reason.into(),
-                    };
-                    let _ = ws.close(Some(frame));
-                    let _ = ws.flush();
-                    self.ws = None;
-                    continue;
-                }
-            };
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "write failed");
-                self.ws = None;
-                self.session
-                    .handle_closed(Instant::now(), None, &e.to_string());
-            }
-        }
-    }
-
-    /// Reads at most one message, waiting until `deadline` (capped by `cap`).
-    fn wait_socket(&mut self, deadline: Option<Instant>, cap: Option<Duration>) {
-        let Some(ws) = self.ws.as_mut() else {
-            if let Some(d) = deadline {
-                std::thread::sleep(d.saturating_duration_since(Instant::now()));
-            }
-            return;
-        };
-        let mut wait = deadline.map_or(Duration::from_secs(3600), |d| {
-            d.saturating_duration_since(Instant::now())
-        });
-        if let Some(cap) = cap {
-            wait = wait.min(cap);
-        }
-        if wait.is_zero() {
-            return;
-        }
-        if self.waker.can_poll() {
-            // A frame may already sit in tungstenite's or TLS's buffer: read without blocking.
-            let buffered = ws.get_ref().tcp().set_nonblocking(true).map(|()| ws.read());
-            let _ = ws.get_ref().tcp().set_nonblocking(false);
-            match buffered {
-                Ok(Err(tungstenite::Error::Io(e))) if is_timeout(&e) => {}
-                Ok(result) => return self.on_read(result),
-                Err(e) => return self.on_read(Err(tungstenite::Error::Io(e))),
-            }
-            #[cfg(unix)]
-            match self.waker.wait(ws.get_ref().tcp(), wait) {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => return self.on_read(Err(tungstenite::Error::Io(e))),
-            }
-            wait = wait.max(Duration::from_millis(1));
-        }
-        let Some(ws) = self.ws.as_mut() else {
-            return;
-        };
-        if let Err(e) = ws.get_ref().tcp().set_read_timeout(Some(wait)) {
-            self.ws = None;
-            self.session
-                .handle_closed(Instant::now(), None, &e.to_string());
-            return;
-        }
-        let result = ws.read();
-        self.on_read(result);
-    }
-
-    fn on_read(&mut self, result: Result<Message, tungstenite::Error>) {
-        let now = Instant::now();
-        let Some(ws) = self.ws.as_mut() else {
-            return;
-        };
-        match result {
-            Ok(Message::Text(text)) => self.session.handle_text(now, text.as_str()),
-            Ok(Message::Binary(data)) => {
-                self.session
-                    .handle_text(now, &String::from_utf8_lossy(&data));
-            }
-            Ok(Message::Ping(_) | Message::Pong(_)) => {
-                self.session.handle_pong(now);
-                let _ = ws.flush();
-            }
-            Ok(Message::Close(frame)) => {
-                let _ = ws.flush();
-                let (code, reason) = frame.map_or((None, String::new()), |f| {
-                    (Some(u16::from(f.code)), f.reason.to_string())
-                });
-                self.ws = None;
-                self.session.handle_closed(now, code, &reason);
-            }
-            Ok(Message::Frame(_)) => {}
-            Err(tungstenite::Error::Io(e)) if is_timeout(&e) => {}
-            Err(e) => {
-                tracing::debug!(error = %e, "read failed");
-                self.ws = None;
-                self.session.handle_closed(now, None, &e.to_string());
-            }
-        }
+        self.socket.flush(&mut self.session);
     }
 }
 
