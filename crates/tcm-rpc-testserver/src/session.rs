@@ -3,7 +3,6 @@
 //! (heartbeats, script, reply) for a request or runs the connect script.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
@@ -13,8 +12,6 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tcm_proto::jsonrpc::message::{Incoming, classify, encode_reply};
 use tcm_proto::jsonrpc::{LONG_RUNNING, RpcError};
-use tungstenite::protocol::frame::CloseFrame;
-use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
 use crate::config::SessionFrame;
@@ -599,6 +596,8 @@ fn drain_until_closed(ws: &mut WebSocket<TcpStream>) -> End {
     End::Gone
 }
 
+use tcm_testserver::close::close_gracefully;
+
 /// Ends the socket as `end` says.
 pub(crate) fn finish(ws: &mut WebSocket<TcpStream>, end: End) {
     match end {
@@ -608,77 +607,5 @@ pub(crate) fn finish(ws: &mut WebSocket<TcpStream>, end: End) {
             let _ = ws.get_mut().shutdown(std::net::Shutdown::Both);
         }
         End::Gone => {}
-    }
-}
-
-fn close_gracefully(ws: &mut WebSocket<TcpStream>, code: u16, reason: &str, unreadable: bool) {
-    let _ = ws
-        .get_mut()
-        .set_read_timeout(Some(Duration::from_millis(5)));
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.to_string().into(),
-    };
-    if ws.close(Some(frame)).is_err() {
-        write_raw_close(ws.get_mut(), code, reason);
-    }
-    let _ = ws.flush();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    if unreadable {
-        drain_raw(ws.get_mut(), deadline);
-        let _ = ws.get_mut().shutdown(std::net::Shutdown::Both);
-        return;
-    }
-    let mut quiet_since = Instant::now();
-    while Instant::now() < deadline {
-        match ws.read() {
-            Ok(_) => quiet_since = Instant::now(),
-            Err(e) if is_timeout(&e) => {
-                let _ = ws.flush();
-                if quiet_since.elapsed() > Duration::from_millis(500) {
-                    break;
-                }
-            }
-            Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => {
-                break;
-            }
-            Err(_) => {
-                drain_raw(ws.get_mut(), deadline);
-                break;
-            }
-        }
-    }
-    let _ = ws.get_mut().shutdown(std::net::Shutdown::Both);
-}
-
-fn write_raw_close(stream: &mut TcpStream, code: u16, reason: &str) {
-    use std::io::Write;
-    let mut payload = code.to_be_bytes().to_vec();
-    payload.extend_from_slice(reason.as_bytes());
-    payload.truncate(125);
-    let mut frame = vec![0x88, payload.len() as u8];
-    frame.extend_from_slice(&payload);
-    let _ = stream.write_all(&frame);
-}
-
-fn drain_raw(stream: &mut TcpStream, deadline: Instant) {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut quiet_since = Instant::now();
-    while Instant::now() < deadline {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(_) => quiet_since = Instant::now(),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                if quiet_since.elapsed() > Duration::from_millis(300) {
-                    break;
-                }
-            }
-            Err(_) => break,
-        }
     }
 }

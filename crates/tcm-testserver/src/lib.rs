@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod close;
 pub mod config;
 pub mod faults;
 pub mod frames;

@@ -10,7 +10,6 @@ use crate::rng::XorShift;
 use crate::scheduler::{self, CancelFlag, Dispatcher};
 use crate::session::{Action, Env, Job, Session, Submit};
 use std::collections::{HashMap, VecDeque};
-use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
@@ -18,8 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tungstenite::protocol::frame::CloseFrame;
-use tungstenite::protocol::{WebSocketConfig, frame::coding::CloseCode};
+use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 /// Errors starting a server.
@@ -467,8 +465,10 @@ fn serve_websocket(shared: &Arc<Shared>, stream: TcpStream) {
         shared.cancel_flag(u).store(true, Ordering::SeqCst);
     }
     match end {
-        End::Close(code, reason) => close_gracefully(&mut ws, code, &reason, false),
-        End::CloseUnreadable(code, reason) => close_gracefully(&mut ws, code, &reason, true),
+        End::Close(code, reason) => crate::close::close_gracefully(&mut ws, code, &reason, false),
+        End::CloseUnreadable(code, reason) => {
+            crate::close::close_gracefully(&mut ws, code, &reason, true)
+        }
         End::Drop => {
             let _ = ws.get_mut().shutdown(std::net::Shutdown::Both);
         }
@@ -684,78 +684,6 @@ fn drain_until_closed(ws: &mut WebSocket<TcpStream>) -> End {
         }
     }
     End::Gone
-}
-
-fn close_gracefully(ws: &mut WebSocket<TcpStream>, code: u16, reason: &str, unreadable: bool) {
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.to_string().into(),
-    };
-    if ws.close(Some(frame)).is_err() {
-        // The protocol state may be unusable (e.g. after an oversized frame): write the
-        // close frame by hand.
-        write_raw_close(ws.get_mut(), code, reason);
-    }
-    let _ = ws.flush();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    if unreadable {
-        drain_raw(ws.get_mut(), deadline);
-        let _ = ws.get_mut().shutdown(std::net::Shutdown::Both);
-        return;
-    }
-    let mut quiet_since = Instant::now();
-    while Instant::now() < deadline {
-        match ws.read() {
-            Ok(_) => quiet_since = Instant::now(),
-            Err(e) if is_timeout(&e) => {
-                let _ = ws.flush();
-                if quiet_since.elapsed() > Duration::from_millis(500) {
-                    break;
-                }
-            }
-            Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => {
-                break;
-            }
-            Err(_) => {
-                // Unreadable protocol state (oversized frame): discard raw bytes until quiet.
-                drain_raw(ws.get_mut(), deadline);
-                break;
-            }
-        }
-    }
-    let _ = ws.get_mut().shutdown(std::net::Shutdown::Both);
-}
-
-fn write_raw_close(stream: &mut TcpStream, code: u16, reason: &str) {
-    use std::io::Write;
-    let mut payload = code.to_be_bytes().to_vec();
-    payload.extend_from_slice(reason.as_bytes());
-    payload.truncate(125);
-    let mut frame = vec![0x88, payload.len() as u8];
-    frame.extend_from_slice(&payload);
-    let _ = stream.write_all(&frame);
-}
-
-fn drain_raw(stream: &mut TcpStream, deadline: Instant) {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut quiet_since = Instant::now();
-    while Instant::now() < deadline {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(_) => quiet_since = Instant::now(),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                if quiet_since.elapsed() > Duration::from_millis(300) {
-                    break;
-                }
-            }
-            Err(_) => break,
-        }
-    }
 }
 
 struct ServerEnv<'a> {
