@@ -1,8 +1,9 @@
 //! The I/O thread: owns the socket and the [`Connection`], carries out what the core asks for,
 //! and routes events to the waiting callers.
 
+use crate::wake::{Wake, wait_commands};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
@@ -67,12 +68,6 @@ pub(crate) struct Driver {
 }
 
 /// What one wait on the socket or the command channel produced.
-enum Wake {
-    Command(Command),
-    Idle,
-    Hangup,
-}
-
 impl Driver {
     pub(crate) fn new(
         conn: Connection,
@@ -325,17 +320,5 @@ fn dial_outcome(
             tracing::debug!(status = ?result.as_ref().map(|r| r.status), "readiness probe");
             Command::Probed(matches!(result, Ok(r) if r.status == 200))
         }
-    }
-}
-
-fn wait_commands(commands: &Receiver<Command>, deadline: Option<Instant>) -> Wake {
-    let result = match deadline {
-        Some(d) => commands.recv_timeout(d.saturating_duration_since(Instant::now())),
-        None => commands.recv().map_err(|_| RecvTimeoutError::Disconnected),
-    };
-    match result {
-        Ok(c) => Wake::Command(c),
-        Err(RecvTimeoutError::Timeout) => Wake::Idle,
-        Err(RecvTimeoutError::Disconnected) => Wake::Hangup,
     }
 }

@@ -114,3 +114,30 @@ impl<C> Mailbox<C> {
         Ok(())
     }
 }
+
+/// Why a driver without an open socket stopped waiting on its command channel.
+pub(crate) enum Wake<C> {
+    /// A command arrived.
+    Command(C),
+    /// The deadline passed.
+    Idle,
+    /// Every handle is gone.
+    Hangup,
+}
+
+/// Waits for the next command until `deadline` (forever without one).
+pub(crate) fn wait_commands<C>(
+    commands: &std::sync::mpsc::Receiver<C>,
+    deadline: Option<std::time::Instant>,
+) -> Wake<C> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let result = match deadline {
+        Some(d) => commands.recv_timeout(d.saturating_duration_since(std::time::Instant::now())),
+        None => commands.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    };
+    match result {
+        Ok(c) => Wake::Command(c),
+        Err(RecvTimeoutError::Timeout) => Wake::Idle,
+        Err(RecvTimeoutError::Disconnected) => Wake::Hangup,
+    }
+}

@@ -1,8 +1,9 @@
 //! The I/O thread of an [`RpcClient`](super::RpcClient): owns the socket and the
 //! [`RpcSession`], carries out what the core asks for and routes its events.
 
+use crate::wake::{Wake, wait_commands};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
@@ -46,12 +47,6 @@ pub(crate) enum Command {
 }
 
 /// What one wait produced.
-enum Wake {
-    Command(Command),
-    Idle,
-    Hangup,
-}
-
 pub(crate) struct Driver {
     pub(crate) session: RpcSession,
     endpoint: Endpoint,
@@ -317,16 +312,4 @@ fn dial(
         options.write_timeout,
         session.config().max_message_bytes,
     )
-}
-
-fn wait_commands(commands: &Receiver<Command>, deadline: Option<Instant>) -> Wake {
-    let result = match deadline {
-        Some(d) => commands.recv_timeout(d.saturating_duration_since(Instant::now())),
-        None => commands.recv().map_err(|_| RecvTimeoutError::Disconnected),
-    };
-    match result {
-        Ok(c) => Wake::Command(c),
-        Err(RecvTimeoutError::Timeout) => Wake::Idle,
-        Err(RecvTimeoutError::Disconnected) => Wake::Hangup,
-    }
 }
