@@ -119,6 +119,9 @@ pub struct Connection {
     reconnects: Reconnects,
     shutdown_seen: bool,
     last_error: Option<String>,
+    /// The frame [`request`](Self::request) just encoded (to check its size), kept for the
+    /// `pump` it triggers so a request sent at once is encoded only once.
+    fresh: Option<(RequestId, String)>,
 }
 
 impl Connection {
@@ -144,6 +147,7 @@ impl Connection {
             reconnects: Reconnects::default(),
             shutdown_seen: false,
             last_error: None,
+            fresh: None,
         };
         conn.start_dial();
         conn
@@ -422,9 +426,9 @@ impl Connection {
             });
         }
         let id = RequestId(self.next_id);
-        let size = encode_request(&self.uuid, &tag(lane, id), &request)
-            .map_err(RequestError::Encode)?
-            .len();
+        let text =
+            encode_request(&self.uuid, &tag(lane, id), &request).map_err(RequestError::Encode)?;
+        let size = text.len();
         // Later uuids (after a reconnect) may be a few digits longer.
         if size + 8 > self.config.max_message_bytes {
             return Err(RequestError::TooLarge {
@@ -440,7 +444,11 @@ impl Connection {
             Request::Inference(_) => self.config.timeouts.inference,
         });
         self.correlator.insert(id, request, now + timeout);
+        self.fresh = Some((id, text));
         self.pump();
+        // Not sent at once: it waits in its queue and is encoded again when its turn comes
+        // (the uuid may change by then), so no encoded copy is held while it waits.
+        self.fresh = None;
         Ok(id)
     }
 
@@ -610,7 +618,14 @@ impl Connection {
                     continue;
                 }
             }
-            match encode_request(&self.uuid, &tag(entry.lane, id), &entry.request) {
+            let encoded = match self.fresh.take() {
+                Some((fresh, text)) if fresh == id => Ok(text),
+                other => {
+                    self.fresh = other;
+                    encode_request(&self.uuid, &tag(entry.lane, id), &entry.request)
+                }
+            };
+            match encoded {
                 Ok(text) if text.len() <= self.config.max_message_bytes => {
                     self.transmits.push_back(Transmit::Text(text));
                 }
