@@ -429,8 +429,9 @@ impl Connection {
         let text =
             encode_request(&self.uuid, &tag(lane, id), &request).map_err(RequestError::Encode)?;
         let size = text.len();
-        // Later uuids (after a reconnect) may be a few digits longer.
-        if size + 8 > self.config.max_message_bytes {
+        // A request sent later, after a reconnect, carries a new uuid: `pump` checks the size of
+        // every frame it sends again.
+        if size > self.config.max_message_bytes {
             return Err(RequestError::TooLarge {
                 size,
                 limit: self.config.max_message_bytes,
