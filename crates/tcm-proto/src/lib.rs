@@ -40,6 +40,7 @@ pub mod frame;
 pub mod http;
 pub mod jsonrpc;
 pub mod keepalive;
+pub mod management;
 pub mod retry;
 pub mod rng;
 pub mod tensor;
