@@ -2,9 +2,86 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::output::Format;
+
+/// The global options: accepted before or after the subcommand, as in `tcm-client-cli`.
+const GLOBALS: [&str; 10] = [
+    "uri",
+    "uuid",
+    "token",
+    "sub",
+    "tenant_id",
+    "roles",
+    "timeout",
+    "capability",
+    "ca_file",
+    "output",
+];
+
+/// The global options each subcommand uses; the others are left out of its `--help` and
+/// refused on its command line.
+fn globals_used(subcommand: &str) -> &'static [&'static str] {
+    match subcommand {
+        "queue-stats" | "management" | "inference-http" | "stream" => &GLOBALS,
+        "health" | "ready" => &["uri", "timeout", "ca_file", "output"],
+        "rpc" => &["timeout", "ca_file", "output"],
+        "demo" => &["timeout", "output"],
+        "model-analyze" => &["output"],
+        _ => &[],
+    }
+}
+
+/// The command line's definition, with each subcommand's help listing only the global options
+/// it uses: the others get a hidden local twin in that subcommand, which takes their place
+/// (clap does not propagate a global option to a subcommand that has one of the same id).
+pub fn command() -> clap::Command {
+    let cmd = Cli::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| GLOBALS.contains(&a.get_id().as_str()))
+        .cloned()
+        .collect();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    names.iter().fold(cmd, |cmd, name| {
+        let used = globals_used(name);
+        cmd.mut_subcommand(name, |sub| {
+            globals
+                .iter()
+                .filter(|a| !used.contains(&a.get_id().as_str()))
+                .fold(sub, |sub, a| sub.arg(a.clone().global(false).hide(true)))
+        })
+    })
+}
+
+/// Parses the process's arguments; exits with code 2 and clap's message on a usage error,
+/// including a global option given to a subcommand that does not use it.
+pub fn parse() -> Cli {
+    let mut cmd = command();
+    let matches = cmd.get_matches_mut();
+    if let Some((name, sub)) = matches.subcommand() {
+        if let Some(id) = unused_global(name, &matches).or_else(|| unused_global(name, sub)) {
+            cmd.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("--{} is not used by `tcm {name}`", id.replace('_', "-")),
+            )
+            .exit();
+        }
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+}
+
+fn unused_global(name: &str, matches: &ArgMatches) -> Option<&'static str> {
+    let used = globals_used(name);
+    GLOBALS
+        .into_iter()
+        .find(|id| !used.contains(id) && matches.value_source(id) == Some(ValueSource::CommandLine))
+}
 
 /// A client for the Triton Client Manager (TCM) WebSocket API.
 ///
@@ -17,7 +94,8 @@ pub struct Cli {
         long,
         env = "TCM_WS_URI",
         default_value = "ws://127.0.0.1:8000/ws",
-        global = true
+        global = true,
+        help_heading = "Connection"
     )]
     pub uri: String,
     /// Client uuid (each connection authenticates with a uuid derived from it).
@@ -25,34 +103,62 @@ pub struct Cli {
         long,
         env = "TCM_CLIENT_UUID",
         default_value = "tcm-client-cli",
-        global = true
+        global = true,
+        help_heading = "Connection"
     )]
     pub uuid: String,
     /// Auth token (JWT or opaque), sent in the auth frame.
-    #[arg(long, env = "TCM_CLIENT_TOKEN", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "TCM_CLIENT_TOKEN",
+        hide_env_values = true,
+        global = true,
+        help_heading = "Connection"
+    )]
     pub token: Option<String>,
     /// Client subject (simple-mode servers).
-    #[arg(long, env = "TCM_CLIENT_SUB", global = true)]
+    #[arg(
+        long,
+        env = "TCM_CLIENT_SUB",
+        global = true,
+        help_heading = "Connection"
+    )]
     pub sub: Option<String>,
     /// Tenant id (simple-mode servers).
-    #[arg(long, env = "TCM_CLIENT_TENANT_ID", global = true)]
+    #[arg(
+        long,
+        env = "TCM_CLIENT_TENANT_ID",
+        global = true,
+        help_heading = "Connection"
+    )]
     pub tenant_id: Option<String>,
     /// Comma-separated roles.
     #[arg(
         long,
         env = "TCM_CLIENT_ROLES",
         default_value = "inference,management",
-        global = true
+        global = true,
+        help_heading = "Connection"
     )]
     pub roles: String,
     /// Deadline of each request, and of connecting, in seconds.
-    #[arg(long, default_value_t = 30.0, global = true)]
+    #[arg(
+        long,
+        default_value_t = 30.0,
+        global = true,
+        help_heading = "Connection"
+    )]
     pub timeout: f64,
     /// Capability to request (repeatable or comma-separated), e.g. `json,shm`.
-    #[arg(long, value_delimiter = ',', global = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        global = true,
+        help_heading = "Connection"
+    )]
     pub capability: Vec<String>,
     /// Extra CA certificate(s) (PEM) to trust for wss:// URLs.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Connection")]
     pub ca_file: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "json", global = true)]
@@ -65,7 +171,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Auth + info queue_stats, once or as a small load test (avg/p50/p95/p99).
+    /// Auth + info queue_stats, once or as a small load test (latency avg/p50/p90/p95/p99/max;
+    /// a progress bar on a terminal; a histogram with `--output table`).
     QueueStats {
         /// Number of requests.
         #[arg(long, default_value_t = 1)]
@@ -75,7 +182,13 @@ pub enum Command {
         concurrency: usize,
     },
     /// A management action with a JSON payload (a payload body or a full envelope).
+    ///
+    /// Replies of `creation`, `create_server`, `create_vm` and `deletion` are printed typed; a
+    /// saved `creation` reply feeds `inference-http --endpoint`.
     Management {
+        /// Print the reply's `data` exactly as the server sent it.
+        #[arg(long)]
+        raw: bool,
         /// The action; defaults to the payload's own `action`, else `creation`.
         #[arg(long)]
         action: Option<String>,
@@ -91,6 +204,24 @@ pub enum Command {
     Health,
     /// GET /ready on the server (exit 1 when not ready).
     Ready,
+    /// Read an ONNX model and print its inputs and outputs (as `tcm-client-cli model-analyze`).
+    ModelAnalyze {
+        /// Path to an ONNX model file.
+        #[arg(long)]
+        path: PathBuf,
+        /// Logical model name to include in the report.
+        #[arg(long)]
+        name: String,
+        /// Also write an `inference-http --payload` file with zero-filled inputs (symbolic
+        /// dimensions set to 1).
+        #[arg(long, value_name = "FILE")]
+        payload_template: Option<PathBuf>,
+    },
+    /// Print a shell completion script, e.g. `tcm completions bash > ~/.local/share/bash-completion/completions/tcm`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Run the bundled reference server until interrupted.
     Serve {
         /// Address to listen on.
@@ -138,15 +269,21 @@ pub struct InferenceArgs {
     #[arg(long, env = "TCM_VM_IP")]
     pub vm_ip: Option<String>,
     /// Container id.
-    #[arg(long)]
-    pub container_id: String,
+    #[arg(long, required_unless_present = "endpoint")]
+    pub container_id: Option<String>,
     /// Model name.
-    #[arg(long)]
-    pub model_name: String,
-    /// JSON file of inputs: a list, `{inputs}` or `{request:{inputs}}`.
+    #[arg(long, required_unless_present = "endpoint")]
+    pub model_name: Option<String>,
+    /// JSON file naming the target: the output of a successful `tcm management` creation (or
+    /// the server's `data`), read for `vm_ip`, `container_id` and `model_name`. Flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub endpoint: Option<PathBuf>,
+    /// JSON file of inputs: a list, `{inputs}` or `{request:{inputs}}` (see `model-analyze
+    /// --payload-template`).
     #[arg(long)]
     pub payload: Option<PathBuf>,
-    /// A typed input `name:shape:dtype=values`, e.g. `INPUT0:4:FP32=1,2,3,4` (repeatable).
+    /// A typed input (repeatable): `name:shape:dtype=values` (e.g. `INPUT0:4:FP32=1,2,3,4`),
+    /// `name=@file.npy`, or `name:shape:dtype=@file` for raw little-endian values.
     #[arg(long = "input")]
     pub inputs: Vec<String>,
     /// Let the server reach a Triton it has not registered.
@@ -158,7 +295,8 @@ pub struct InferenceArgs {
     /// gRPC: the streamed output tensor.
     #[arg(long)]
     pub output_name: Option<String>,
-    /// Send typed inputs through POSIX shared memory (needs the `shm` capability).
+    /// Send the inputs through POSIX shared memory (asks for the `shm` capability): for tensors
+    /// too large for a 64 KiB JSON frame.
     #[arg(long)]
     pub shm: bool,
 }

@@ -1,21 +1,26 @@
 //! The subcommands.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use tcm_blocking::{Client, ClientOptions};
+use tcm_proto::management::{ManagementReply, ManagementResult};
 use tcm_proto::{
     AuthContext, ClientIdentity, Config, InferenceRequest, Protocol, Secret, StreamFrame,
     TensorInput,
 };
 
-use crate::cli::{Cli, Command, InferenceArgs, ProtocolArg};
+use crate::cli::{self, Cli, Command, InferenceArgs, ProtocolArg};
 use crate::failure::Failure;
 use crate::inputs;
+use crate::latency::{self, Latencies};
+use crate::onnx;
 use crate::output::{self, Format};
+use crate::progress::Progress;
 
 /// Runs the command line's subcommand.
 pub fn run(cli: Cli) -> Result<(), Failure> {
@@ -39,18 +44,121 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             repeat,
             concurrency,
         } => queue_stats(&cli, *repeat, *concurrency),
-        Command::Management { action, payload } => {
-            let text = read(payload)?;
-            let (action, body) =
-                management_body(&text, action.as_deref(), &payload.display().to_string())?;
-            let client = connect(&cli, false)?;
-            let reply = client.management_with_timeout(&action, body, Some(timeout(&cli)?));
-            client.close();
-            output::print(cli.output, &reply?);
-            Ok(())
-        }
+        Command::Management {
+            action,
+            payload,
+            raw,
+        } => management(&cli, action.as_deref(), payload, *raw),
         Command::InferenceHttp(args) => inference(&cli, args, false),
         Command::Stream(args) => inference(&cli, args, true),
+        Command::ModelAnalyze {
+            path,
+            name,
+            payload_template,
+        } => model_analyze(cli.output, path, name, payload_template.as_deref()),
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut cli::command(), "tcm", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+fn model_analyze(
+    format: Format,
+    path: &Path,
+    name: &str,
+    template: Option<&Path>,
+) -> Result<(), Failure> {
+    let report = onnx::analyze(path, name)?;
+    if let Some(out) = template {
+        let payload = onnx::payload_template(&report)?;
+        let text = serde_json::to_string_pretty(&payload)
+            .map_err(|e| Failure::Usage(format!("cannot encode the payload template: {e}")))?;
+        std::fs::write(out, text + "\n")
+            .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", out.display())))?;
+    }
+    match format {
+        Format::Json => output::print(format, &json!(report)),
+        Format::Table => {
+            println!("{}  ({})", report.name, report.path);
+            let rows = report
+                .inputs
+                .iter()
+                .map(|io| ("input", io))
+                .chain(report.outputs.iter().map(|io| ("output", io)))
+                .map(|(kind, io)| {
+                    [
+                        kind.to_owned(),
+                        io.name.clone(),
+                        io.dtype.clone(),
+                        format!("{:?}", io.shape),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            output::table(&["", "NAME", "DTYPE", "SHAPE"], &rows);
+        }
+    }
+    Ok(())
+}
+
+/// One management action; the reply is printed typed for the actions with a known shape.
+fn management(cli: &Cli, action: Option<&str>, payload: &Path, raw: bool) -> Result<(), Failure> {
+    let text = read(payload)?;
+    let (action, body) = management_body(&text, action, &payload.display().to_string())?;
+    let client = connect(cli, false)?;
+    let reply = {
+        let _wait = Progress::spinner(format!("management {action}"));
+        client.management_with_timeout(&action, body, Some(timeout(cli)?))
+    };
+    client.close();
+    let reply = ManagementReply::new(action, reply?);
+    if raw {
+        output::print(cli.output, reply.data());
+        return Ok(());
+    }
+    let result = reply
+        .result()
+        .map_err(|e| Failure::Request(format!("{e}; the reply's data: {}", reply.data())))?;
+    print_management(cli.output, &result);
+    Ok(())
+}
+
+/// Prints a typed management result: JSON keeps the server's key names (so a saved
+/// `creation` result is an `inference-http --endpoint` file); a table lists the tensors.
+fn print_management(format: Format, result: &ManagementResult) {
+    match (format, result) {
+        (Format::Table, ManagementResult::Model(m)) => {
+            let rows: Vec<[String; 2]> = [
+                ("vm_ip", m.vm_ip.as_deref()),
+                ("container_id", m.container_id.as_deref()),
+                ("model_name", Some(m.model_name.as_str())),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| [k.to_owned(), v.to_owned()]))
+            .collect();
+            output::table(&["", ""], &rows);
+            let tensors: Vec<[String; 4]> = m
+                .inputs
+                .iter()
+                .map(|t| ("input", t))
+                .chain(m.outputs.iter().map(|t| ("output", t)))
+                .map(|(kind, t)| {
+                    [
+                        kind.to_owned(),
+                        t.name.clone(),
+                        t.datatype()
+                            .map_or_else(|| t.type_name.clone(), |d| d.as_str().to_owned()),
+                        format!("{:?}", t.dims),
+                    ]
+                })
+                .collect();
+            if !tensors.is_empty() {
+                println!();
+                output::table(&["", "NAME", "DATATYPE", "DIMS"], &tensors);
+            }
+        }
+        (_, ManagementResult::Untyped(data)) => output::print(format, data),
+        (_, typed) => output::print(format, &json!(typed)),
     }
 }
 
@@ -148,11 +256,6 @@ fn probe(cli: &Cli, path: &str) -> Result<(), Failure> {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() - 1) as f64 * p) as usize;
-    sorted.get(i).copied().unwrap_or(0.0)
-}
-
 fn queue_stats(cli: &Cli, repeat: usize, concurrency: usize) -> Result<(), Failure> {
     if repeat == 0 || concurrency == 0 {
         return Err(Failure::Usage(
@@ -167,10 +270,10 @@ fn queue_stats(cli: &Cli, repeat: usize, concurrency: usize) -> Result<(), Failu
         output::print(cli.output, &data?);
         return Ok(());
     }
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(repeat)));
-    let errors = Arc::new(Mutex::new(Vec::new()));
-    let next = Arc::new(AtomicUsize::new(0));
-    let progress = Progress::new(repeat);
+    let latencies = Mutex::new(Vec::with_capacity(repeat));
+    let errors = Mutex::new(Vec::new());
+    let next = AtomicUsize::new(0);
+    let progress = Progress::bar(repeat as u64, "requests");
     let start = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..concurrency.min(repeat) {
@@ -183,36 +286,51 @@ fn queue_stats(cli: &Cli, repeat: usize, concurrency: usize) -> Result<(), Failu
                         Ok(_) => lock(latencies).push(t0.elapsed().as_secs_f64() * 1e3),
                         Err(e) => lock(errors).push(e.to_string()),
                     }
-                    progress.tick();
+                    progress.step();
                 }
             });
         }
     });
     let elapsed = start.elapsed().as_secs_f64();
-    progress.finish();
+    drop(progress);
     client.close();
-    let mut lat = std::mem::take(&mut *lock(&latencies));
-    lat.sort_by(f64::total_cmp);
+    let latencies = Latencies::new(std::mem::take(&mut *lock(&latencies)));
     let errors = std::mem::take(&mut *lock(&errors));
-    let avg = if lat.is_empty() {
-        0.0
-    } else {
-        lat.iter().sum::<f64>() / lat.len() as f64
-    };
-    let summary = json!({"queue_stats_summary": {
-        "requests": repeat,
-        "succeeded": lat.len(),
-        "failed": errors.len(),
-        "concurrency": concurrency,
-        "throughput_per_s": lat.len() as f64 / elapsed.max(1e-9),
-        "latency_ms": {
-            "avg": avg,
-            "p50": if lat.is_empty() { 0.0 } else { percentile(&lat, 0.50) },
-            "p95": if lat.is_empty() { 0.0 } else { percentile(&lat, 0.95) },
-            "p99": if lat.is_empty() { 0.0 } else { percentile(&lat, 0.99) },
-        },
-    }});
-    output::print(cli.output, &summary);
+    let succeeded = repeat - errors.len();
+    let throughput = latency::sig3(succeeded as f64 / elapsed.max(1e-9));
+    match cli.output {
+        Format::Json => output::print(
+            cli.output,
+            &json!({"queue_stats_summary": {
+                "requests": repeat,
+                "succeeded": succeeded,
+                "failed": errors.len(),
+                "concurrency": concurrency,
+                "throughput_per_s": throughput,
+                "latency_ms": latencies.to_json(),
+            }}),
+        ),
+        Format::Table => {
+            let mut rows = vec![
+                ["requests".to_owned(), repeat.to_string()],
+                ["succeeded".to_owned(), succeeded.to_string()],
+                ["failed".to_owned(), errors.len().to_string()],
+                ["concurrency".to_owned(), concurrency.to_string()],
+                ["throughput".to_owned(), format!("{throughput} /s")],
+            ];
+            for (label, ms) in latencies.stats() {
+                rows.push([format!("latency {label}"), latency::human(ms)]);
+            }
+            output::table(&["", ""], &rows);
+            let histogram = latencies.histogram(8, 30);
+            if !histogram.is_empty() {
+                println!("\nlatency histogram");
+                for row in histogram {
+                    println!("  {row}");
+                }
+            }
+        }
+    }
     match errors.first() {
         None => Ok(()),
         Some(first) => Err(Failure::Request(format!(
@@ -224,42 +342,6 @@ fn queue_stats(cli: &Cli, repeat: usize, concurrency: usize) -> Result<(), Failu
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// A progress bar on standard error, shown for long runs on a terminal only.
-struct Progress {
-    total: usize,
-    done: AtomicUsize,
-    shown: bool,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        Self {
-            total,
-            done: AtomicUsize::new(0),
-            shown: total >= 100 && std::io::stderr().is_terminal(),
-        }
-    }
-
-    fn tick(&self) {
-        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.shown && (done % (self.total / 100).max(1) == 0 || done == self.total) {
-            let filled = done * 40 / self.total;
-            eprint!(
-                "\r[{}{}] {done}/{}",
-                "#".repeat(filled),
-                ".".repeat(40 - filled),
-                self.total
-            );
-        }
-    }
-
-    fn finish(&self) {
-        if self.shown {
-            eprintln!();
-        }
-    }
 }
 
 /// The action and payload body of a management command: the file holds a payload body or a
@@ -295,9 +377,54 @@ fn management_body(
     Ok((action, body))
 }
 
+/// Where an inference goes: the flags, else the `--endpoint` file (a saved `creation` result
+/// or the server's `data` of one).
+fn target(args: &InferenceArgs) -> Result<(Option<String>, String, String), Failure> {
+    let endpoint = match &args.endpoint {
+        None => Value::Null,
+        Some(p) => {
+            let shown = p.display().to_string();
+            let value: Value = serde_json::from_str(&read(p)?)
+                .map_err(|e| Failure::Usage(format!("{shown}: invalid JSON: {e}")))?;
+            // A saved `tcm management --raw` reply may still be a whole envelope.
+            match value.pointer("/payload/data") {
+                Some(data) => data.clone(),
+                None => value,
+            }
+        }
+    };
+    let field = |flag: &Option<String>, key: &str| {
+        flag.clone()
+            .or_else(|| endpoint.get(key).and_then(Value::as_str).map(str::to_owned))
+    };
+    let missing = |key: &str| {
+        Failure::Usage(format!(
+            "no {key}: give --{} or an --endpoint file with `{key}`",
+            key.replace('_', "-")
+        ))
+    };
+    Ok((
+        field(&args.vm_ip, "vm_ip"),
+        field(&args.container_id, "container_id").ok_or_else(|| missing("container_id"))?,
+        field(&args.model_name, "model_name").ok_or_else(|| missing("model_name"))?,
+    ))
+}
+
 fn inference(cli: &Cli, args: &InferenceArgs, stream: bool) -> Result<(), Failure> {
+    let (vm_ip, container_id, model_name) = target(args)?;
     let mut inputs: Vec<TensorInput> = match &args.payload {
-        Some(p) => inputs::from_payload(&read(p)?, &p.display().to_string())?,
+        Some(p) => {
+            let shown = p.display().to_string();
+            let raw = inputs::from_payload(&read(p)?, &shown)?;
+            if args.shm {
+                // Shared memory takes typed tensors: the payload's values are read as such.
+                raw.into_iter()
+                    .map(|i| inputs::typed(i, &shown))
+                    .collect::<Result<_, _>>()?
+            } else {
+                raw
+            }
+        }
         None => Vec::new(),
     };
     for spec in &args.inputs {
@@ -308,17 +435,12 @@ fn inference(cli: &Cli, args: &InferenceArgs, stream: bool) -> Result<(), Failur
             "no inputs: give --payload FILE or --input name:shape:dtype=values".into(),
         ));
     }
-    if args.shm && inputs.iter().any(|i| !matches!(i, TensorInput::Tensor(_))) {
-        return Err(Failure::Usage(
-            "--shm sends typed tensors: give the inputs with --input".into(),
-        ));
-    }
     let grpc = stream || args.protocol == ProtocolArg::Grpc;
     let request = InferenceRequest {
-        vm_ip: args.vm_ip.clone(),
+        vm_ip,
         vm_id: args.vm_id.clone(),
-        container_id: args.container_id.clone(),
-        model_name: Some(args.model_name.clone()),
+        container_id,
+        model_name: Some(model_name),
         protocol: if grpc { Protocol::Grpc } else { Protocol::Http },
         inputs,
         allow_transient: args.allow_transient,
@@ -330,10 +452,13 @@ fn inference(cli: &Cli, args: &InferenceArgs, stream: bool) -> Result<(), Failur
     let result = if grpc {
         print_stream(&client, request, t, cli.output, stream)
     } else {
-        let reply = if args.shm {
-            infer_shm(&client, request, t)
-        } else {
-            client.infer_with_timeout(request, t)
+        let reply = {
+            let _wait = Progress::spinner("inference".to_owned());
+            if args.shm {
+                infer_shm(&client, request, t)
+            } else {
+                client.infer_with_timeout(request, t)
+            }
         };
         reply.map_err(Failure::from).map(|out| {
             output::print(

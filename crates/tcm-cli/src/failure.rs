@@ -43,6 +43,9 @@ impl From<tcm_blocking::Error> for Failure {
         match &e {
             tcm_blocking::Error::Request(RequestError::Disconnected(_))
             | tcm_blocking::Error::Stopped => Self::Connection(e.to_string()),
+            tcm_blocking::Error::Request(RequestError::TooLarge { .. }) => Self::Usage(format!(
+                "{e}: the server refuses larger frames; send the inputs through shared memory with --shm"
+            )),
             _ => Self::Request(e.to_string()),
         }
     }

@@ -1,10 +1,14 @@
 //! Inference inputs from the command line: payload files in the three layouts the official CLI
-//! accepts, and `--input name:shape:dtype=values` specifications.
+//! accepts, `--input` specifications (values on the command line or in a tensor file), and
+//! payload inputs as typed tensors for shared memory.
+
+use std::path::Path;
 
 use serde_json::Value;
 use tcm_proto::{DataType, Tensor, TensorData, TensorInput};
 
 use crate::failure::Failure;
+use crate::tensor_file::{self, Declared};
 
 /// Reads the inputs of a payload file: a JSON list of inputs, an object with `inputs`
 /// (legacy), an object with `request.inputs` (canonical), or a full inference envelope with
@@ -43,12 +47,17 @@ pub fn from_payload(text: &str, path: &str) -> Result<Vec<TensorInput>, Failure>
         .collect()
 }
 
-/// Parses `name:shape:dtype=values`, e.g. `INPUT0:2,2:FP32=1,2,3,4`. The shape is a comma list
-/// (`-` or empty for a scalar); values are comma-separated.
+/// Parses an `--input` specification:
+///
+/// - `name:shape:dtype=values`, e.g. `INPUT0:2,2:FP32=1,2,3,4`: the shape is a comma list (`-`
+///   or empty for a scalar), the values are comma-separated;
+/// - `name=@FILE`: the values, shape and datatype of a NumPy `.npy` file;
+/// - `name:shape:dtype=@FILE`: raw little-endian values of that shape and datatype, or a
+///   `.npy` file of that datatype, reshaped.
 pub fn parse_spec(spec: &str) -> Result<Tensor, Failure> {
     let bad = |why: &str| {
         Failure::Usage(format!(
-            "--input '{spec}': {why} (expected name:shape:dtype=values, e.g. INPUT0:4:FP32=1,2,3,4)"
+            "--input '{spec}': {why} (expected name:shape:dtype=values, e.g. INPUT0:4:FP32=1,2,3,4, or name=@file.npy)"
         ))
     };
     let (head, values) = spec.split_once('=').ok_or_else(|| bad("missing '='"))?;
@@ -57,7 +66,11 @@ pub fn parse_spec(spec: &str) -> Result<Tensor, Failure> {
         .next()
         .filter(|n| !n.is_empty())
         .ok_or_else(|| bad("missing name"))?;
-    let shape_text = parts.next().ok_or_else(|| bad("missing shape"))?;
+    let shape_text = parts.next();
+    if let (Some(path), None) = (values.strip_prefix('@'), shape_text) {
+        return tensor_file::read(name, Path::new(path), None);
+    }
+    let shape_text = shape_text.ok_or_else(|| bad("missing shape"))?;
     let dtype_text = parts.next().ok_or_else(|| bad("missing datatype"))?;
     let shape: Vec<usize> = if shape_text.is_empty() || shape_text == "-" {
         Vec::new()
@@ -72,60 +85,129 @@ pub fn parse_spec(spec: &str) -> Result<Tensor, Failure> {
             .collect::<Result<_, _>>()?
     };
     let dtype = DataType::parse(dtype_text).ok_or_else(|| bad("unknown datatype"))?;
-    let items: Vec<&str> = if values.trim().is_empty() {
+    if let Some(path) = values.strip_prefix('@') {
+        let declared = Declared { shape, dtype };
+        return tensor_file::read(name, Path::new(path), Some(&declared));
+    }
+    let items: Vec<Value> = if values.trim().is_empty() {
         Vec::new()
     } else {
-        values.split(',').map(str::trim).collect()
+        values
+            .split(',')
+            .map(|s| text_value(dtype, s.trim()))
+            .collect()
     };
-    fn nums<T: std::str::FromStr>(items: &[&str]) -> Option<Vec<T>> {
-        items.iter().map(|s| s.parse().ok()).collect()
+    let data = typed_values(dtype, &items)
+        .ok_or_else(|| bad(&format!("values must be {}", value_kind(dtype))))?;
+    Tensor::new(name, shape, data).map_err(|e| bad(&e.to_string()))
+}
+
+/// A command-line value as the JSON value it stands for in a tensor of `dtype`.
+fn text_value(dtype: DataType, s: &str) -> Value {
+    match (dtype, s) {
+        (DataType::Bytes, _) => Value::String(s.to_owned()),
+        (DataType::Bool, "true" | "1") => Value::Bool(true),
+        (DataType::Bool, "false" | "0") => Value::Bool(false),
+        _ => serde_json::from_str::<serde_json::Number>(s)
+            .map(Value::Number)
+            .unwrap_or_else(|_| Value::String(s.to_owned())),
     }
-    let data = match dtype {
-        DataType::Bool => TensorData::Bool(
+}
+
+fn value_kind(dtype: DataType) -> &'static str {
+    match dtype {
+        DataType::Bool => "true/false",
+        DataType::Fp16 | DataType::Fp32 | DataType::Fp64 => "numbers",
+        DataType::Bytes => "strings",
+        other => other.as_str(),
+    }
+}
+
+/// Flat JSON values (numbers, booleans, strings) as typed data of `dtype`; `None` when one
+/// does not fit (a fraction or an out-of-range number for an integer type, ...).
+fn typed_values(dtype: DataType, items: &[Value]) -> Option<TensorData> {
+    fn ints<T: TryFrom<i64> + TryFrom<u64>>(items: &[Value]) -> Option<Vec<T>> {
+        items
+            .iter()
+            .map(|v| match v {
+                Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+                    (Some(i), _) => T::try_from(i).ok(),
+                    (None, Some(u)) => T::try_from(u).ok(),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+    let floats = || -> Option<Vec<f64>> { items.iter().map(Value::as_f64).collect() };
+    Some(match dtype {
+        DataType::Bool => {
+            TensorData::Bool(items.iter().map(Value::as_bool).collect::<Option<_>>()?)
+        }
+        DataType::Int8 => TensorData::Int8(ints(items)?),
+        DataType::Int16 => TensorData::Int16(ints(items)?),
+        DataType::Int32 => TensorData::Int32(ints(items)?),
+        DataType::Int64 => TensorData::Int64(ints(items)?),
+        DataType::Uint8 => TensorData::Uint8(ints(items)?),
+        DataType::Uint16 => TensorData::Uint16(ints(items)?),
+        DataType::Uint32 => TensorData::Uint32(ints(items)?),
+        DataType::Uint64 => TensorData::Uint64(ints(items)?),
+        DataType::Fp16 => TensorData::Fp16(floats()?.into_iter().map(|v| v as f32).collect()),
+        DataType::Fp32 => TensorData::Fp32(floats()?.into_iter().map(|v| v as f32).collect()),
+        DataType::Fp64 => TensorData::Fp64(floats()?),
+        DataType::Bytes => TensorData::Bytes(
             items
                 .iter()
-                .map(|s| match *s {
-                    "true" | "1" => Some(true),
-                    "false" | "0" => Some(false),
-                    _ => None,
-                })
-                .collect::<Option<_>>()
-                .ok_or_else(|| bad("BOOL values are true/false"))?,
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<_>>()?,
         ),
-        DataType::Int8 => TensorData::Int8(nums(&items).ok_or_else(|| bad("values must be INT8"))?),
-        DataType::Int16 => {
-            TensorData::Int16(nums(&items).ok_or_else(|| bad("values must be INT16"))?)
-        }
-        DataType::Int32 => {
-            TensorData::Int32(nums(&items).ok_or_else(|| bad("values must be INT32"))?)
-        }
-        DataType::Int64 => {
-            TensorData::Int64(nums(&items).ok_or_else(|| bad("values must be INT64"))?)
-        }
-        DataType::Uint8 => {
-            TensorData::Uint8(nums(&items).ok_or_else(|| bad("values must be UINT8"))?)
-        }
-        DataType::Uint16 => {
-            TensorData::Uint16(nums(&items).ok_or_else(|| bad("values must be UINT16"))?)
-        }
-        DataType::Uint32 => {
-            TensorData::Uint32(nums(&items).ok_or_else(|| bad("values must be UINT32"))?)
-        }
-        DataType::Uint64 => {
-            TensorData::Uint64(nums(&items).ok_or_else(|| bad("values must be UINT64"))?)
-        }
-        DataType::Fp16 => {
-            TensorData::Fp16(nums(&items).ok_or_else(|| bad("values must be numbers"))?)
-        }
-        DataType::Fp32 => {
-            TensorData::Fp32(nums(&items).ok_or_else(|| bad("values must be numbers"))?)
-        }
-        DataType::Fp64 => {
-            TensorData::Fp64(nums(&items).ok_or_else(|| bad("values must be numbers"))?)
-        }
-        DataType::Bytes => TensorData::Bytes(items.iter().map(|s| (*s).to_owned()).collect()),
+    })
+}
+
+/// A payload input as a typed tensor, for inputs that must be written to shared memory. Both
+/// input shapes are read (`{name, shape, datatype, data}` and `{name, dims, type, value}`),
+/// values nested like the shape or flat; an input that already is a shared-memory reference
+/// stays as written.
+pub fn typed(input: TensorInput, path: &str) -> Result<TensorInput, Failure> {
+    let TensorInput::Raw(value) = input else {
+        return Ok(input);
     };
-    Tensor::new(name, shape, data).map_err(|e| bad(&e.to_string()))
+    if TensorInput::Raw(value.clone()).is_shm() {
+        return Ok(TensorInput::Raw(value));
+    }
+    let name = value.get("name").and_then(Value::as_str).unwrap_or("?");
+    let bad = |why: &str| Failure::Usage(format!("{path}: input '{name}': {why}"));
+    let field = |a: &str, b: &str| value.get(a).or_else(|| value.get(b));
+    let shape: Vec<usize> = match field("shape", "dims") {
+        Some(Value::Number(n)) => vec![n.as_u64().ok_or_else(|| bad("bad shape"))? as usize],
+        Some(Value::Array(ds)) => ds
+            .iter()
+            .map(|d| d.as_u64().map(|d| d as usize))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("shape must be non-negative integers"))?,
+        _ => return Err(bad("missing shape (`shape` or `dims`)")),
+    };
+    let dtype = field("datatype", "type")
+        .and_then(Value::as_str)
+        .and_then(DataType::parse)
+        .ok_or_else(|| bad("missing or unknown datatype (`datatype` or `type`)"))?;
+    let mut leaves = Vec::new();
+    flatten(
+        field("data", "value").ok_or_else(|| bad("missing values (`data` or `value`)"))?,
+        &mut leaves,
+    );
+    let data = typed_values(dtype, &leaves)
+        .ok_or_else(|| bad(&format!("values must be {}", value_kind(dtype))))?;
+    Tensor::new(name, shape, data)
+        .map(TensorInput::Tensor)
+        .map_err(|e| bad(&e.to_string()))
+}
+
+fn flatten(value: &Value, out: &mut Vec<Value>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| flatten(v, out)),
+        leaf => out.push(leaf.clone()),
+    }
 }
 
 #[cfg(test)]
@@ -154,6 +236,47 @@ mod tests {
             "I:2:INT8=1,999",
         ] {
             assert!(matches!(parse_spec(s), Err(Failure::Usage(_))), "{s}");
+        }
+    }
+
+    #[test]
+    fn payload_inputs_become_typed_tensors_for_shared_memory() {
+        let sdk =
+            serde_json::json!({"name":"A","shape":[2,2],"datatype":"FP32","data":[[1,2],[3,4]]});
+        let Ok(TensorInput::Tensor(t)) = typed(TensorInput::Raw(sdk), "p") else {
+            panic!("typed");
+        };
+        assert_eq!(
+            (t.shape(), t.data()),
+            (
+                &[2usize, 2][..],
+                &TensorData::Fp32(vec![1.0, 2.0, 3.0, 4.0])
+            )
+        );
+        let internal = serde_json::json!({"name":"B","dims":3,"type":"TYPE_INT32","value":[7,8,9]});
+        let Ok(TensorInput::Tensor(t)) = typed(TensorInput::Raw(internal), "p") else {
+            panic!("typed");
+        };
+        assert_eq!(t.data(), &TensorData::Int32(vec![7, 8, 9]));
+        let shm = serde_json::json!({"name":"C","shm_key":"/k","offset":0,"byte_size":4,"shape":[1],"dtype":"FP32"});
+        assert!(matches!(
+            typed(TensorInput::Raw(shm), "p"),
+            Ok(TensorInput::Raw(_))
+        ));
+        for bad in [
+            serde_json::json!({"name":"D","shape":[3],"datatype":"FP32","data":[1,2]}),
+            serde_json::json!({"name":"D","shape":[1],"datatype":"NOPE","data":[1]}),
+            serde_json::json!({"name":"D","datatype":"FP32","data":[1]}),
+            serde_json::json!({"name":"D","shape":[1],"datatype":"INT8","data":[300]}),
+            serde_json::json!({"name":"D","shape":[1],"datatype":"FP32"}),
+        ] {
+            assert!(
+                matches!(
+                    typed(TensorInput::Raw(bad.clone()), "p"),
+                    Err(Failure::Usage(_))
+                ),
+                "{bad}"
+            );
         }
     }
 

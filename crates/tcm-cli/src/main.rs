@@ -4,14 +4,16 @@ mod cli;
 mod commands;
 mod failure;
 mod inputs;
+mod latency;
+mod onnx;
 mod output;
+mod progress;
+mod tensor_file;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {

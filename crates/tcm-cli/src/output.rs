@@ -7,7 +7,7 @@ use serde_json::Value;
 pub enum Format {
     /// Pretty JSON.
     Json,
-    /// `key  value` rows.
+    /// Aligned rows and tables for reading.
     Table,
 }
 
@@ -43,5 +43,30 @@ fn flatten(prefix: &str, value: &Value, rows: &mut Vec<(String, String)>) {
         }
         Value::String(s) => rows.push((prefix.to_owned(), s.clone())),
         other => rows.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
+/// Prints rows under a header, each column as wide as its widest cell; a header of empty
+/// names prints no header line.
+pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
+    let mut widths: [usize; N] = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let text: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", text.join("  ").trim_end());
+    };
+    if header.iter().any(|h| !h.is_empty()) {
+        line(header.to_vec());
+    }
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
     }
 }
