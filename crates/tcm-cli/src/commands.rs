@@ -71,14 +71,12 @@ fn model_analyze(
 ) -> Result<(), Failure> {
     let report = onnx::analyze(path, name)?;
     if let Some(out) = template {
-        let payload = onnx::payload_template(&report)?;
-        let text = serde_json::to_string_pretty(&payload)
-            .map_err(|e| Failure::Usage(format!("cannot encode the payload template: {e}")))?;
-        std::fs::write(out, text + "\n")
+        let text = onnx::payload_template(&report)?.to_text()?;
+        std::fs::write(out, text)
             .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", out.display())))?;
     }
     match format {
-        Format::Json => output::print(format, &json!(report)),
+        Format::Json => output::json(&report),
         Format::Table => {
             println!("{}  ({})", report.name, report.path);
             let rows = report
@@ -158,7 +156,8 @@ fn print_management(format: Format, result: &ManagementResult) {
             }
         }
         (_, ManagementResult::Untyped(data)) => output::print(format, data),
-        (_, typed) => output::print(format, &json!(typed)),
+        (Format::Json, typed) => output::json(typed),
+        (Format::Table, typed) => output::print(format, &json!(typed)),
     }
 }
 

@@ -8,7 +8,6 @@
 use std::path::Path;
 
 use serde::Serialize;
-use serde_json::{Value, json};
 use tcm_proto::{DataType, Tensor, TensorData};
 
 use crate::failure::Failure;
@@ -187,7 +186,7 @@ pub fn analyze(path: &Path, name: &str) -> Result<Report, Failure> {
 /// An `inference-http --payload` file for the model: each input zero-filled (`false`, `""`)
 /// in its shape and datatype, symbolic dimensions set to 1, in the canonical
 /// `{"request":{"inputs":[...]}}` layout.
-pub fn payload_template(report: &Report) -> Result<Value, Failure> {
+pub fn payload_template(report: &Report) -> Result<Template, Failure> {
     let inputs = report
         .inputs
         .iter()
@@ -206,13 +205,38 @@ pub fn payload_template(report: &Report) -> Result<Value, Failure> {
             let n = tcm_proto::tensor::element_count(&shape).ok_or_else(|| {
                 Failure::Usage(format!("input '{}': shape {shape:?} overflows", input.name))
             })?;
-            let tensor = Tensor::new(input.name.clone(), shape, zeros(dtype, n))
-                .map_err(|e| Failure::Usage(format!("input '{}': {e}", input.name)))?;
-            serde_json::to_value(&tensor)
+            Tensor::new(input.name.clone(), shape, zeros(dtype, n))
                 .map_err(|e| Failure::Usage(format!("input '{}': {e}", input.name)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(json!({"request": {"inputs": inputs}}))
+    Ok(Template {
+        request: TemplateRequest { inputs },
+    })
+}
+
+/// A payload file: `{"request": {"inputs": [...]}}`, each input `{name, shape, datatype, data}`.
+#[derive(Debug, Serialize)]
+pub struct Template {
+    request: TemplateRequest,
+}
+
+#[derive(Debug, Serialize)]
+struct TemplateRequest {
+    inputs: Vec<Tensor>,
+}
+
+impl Template {
+    /// The file's text: indented for small models, compact when the inputs hold many values.
+    pub fn to_text(&self) -> Result<String, Failure> {
+        let values: usize = self.request.inputs.iter().map(|t| t.data().len()).sum();
+        let text = if values <= 4096 {
+            serde_json::to_string_pretty(self)
+        } else {
+            serde_json::to_string(self)
+        };
+        text.map(|t| t + "\n")
+            .map_err(|e| Failure::Usage(format!("cannot encode the payload template: {e}")))
+    }
 }
 
 fn zeros(dtype: DataType, n: usize) -> TensorData {
@@ -237,6 +261,7 @@ fn zeros(dtype: DataType, n: usize) -> TensorData {
 mod tests {
     use super::*;
     use prost::Message;
+    use serde_json::{Value, json};
 
     fn value(name: &str, elem_type: i32, dims: &[Option<i64>]) -> ValueInfoProto {
         ValueInfoProto {
@@ -297,7 +322,8 @@ mod tests {
             vec![],
         );
         let r = analyze_bytes(&bytes, "m.onnx", "m").unwrap();
-        let t = payload_template(&r).unwrap();
+        let t: Value =
+            serde_json::from_str(&payload_template(&r).unwrap().to_text().unwrap()).unwrap();
         assert_eq!(
             t,
             json!({"request": {"inputs": [

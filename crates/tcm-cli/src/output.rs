@@ -11,6 +11,14 @@ pub enum Format {
     Table,
 }
 
+/// Prints a typed value as pretty JSON, its fields in declaration order.
+pub fn json(value: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("tcm: cannot print the result as JSON: {e}"),
+    }
+}
+
 /// Prints a value in the chosen format.
 pub fn print(format: Format, value: &Value) {
     match format {

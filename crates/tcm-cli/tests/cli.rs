@@ -102,14 +102,47 @@ fn queue_stats_once_and_as_a_load_run() {
     assert!(stdout_json(&o)["total_queued"].is_number());
     let o = on(&s, &["queue-stats", "--repeat", "60", "--concurrency", "8"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "",
+        "no progress bar when stderr is not a terminal"
+    );
     let summary = &stdout_json(&o)["queue_stats_summary"];
     assert_eq!(summary["succeeded"], 60);
     assert_eq!(summary["failed"], 0);
-    for p in ["avg", "p50", "p95", "p99"] {
-        assert!(summary["latency_ms"][p].is_number(), "{p}");
+    for p in ["avg", "p50", "p90", "p95", "p99", "max"] {
+        let v = &summary["latency_ms"][p];
+        assert!(v.is_number(), "{p}");
+        assert!(significant_digits(v) <= 3, "{p} = {v}");
     }
+    assert!(significant_digits(&summary["throughput_per_s"]) <= 3);
     let o = on(&s, &["--output", "table", "queue-stats"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("total_queued"));
+    let o = on(
+        &s,
+        &[
+            "--output",
+            "table",
+            "queue-stats",
+            "--repeat",
+            "40",
+            "--concurrency",
+            "4",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("latency p99") && text.contains("latency histogram"),
+        "{text}"
+    );
+    assert!(text.contains(" ms") || text.contains(" µs"), "{text}");
+}
+
+/// Significant digits of a JSON number as printed (`3.81` → 3, `1230.0` → 3, `0.0413` → 3).
+fn significant_digits(v: &Value) -> usize {
+    let digits: String = v.to_string().chars().filter(char::is_ascii_digit).collect();
+    digits.trim_start_matches('0').trim_end_matches('0').len()
 }
 
 #[test]
@@ -522,4 +555,355 @@ fn serve_runs_a_reference_server_that_other_commands_can_use() {
     let o = tcm(&["serve", "--profile", "no-such-profile"]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("known profiles"));
+}
+
+/// The Python of `scripts/python-env.sh` (`$TCM_PYTHON`, else `<repo>/.venv/bin/python`), with
+/// the official CLI and the `onnx` package. Without it a test is skipped, or fails when `CI`
+/// is set.
+fn python(test: &str) -> Option<PathBuf> {
+    let py = std::env::var_os("TCM_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
+        });
+    let usable = Command::new(&py)
+        .args(["-c", "import onnx, tcm_client.cli"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if usable {
+        return Some(py);
+    }
+    let msg = "no Python with tcm-client 2.0.0 and onnx: run `bash scripts/python-env.sh` or set TCM_PYTHON";
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}");
+    }
+    eprintln!("SKIPPED {test}: {msg}");
+    None
+}
+
+/// A fresh directory holding the ONNX models of `tests/fixtures/onnx_models.py` and the
+/// official CLI's report of each (`NAME.onnx`, `NAME.official.json`).
+fn onnx_models(py: &PathBuf, test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tcm-cli-onnx-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx_models.py");
+    let o = Command::new(py)
+        .arg(&script)
+        .arg(&dir)
+        .output()
+        .expect("python runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    dir
+}
+
+#[test]
+fn model_analyze_reports_what_the_official_cli_reports() {
+    let Some(py) = python("model_analyze_reports_what_the_official_cli_reports") else {
+        return;
+    };
+    let dir = onnx_models(&py, "parity");
+    for name in ["static", "symbolic", "multi"] {
+        let model = dir.join(format!("{name}.onnx"));
+        let o = tcm(&[
+            "model-analyze",
+            "--path",
+            model.to_str().unwrap(),
+            "--name",
+            name,
+        ]);
+        assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
+        let ours = stdout_json(&o);
+        let text = std::fs::read(dir.join(format!("{name}.official.json"))).expect("report");
+        let official: Value = serde_json::from_slice(&text).expect("official JSON");
+        assert_eq!(ours["path"], official["path"], "{name}: path");
+        assert_eq!(ours["name"], official["name"], "{name}: name");
+        for list in ["inputs", "outputs"] {
+            let (a, b) = (
+                ours[list].as_array().unwrap(),
+                official[list].as_array().unwrap(),
+            );
+            assert_eq!(a.len(), b.len(), "{name}: number of {list}");
+            for (x, y) in a.iter().zip(b) {
+                for field in ["name", "dtype", "shape"] {
+                    assert_eq!(x[field], y[field], "{name}: {list} {} {field}", y["name"]);
+                }
+            }
+        }
+        assert_eq!(ours, official, "{name}: no other field");
+    }
+    // A model cut in the middle is refused with a usage error, not a panic.
+    let bytes = std::fs::read(dir.join("multi.onnx")).expect("model");
+    let cut = temp_file("cut.onnx", "");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let o = tcm(&[
+        "model-analyze",
+        "--path",
+        cut.to_str().unwrap(),
+        "--name",
+        "m",
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not an ONNX model"), "{}", stderr(&o));
+}
+
+#[test]
+fn model_analyze_refuses_missing_and_foreign_files() {
+    let o = tcm(&[
+        "model-analyze",
+        "--path",
+        "/nonexistent/m.onnx",
+        "--name",
+        "m",
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("cannot read ONNX model"),
+        "{}",
+        stderr(&o)
+    );
+    let text = temp_file("foreign.onnx", r#"{"this is": "JSON, not ONNX"}"#);
+    let o = tcm(&[
+        "model-analyze",
+        "--path",
+        text.to_str().unwrap(),
+        "--name",
+        "m",
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("not an ONNX model"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+}
+
+#[test]
+fn a_payload_template_takes_a_model_file_to_a_first_inference() {
+    let Some(py) = python("a_payload_template_takes_a_model_file_to_a_first_inference") else {
+        return;
+    };
+    let dir = onnx_models(&py, "template");
+    let template = dir.join("payload.json");
+    let o = tcm(&[
+        "--output",
+        "table",
+        "model-analyze",
+        "--path",
+        dir.join("symbolic.onnx").to_str().unwrap(),
+        "--name",
+        "identity",
+        "--payload-template",
+        template.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("INPUT0"));
+    let s = server();
+    let mut args = vec!["inference-http", "--payload", template.to_str().unwrap()];
+    args.extend_from_slice(&IDENTITY);
+    let o = on(&s, &args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stdout_json(&o)["outputs"]["OUTPUT0"],
+        serde_json::json!([0.0])
+    );
+}
+
+/// Writes `values` as a one-dimensional FP32 `.npy` file.
+fn npy_file(name: &str, values: &[f32]) -> PathBuf {
+    use npyz::WriterBuilder;
+    let path = temp_file(name, "");
+    let mut bytes = Vec::new();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[values.len() as u64])
+        .writer(&mut bytes)
+        .begin_nd()
+        .expect("npy header");
+    w.extend(values.iter().copied()).expect("npy data");
+    w.finish().expect("npy end");
+    std::fs::write(&path, bytes).expect("write npy");
+    path
+}
+
+#[test]
+fn a_150528_value_tensor_goes_from_a_npy_file_through_shared_memory() {
+    let s = server();
+    let values: Vec<f32> = (0..150_528u32).map(|i| (i as f32) * 0.25 - 7.5).collect();
+    let npy = npy_file("image.npy", &values);
+    let spec = format!("INPUT0=@{}", npy.display());
+    let mut args = vec!["inference-http", "--shm", "--input", spec.as_str()];
+    args.extend_from_slice(&IDENTITY);
+    let o = on(&s, &args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout_json(&o);
+    let got = out["outputs"]["OUTPUT0"].as_array().expect("a list");
+    assert_eq!(got.len(), values.len());
+    for (i, (g, v)) in got.iter().zip(&values).enumerate() {
+        assert_eq!(g.as_f64().map(|g| g as f32), Some(*v), "value {i}");
+    }
+    // Without --shm the JSON frame would be too large: the error says so and names --shm.
+    let mut args = vec!["inference-http", "--input", spec.as_str()];
+    args.extend_from_slice(&IDENTITY);
+    let o = on(&s, &args);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--shm"), "{}", stderr(&o));
+}
+
+#[test]
+fn raw_tensor_files_and_large_payload_files_go_through_shared_memory() {
+    let s = server();
+    let raw = temp_file("ints.bin", "");
+    let ints: Vec<u8> = [5i32, -6, 7].iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&raw, ints).expect("write");
+    let spec = format!("INPUT0:3:INT32=@{}", raw.display());
+    let target = [
+        "--vm-ip",
+        "127.0.0.1",
+        "--container-id",
+        "c",
+        "--model-name",
+        "identity_int32",
+        "--allow-transient",
+    ];
+    let mut args = vec!["inference-http", "--shm", "--input", spec.as_str()];
+    args.extend_from_slice(&target);
+    let o = on(&s, &args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stdout_json(&o)["outputs"]["OUTPUT0"],
+        serde_json::json!([5, -6, 7])
+    );
+    let wrong = format!("INPUT0:4:INT32=@{}", raw.display());
+    let mut args = vec!["inference-http", "--shm", "--input", wrong.as_str()];
+    args.extend_from_slice(&target);
+    assert_eq!(
+        code(&on(&s, &args)),
+        2,
+        "a size that does not match the shape"
+    );
+
+    // 20,000 values in the legacy layout: too large for a JSON frame, fine through shm.
+    let values: Vec<f64> = (0..20_000).map(|i| f64::from(i) / 8.0).collect();
+    let payload = serde_json::json!({"inputs": [{"name": "INPUT0", "dims": [values.len()], "type": "TYPE_FP32", "value": values}]});
+    let path = temp_file("big.json", &payload.to_string());
+    let mut args = vec!["inference-http", "--payload", path.to_str().unwrap()];
+    args.extend_from_slice(&IDENTITY);
+    let o = on(&s, &args);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("exceeds the limit") && stderr(&o).contains("--shm"));
+    args.push("--shm");
+    let o = on(&s, &args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stdout_json(&o)["outputs"]["OUTPUT0"],
+        serde_json::json!(values)
+    );
+}
+
+#[test]
+fn inference_reads_its_target_from_a_saved_creation_result() {
+    let s = server();
+    // `tcm management` prints a successful creation like this (the server's key names).
+    let endpoint = temp_file(
+        "endpoint.json",
+        r#"{"vm_ip":"127.0.0.1","container_id":"c1","model_name":"identity",
+            "inputs":[{"name":"INPUT0","type":"TYPE_FP32","dims":[-1]}],
+            "outputs":[{"name":"OUTPUT0","type":"TYPE_FP32","dims":[-1]}]}"#,
+    );
+    let args = [
+        "inference-http",
+        "--endpoint",
+        endpoint.to_str().unwrap(),
+        "--allow-transient",
+        "--input",
+        "INPUT0:2:FP32=4,5",
+    ];
+    let o = on(&s, &args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stdout_json(&o)["outputs"]["OUTPUT0"],
+        serde_json::json!([4.0, 5.0])
+    );
+    // Flags override the file.
+    let mut args = args.to_vec();
+    args.extend_from_slice(&["--model-name", "no_such_model"]);
+    assert!(stderr(&on(&s, &args)).contains("TRITON_MODEL_MISSING"));
+    let o = on(
+        &s,
+        &[
+            "inference-http",
+            "--input",
+            "INPUT0:1:FP32=1",
+            "--container-id",
+            "c",
+        ],
+    );
+    assert_eq!(code(&o), 2, "a model name is needed: {}", stderr(&o));
+}
+
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "_tcm()"),
+        ("zsh", "#compdef tcm"),
+        ("fish", "complete -c tcm"),
+    ] {
+        let o = tcm(&["completions", shell]);
+        assert_eq!(code(&o), 0, "{shell}: {}", stderr(&o));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains(marker), "{shell}");
+        assert!(text.contains("model-analyze"), "{shell}: every subcommand");
+    }
+    let o = tcm(&["completions", "bash"]);
+    let script = temp_file("tcm.bash", &String::from_utf8_lossy(&o.stdout));
+    if let Ok(status) = Command::new("bash").arg("-n").arg(&script).status() {
+        assert!(status.success(), "the bash script parses");
+    }
+    assert_eq!(code(&tcm(&["completions", "tcsh"])), 2);
+}
+
+#[test]
+fn each_subcommand_help_lists_only_the_options_it_uses() {
+    let help = |sub: &str| {
+        let o = tcm(&[sub, "--help"]);
+        assert_eq!(code(&o), 0, "{sub}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let client_only = [
+        "--uuid",
+        "--token",
+        "--sub",
+        "--tenant-id",
+        "--roles",
+        "--capability",
+    ];
+    for sub in [
+        "serve",
+        "completions",
+        "model-analyze",
+        "health",
+        "rpc",
+        "demo",
+    ] {
+        let text = help(sub);
+        for flag in client_only {
+            assert!(!text.contains(flag), "`tcm {sub} --help` lists {flag}");
+        }
+    }
+    assert!(!help("serve").contains("--uri") && !help("serve").contains("--output"));
+    assert!(help("model-analyze").contains("--payload-template"));
+    assert!(help("health").contains("--uri"));
+    for sub in ["queue-stats", "management", "inference-http", "stream"] {
+        let text = help(sub);
+        for flag in client_only {
+            assert!(text.contains(flag), "`tcm {sub} --help` lacks {flag}");
+        }
+    }
+    // An option a subcommand does not use is refused, before or after the subcommand.
+    for args in [["serve", "--uuid", "x"], ["--uuid", "x", "serve"]] {
+        let o = tcm(&args);
+        assert_eq!(code(&o), 2);
+        assert!(
+            stderr(&o).contains("--uuid is not used by `tcm serve`"),
+            "{}",
+            stderr(&o)
+        );
+    }
 }
