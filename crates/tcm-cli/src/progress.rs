@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// A progress display; dropping it clears it.
 pub struct Progress(ProgressBar);
@@ -23,9 +23,15 @@ impl Progress {
     pub fn bar(total: u64, what: &str) -> Self {
         let bar = ProgressBar::with_draw_target(Some(total), target());
         let template =
-            format!("{{bar:40.cyan/blue}} {{pos}}/{{len}} {what} · {{per_sec}} · ETA {{eta}}");
+            format!("{{bar:30.cyan/blue}} {{pos}}/{{len}} {what} · {{rate}} · ETA {{eta}}");
         if let Ok(style) = ProgressStyle::with_template(&template) {
-            bar.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
+            let style = style.progress_chars("█▉▊▋▌▍▎▏ ").with_key(
+                "rate",
+                |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", state.per_sec());
+                },
+            );
+            bar.set_style(style);
         }
         Self(bar)
     }
