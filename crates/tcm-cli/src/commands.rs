@@ -57,7 +57,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             payload_template,
         } => model_analyze(cli.output, path, name, payload_template.as_deref()),
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut cli::command(), "tcm", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cli::command(), "tcm", &mut script);
+            // A reader that stops early (`| head`) is not an error.
+            let _ = std::io::stdout().write_all(&script);
             Ok(())
         }
     }
@@ -700,5 +703,48 @@ mod tests {
         assert_eq!(a, "creation");
         assert!(management_body("[1]", None, "p").is_err());
         assert!(management_body(r#"{"type":"info","payload":{}}"#, None, "p").is_err());
+    }
+
+    #[test]
+    fn a_printed_creation_result_is_an_endpoint_file() {
+        use clap::Parser;
+        let data = json!({
+            "vm_ip": "192.0.2.10", "container_id": "abc", "model_name": "resnet",
+            "inputs": [{"name": "INPUT__0", "type": "TYPE_FP32", "dims": [-1, 3]}],
+            "outputs": []
+        });
+        let result = ManagementReply::new("creation", data).result().unwrap();
+        let printed = serde_json::to_string_pretty(&result).unwrap();
+        let path = std::env::temp_dir().join(format!("tcm-endpoint-{}.json", std::process::id()));
+        std::fs::write(&path, printed).unwrap();
+        let endpoint = path.to_str().unwrap();
+        let cli = Cli::try_parse_from(["tcm", "inference-http", "--endpoint", endpoint]).unwrap();
+        let Command::InferenceHttp(args) = &cli.command else {
+            panic!("inference-http");
+        };
+        assert_eq!(
+            target(args).unwrap(),
+            (Some("192.0.2.10".into()), "abc".into(), "resnet".into())
+        );
+        // The server's whole reply envelope works too, and flags win over the file.
+        let envelope = json!({"type": "management", "payload": {"status": true, "data":
+            {"vm_ip": "192.0.2.11", "container_id": "def", "model_name": "m"}}});
+        std::fs::write(&path, envelope.to_string()).unwrap();
+        let cli = Cli::try_parse_from([
+            "tcm",
+            "inference-http",
+            "--endpoint",
+            endpoint,
+            "--model-name",
+            "other",
+        ])
+        .unwrap();
+        let Command::InferenceHttp(args) = &cli.command else {
+            panic!("inference-http");
+        };
+        assert_eq!(
+            target(args).unwrap(),
+            (Some("192.0.2.11".into()), "def".into(), "other".into())
+        );
     }
 }

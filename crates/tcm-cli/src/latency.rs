@@ -94,37 +94,43 @@ impl Latencies {
         Value::Object(map)
     }
 
-    /// A histogram of `buckets` rows on a logarithmic scale from the fastest to the slowest
-    /// sample, each `range  bar  count`, bars at most `width` wide. Empty without samples.
+    /// A histogram: `buckets` rows of equal width from the fastest sample to the 99th
+    /// percentile, and a last row for the slower ones (if any), each `range  bar  count`, bars
+    /// at most `width` wide. Empty without samples.
     pub fn histogram(&self, buckets: usize, width: usize) -> Vec<String> {
-        let (Some(&lo), Some(&hi)) = (self.sorted_ms.first(), self.sorted_ms.last()) else {
+        let (Some(&lo), Some(&max)) = (self.sorted_ms.first(), self.sorted_ms.last()) else {
             return Vec::new();
         };
-        let lo = lo.max(1e-6);
-        let buckets = if hi <= lo { 1 } else { buckets.max(1) };
-        let ratio = (hi.max(lo) / lo).powf(1.0 / buckets as f64);
-        let edge = |i: usize| lo * ratio.powi(i as i32);
-        let mut counts = vec![0usize; buckets];
-        for &s in &self.sorted_ms {
-            let i = if ratio > 1.0 {
-                ((s.max(lo) / lo).ln() / ratio.ln()).floor() as usize
-            } else {
-                0
-            };
-            counts[i.min(buckets - 1)] += 1;
-        }
-        let most = counts.iter().copied().max().unwrap_or(1).max(1);
-        let labels: Vec<String> = (0..buckets)
-            .map(|i| format!("{} – {}", human(edge(i)), human(edge(i + 1))))
+        let hi = self.percentile(0.99);
+        let buckets = if hi > lo { buckets.max(1) } else { 1 };
+        let step = (hi - lo) / buckets as f64;
+        let edge = |i: usize| lo + step * i as f64;
+        let mut rows: Vec<(String, usize)> = (0..buckets)
+            .map(|i| (format!("{} – {}", human(edge(i)), human(edge(i + 1))), 0))
             .collect();
-        let label_width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
-        labels
-            .iter()
-            .zip(&counts)
-            .map(|(label, &count)| {
+        let mut slower = 0;
+        for &s in &self.sorted_ms {
+            if s > hi {
+                slower += 1;
+            } else {
+                let i = if step > 0.0 {
+                    ((s - lo) / step) as usize
+                } else {
+                    0
+                };
+                rows[i.min(buckets - 1)].1 += 1;
+            }
+        }
+        if slower > 0 {
+            rows.push((format!("{} – {}", human(hi), human(max)), slower));
+        }
+        let most = rows.iter().map(|r| r.1).max().unwrap_or(1).max(1);
+        let label_width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+        rows.iter()
+            .map(|(label, count)| {
                 let bar = "█".repeat((count * width).div_ceil(most));
-                let pad = label_width - label.chars().count();
-                format!("{label}{}  {bar:<width$}  {count}", " ".repeat(pad))
+                let pad = " ".repeat(label_width - label.chars().count());
+                format!("{label}{pad}  {bar:<width$}  {count}")
             })
             .collect()
     }
@@ -159,14 +165,21 @@ mod tests {
 
     #[test]
     fn the_histogram_counts_every_sample() {
-        let l = Latencies::new(vec![1.0, 1.1, 1.2, 2.0, 4.0, 8.0, 8.0]);
+        let mut samples: Vec<f64> = (1..=99).map(f64::from).collect();
+        samples.push(500.0);
+        let l = Latencies::new(samples);
         let rows = l.histogram(4, 20);
-        assert_eq!(rows.len(), 4);
+        assert_eq!(
+            rows.len(),
+            5,
+            "four buckets up to p99, one for the slower: {rows:?}"
+        );
+        assert!(rows[4].starts_with("99.0 ms – 500 ms"), "{}", rows[4]);
         let total: usize = rows
             .iter()
             .map(|r| r.rsplit(' ').next().unwrap().parse::<usize>().unwrap())
             .sum();
-        assert_eq!(total, 7);
+        assert_eq!(total, 100);
         assert_eq!(Latencies::new(vec![2.0; 3]).histogram(8, 10).len(), 1);
         assert!(Latencies::new(Vec::new()).histogram(8, 10).is_empty());
     }
