@@ -197,7 +197,7 @@ pub enum Command {
         payload: PathBuf,
     },
     /// One HTTP inference (or gRPC with --protocol grpc, printed whole).
-    InferenceHttp(InferenceArgs),
+    InferenceHttp(HttpInferenceArgs),
     /// A gRPC streaming inference, printing frames as they come.
     Stream(InferenceArgs),
     /// GET /health on the server.
@@ -259,7 +259,7 @@ pub enum Command {
     },
 }
 
-/// Flags of an inference, as in `tcm-client-cli` plus typed inputs.
+/// The target and inputs of an inference, as in `tcm-client-cli` plus typed inputs.
 #[derive(Debug, Args)]
 pub struct InferenceArgs {
     /// VM id (accepted and ignored by the server).
@@ -289,14 +289,22 @@ pub struct InferenceArgs {
     /// Let the server reach a Triton it has not registered.
     #[arg(long)]
     pub allow_transient: bool,
-    /// Transport between the server and Triton.
-    #[arg(long, value_enum, default_value = "http")]
-    pub protocol: ProtocolArg,
     /// gRPC: the streamed output tensor.
     #[arg(long)]
     pub output_name: Option<String>,
+}
+
+/// Flags of `inference-http`: an inference, its transport, and shared-memory inputs.
+#[derive(Debug, Args)]
+pub struct HttpInferenceArgs {
+    /// The target and inputs.
+    #[command(flatten)]
+    pub inference: InferenceArgs,
+    /// Transport between the server and Triton.
+    #[arg(long, value_enum, default_value = "http")]
+    pub protocol: ProtocolArg,
     /// Send the inputs through POSIX shared memory (asks for the `shm` capability): for tensors
-    /// too large for a 64 KiB JSON frame.
+    /// too large for a 64 KiB JSON frame. HTTP only.
     #[arg(long)]
     pub shm: bool,
 }

@@ -49,8 +49,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             payload,
             raw,
         } => management(&cli, action.as_deref(), payload, *raw),
-        Command::InferenceHttp(args) => inference(&cli, args, false),
-        Command::Stream(args) => inference(&cli, args, true),
+        Command::InferenceHttp(args) => inference(
+            &cli,
+            &args.inference,
+            args.protocol == ProtocolArg::Grpc,
+            args.shm,
+            false,
+        ),
+        Command::Stream(args) => inference(&cli, args, true, false, true),
         Command::ModelAnalyze {
             path,
             name,
@@ -412,13 +418,26 @@ fn target(args: &InferenceArgs) -> Result<(Option<String>, String, String), Fail
     ))
 }
 
-fn inference(cli: &Cli, args: &InferenceArgs, stream: bool) -> Result<(), Failure> {
+/// One inference: over gRPC when `grpc` (frames printed as they come when `live`), through
+/// shared memory when `shm`.
+fn inference(
+    cli: &Cli,
+    args: &InferenceArgs,
+    grpc: bool,
+    shm: bool,
+    live: bool,
+) -> Result<(), Failure> {
+    if shm && grpc {
+        return Err(Failure::Usage(
+            "--shm works over HTTP only: the server refuses shared memory on gRPC".into(),
+        ));
+    }
     let (vm_ip, container_id, model_name) = target(args)?;
     let mut inputs: Vec<TensorInput> = match &args.payload {
         Some(p) => {
             let shown = p.display().to_string();
             let raw = inputs::from_payload(&read(p)?, &shown)?;
-            if args.shm {
+            if shm {
                 // Shared memory takes typed tensors: the payload's values are read as such.
                 raw.into_iter()
                     .map(|i| inputs::typed(i, &shown))
@@ -437,7 +456,6 @@ fn inference(cli: &Cli, args: &InferenceArgs, stream: bool) -> Result<(), Failur
             "no inputs: give --payload FILE or --input name:shape:dtype=values".into(),
         ));
     }
-    let grpc = stream || args.protocol == ProtocolArg::Grpc;
     let request = InferenceRequest {
         vm_ip,
         vm_id: args.vm_id.clone(),
@@ -449,14 +467,14 @@ fn inference(cli: &Cli, args: &InferenceArgs, stream: bool) -> Result<(), Failur
         output_name: args.output_name.clone(),
         pipeline: None,
     };
-    let client = connect(cli, args.shm)?;
+    let client = connect(cli, shm)?;
     let t = Some(timeout(cli)?);
     let result = if grpc {
-        print_stream(&client, request, t, cli.output, stream)
+        print_stream(&client, request, t, cli.output, live)
     } else {
         let reply = {
             let _wait = Progress::spinner("inference".to_owned());
-            if args.shm {
+            if shm {
                 infer_shm(&client, request, t)
             } else {
                 client.infer_with_timeout(request, t)
@@ -723,7 +741,7 @@ mod tests {
             panic!("inference-http");
         };
         assert_eq!(
-            target(args).unwrap(),
+            target(&args.inference).unwrap(),
             (Some("192.0.2.10".into()), "abc".into(), "resnet".into())
         );
         // The server's whole reply envelope works too, and flags win over the file.
@@ -743,7 +761,7 @@ mod tests {
             panic!("inference-http");
         };
         assert_eq!(
-            target(args).unwrap(),
+            target(&args.inference).unwrap(),
             (Some("192.0.2.11".into()), "def".into(), "other".into())
         );
     }

@@ -445,6 +445,22 @@ fn shm_inputs_round_trip_and_need_the_capability() {
         "--shm adds the capability itself: {}",
         stderr(&o)
     );
+    let mut args = vec![
+        "inference-http",
+        "--shm",
+        "--protocol",
+        "grpc",
+        "--input",
+        "INPUT0:1:FP32=1",
+    ];
+    args.extend_from_slice(&IDENTITY);
+    let o = on(&s, &args);
+    assert_eq!(code(&o), 2, "no shm over gRPC: {}", stderr(&o));
+    assert_eq!(
+        code(&tcm(&["stream", "--shm", "--help"])),
+        2,
+        "stream has no --shm"
+    );
     // A payload file goes through shared memory too: its values are read as typed tensors.
     let path = temp_file(
         "shm-list.json",
