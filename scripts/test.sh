@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's whole check, exactly as CI runs it: formatting, lints, every test.
+# The project's whole check, exactly as CI runs it: formatting, lints, docs, every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,7 @@ export TCM_PYTHON="$PWD/.venv/bin/python"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 cargo test --workspace
 
 # The fuzz crate (outside the workspace): formatting, lints, and every committed seed replayed

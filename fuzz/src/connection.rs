@@ -398,7 +398,7 @@ impl Harness {
         }
         config.max_queued = 8;
         config.max_info_in_flight = 4;
-        config.seed = u64::from(setup.seed);
+        config.seed = Some(u64::from(setup.seed));
         let bound = 3 * config.max_queued + config.max_info_in_flight + 2;
         Self {
             conn: Connection::new(config.clone(), AuthContext::anonymous()),
@@ -442,9 +442,7 @@ impl Harness {
                         "stream frame after finish of {id}"
                     );
                 }
-                Event::Authenticated { .. }
-                | Event::Notification(_)
-                | Event::Disconnected { .. } => {}
+                _ => {}
             }
         }
         // The driver would act on it; the harness answers with later ops (or not at all).
@@ -541,13 +539,11 @@ impl Harness {
                 } else {
                     Tensor::vector("INPUT0", TensorData::Fp32(vec![1.5; n])).into()
                 };
-                let req = Request::from(InferenceRequest {
-                    vm_ip: Some("127.0.0.1".into()),
-                    container_id: "c".into(),
-                    model_name: model.then(|| "identity".into()),
-                    protocol: if grpc { Protocol::Grpc } else { Protocol::Http },
-                    inputs: vec![input],
-                    ..Default::default()
+                let req = Request::from({
+                    let mut r = InferenceRequest::target("127.0.0.1", "c").with_inputs(vec![input]);
+                    r.model_name = model.then(|| "identity".into());
+                    r.protocol = if grpc { Protocol::Grpc } else { Protocol::Http };
+                    r
                 });
                 self.request(req, Kind::Inference, timeout_ms);
             }

@@ -301,7 +301,7 @@ impl Harness {
         c.keepalive = setup.keepalive.then(KeepaliveConfig::default);
         c.reconnect = setup.reconnect.then(ReconnectPolicy::default);
         c.max_pending = 16;
-        c.seed = u64::from(setup.seed);
+        c.seed = Some(u64::from(setup.seed));
         let run_uuid = c.run_uuid.clone();
         Self {
             max_pending: c.max_pending,
@@ -366,10 +366,7 @@ impl Harness {
                     self.open.clear();
                     self.open_values.clear();
                 }
-                RpcEvent::Connected { .. }
-                | RpcEvent::Reconnected { .. }
-                | RpcEvent::Notification { .. }
-                | RpcEvent::Stray(_) => {}
+                _ => {}
             }
         }
         let live = self.calls.len() - self.finished.len();
@@ -619,7 +616,8 @@ impl Harness {
                 self.drain_quiet("a failed connect");
             }
             RpcOp::Rejected(status) => {
-                self.s.handle_upgrade_rejected(self.now, status);
+                self.s
+                    .handle_connect_failed(self.now, tcm_proto::DialFailure::Refused { status });
                 self.drain_quiet("a rejected upgrade");
             }
             RpcOp::SetRun(run) => {
@@ -631,7 +629,7 @@ impl Harness {
                 self.drain_quiet("close");
             }
         }
-        let _ = self.s.poll_connect();
+        let _ = self.s.poll_dial();
     }
 
     /// Time runs far past every deadline (calls last at most one hour, and sliding ones only
@@ -718,7 +716,7 @@ fn as_one_frame(text: &str) {
         seed: 1,
     };
     let mut h = Harness::new(&setup);
-    let _ = h.s.poll_connect();
+    let _ = h.s.poll_dial();
     h.s.handle_connected(h.now);
     h.frame(r#"{"jsonrpc":"2.0","result":{"session_id":"s"}}"#);
     assert!(h.s.is_ready());
@@ -742,7 +740,7 @@ pub fn run(data: &[u8]) {
         return;
     };
     let mut h = Harness::new(&setup);
-    let _ = h.s.poll_connect();
+    let _ = h.s.poll_dial();
     for _ in 0..MAX_OPS {
         if u.is_empty() {
             break;

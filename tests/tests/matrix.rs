@@ -1,4 +1,4 @@
-//! The scenario matrix over all three clients against the reference test server.
+//! The scenario matrix over all four clients against the reference test server.
 
 mod common;
 
@@ -75,7 +75,12 @@ macro_rules! matrix {
     )*};
 }
 
-matrix!(Blocking => blocking, Smol => smol, AsyncStd => async_std);
+matrix!(
+    Blocking => blocking,
+    Smol => smol,
+    AsyncStd => async_std,
+    Tokio => tokio,
+);
 
 /// The handles can be shared across threads and tasks.
 #[test]
@@ -87,7 +92,10 @@ fn handles_are_clone_send_sync() {
     shared::<tcm_smol::Pool>();
     shared::<tcm_async_std::Client>();
     shared::<tcm_async_std::Pool>();
+    shared::<tcm_tokio::Client>();
+    shared::<tcm_tokio::Pool>();
     fn sendable<T: Send + 'static>() {}
     sendable::<tcm_blocking::InferStream>();
     sendable::<tcm_smol::InferStream>();
+    sendable::<tcm_tokio::InferStream>();
 }

@@ -1,4 +1,4 @@
-//! Tellurio JSON-RPC client scenarios over all three adapters against the reference server.
+//! Tellurio JSON-RPC client scenarios over all four clients against the reference server.
 //! Each scenario is named after the requirement of the protocol document (§9) it shows.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tcm_proto::jsonrpc::methods::ok_result;
-use tcm_proto::jsonrpc::{CallError, RpcConfig, RpcDisconnect, RpcError, ServerMethod};
+use tcm_proto::jsonrpc::{Call, CallError, RpcConfig, RpcDisconnect, RpcError, ServerMethod};
 use tcm_proto::{Backoff, KeepaliveConfig, ReconnectPolicy};
 use tcm_rpc_testserver::{
     CallReply, Direction, Fault, Plan, Reply, RpcServerConfig, RpcServerHandle, RpcTestServer,
@@ -108,7 +108,7 @@ impl Rpc for tcm_blocking::RpcClient {
         params: Value,
         timeout: Option<Duration>,
     ) -> Result<Value, CallError> {
-        tcm_blocking::RpcClient::call(self, method, params, timeout)
+        self.send(Call::new(method, params), timeout)
     }
 
     fn close(&self) {
@@ -127,7 +127,7 @@ impl Rpc for tcm_blocking::RpcClient {
         let rx = tcm_blocking::RpcClient::events(self).expect("events taken once");
         let (tx, out) = mpsc::channel();
         std::thread::spawn(move || {
-            for e in rx {
+            while let Ok(e) = rx.recv_blocking() {
                 let e = match e {
                     tcm_blocking::RpcClientEvent::Reconnected { session_id } => {
                         Ev::Reconnected(session_id)
@@ -160,6 +160,12 @@ impl BlockOn for tcm_smol::Smol {
 impl BlockOn for tcm_async_std::AsyncStd {
     fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
         async_std::task::block_on(f)
+    }
+}
+
+impl BlockOn for tcm_tokio::Tokio {
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tcm_tests::tokio_block_on(f)
     }
 }
 
@@ -212,7 +218,7 @@ impl<R: BlockOn> Rpc for tcm_async::RpcClient<R> {
         params: Value,
         timeout: Option<Duration>,
     ) -> Result<Value, CallError> {
-        R::block_on(tcm_async::RpcClient::call(self, method, params, timeout))
+        R::block_on(self.send(Call::new(method, params), timeout))
     }
 
     fn close(&self) {
@@ -228,11 +234,10 @@ impl<R: BlockOn> Rpc for tcm_async::RpcClient<R> {
     }
 
     fn events(&self) -> Receiver<Ev> {
-        use smol::stream::StreamExt;
-        let mut rx = tcm_async::RpcClient::events(self).expect("events taken once");
+        let rx = tcm_async::RpcClient::events(self).expect("events taken once");
         let (tx, out) = mpsc::channel();
         std::thread::spawn(move || {
-            while let Some(e) = smol::block_on(rx.next()) {
+            while let Ok(e) = rx.recv_blocking() {
                 let e = match e {
                     tcm_async::RpcClientEvent::Reconnected { session_id } => {
                         Ev::Reconnected(session_id)
@@ -1150,6 +1155,7 @@ scenarios!(
     blocking => tcm_blocking::RpcClient,
     smol_rt => tcm_smol::RpcClient,
     async_std_rt => tcm_async_std::RpcClient,
+    tokio_rt => tcm_tokio::RpcClient,
 );
 
 /// The handles can be shared across threads and tasks.
@@ -1159,4 +1165,5 @@ fn rpc_clients_are_clone_send_sync() {
     shared::<tcm_blocking::RpcClient>();
     shared::<tcm_smol::RpcClient>();
     shared::<tcm_async_std::RpcClient>();
+    shared::<tcm_tokio::RpcClient>();
 }

@@ -2,7 +2,49 @@
 
 use std::io;
 
-use tcm_proto::{DisconnectError, EndpointError};
+use tcm_proto::{DisconnectError, EndpointError, RequestError, UnexpectedResponse};
+
+use crate::engine::Stopped;
+
+/// Why a call on a connected TCM client failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request failed: a server error, a timeout, a disconnect, a local check.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The reply was not of the kind the call expects.
+    #[error(transparent)]
+    UnexpectedResponse(#[from] UnexpectedResponse),
+    /// Shared-memory inputs could not be prepared (not negotiated without fallback, a region
+    /// could not be created, BYTES or gRPC inputs).
+    #[cfg(unix)]
+    #[error(transparent)]
+    Shm(#[from] tcm_shm::ShmError),
+    /// Shared memory was required on a platform without POSIX shared memory.
+    #[cfg(not(unix))]
+    #[error("shared memory is not supported on this platform")]
+    ShmUnsupported,
+    /// The client's I/O loop is gone; no call can complete.
+    #[error("the connection's I/O loop has stopped")]
+    Stopped,
+}
+
+impl From<Stopped> for Error {
+    fn from(_: Stopped) -> Self {
+        Self::Stopped
+    }
+}
+
+impl Error {
+    /// The underlying request error, if that is what this is.
+    pub fn request_error(&self) -> Option<&RequestError> {
+        match self {
+            Self::Request(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Why a transport (TCP, TLS, WebSocket upgrade, or an HTTP probe's stream) could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -66,9 +108,12 @@ pub enum ConnectError {
     /// The connection ended before `auth.ok` for another reason (close code, auth timeout).
     #[error(transparent)]
     Disconnected(DisconnectError),
-    /// The I/O thread could not be started (blocking adapter only).
+    /// The I/O thread could not be started (blocking client only).
     #[error("cannot spawn the I/O thread: {0}")]
     Spawn(io::Error),
+    /// The I/O loop stopped before the connection was established.
+    #[error("the connection's I/O loop stopped while connecting")]
+    Stopped,
 }
 
 /// The [`TransportError`] for an I/O error of a TLS stream: the rustls error it carries, if

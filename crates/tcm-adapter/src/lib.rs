@@ -1,36 +1,30 @@
-//! Shared plumbing of the tcm adapters: TLS configuration, transport options and errors,
-//! seeding, the JSON-RPC handler worker and handler types; not a client itself.
+//! What the tcm clients share: options, errors, TLS configuration, the one call path, the
+//! JSON-RPC handlers, and (in [`engine`]) the part of the I/O loop that is the same for every
+//! I/O model. Not a client itself: the blocking, smol, async-std and tokio clients re-export
+//! what of it is part of their public API.
 //!
-//! `tcm-blocking` and `tcm-async` drive the sans-IO `tcm-proto` core over their own sockets;
-//! everything they would otherwise both write lives here and is re-exported by them where it
-//! is part of their public API. Protocol decisions stay in `tcm-proto`; this crate does no
-//! socket I/O (the handler worker runs application handlers on threads of its own).
+//! Protocol decisions stay in `tcm-proto`; this crate does no socket I/O.
 
 #![warn(missing_docs)]
 
-pub mod calls;
-pub mod dial;
+pub mod call;
+#[doc(hidden)]
+pub mod engine;
 pub mod error;
-pub mod http;
+mod macros;
 pub mod options;
-pub mod pool_load;
-pub mod requests;
-pub mod rpc_dispatch;
-pub mod rpc_error;
-pub mod rpc_event;
-pub mod rpc_handlers;
-pub mod rpc_options;
-pub mod rpc_status;
-pub mod rpc_worker;
-pub mod seed;
-pub mod socket;
-pub mod status;
+pub mod rpc;
 pub mod tls;
 
-pub use calls::InferenceOutput;
-pub use error::{ConnectError, ProbeError, TransportError};
-pub use options::ClientOptions;
-pub use rpc_error::RpcConnectError;
-pub use rpc_event::RpcClientEvent;
-pub use rpc_handlers::RpcHandlers;
-pub use rpc_options::RpcOptions;
+pub use error::{ConnectError, Error, ProbeError, TransportError};
+pub use options::{CallOptions, ClientOptions, Shm};
+pub use rpc::{RpcClientEvent, RpcConnectError, RpcHandlers, RpcOptions};
+pub use tcm_proto::InferenceOutput;
+
+/// What the shared macros name; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use async_channel::Receiver;
+    pub use serde_json::{Map, Value};
+    pub use tcm_proto;
+}

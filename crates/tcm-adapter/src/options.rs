@@ -1,9 +1,7 @@
-//! Transport options of a client: timeouts and TLS trust.
+//! Options: of a client's transport ([`ClientOptions`]: timeouts and TLS trust) and of one
+//! call ([`CallOptions`]: its deadline, how its tensors travel).
 
 use std::time::Duration;
-
-/// Largest server message accepted; the server itself sends at most 16 MiB (TCM §19.11).
-pub const MAX_INBOUND: usize = 64 << 20;
 
 /// Transport settings that the protocol core does not cover: how long to wait for TCP, TLS and
 /// the WebSocket upgrade, and which certificate authorities to trust for `wss://`.
@@ -74,4 +72,68 @@ impl ClientOptions {
         self.webpki_roots = false;
         self
     }
+}
+
+/// Options of one call, given with it: `client.call(request, CallOptions::new().timeout(d))`.
+/// Every convenience method (`queue_stats()`, `infer(..)`, …) uses the defaults; a
+/// `Duration` or an `Option<Duration>` converts into options with just that deadline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// The call's deadline, from the moment it is made; `None` takes the configured default for
+    /// its kind (`Config::timeouts`). The core enforces it, retries included.
+    pub timeout: Option<Duration>,
+    /// How an inference's typed tensor inputs travel (JSON unless set).
+    pub shm: Shm,
+}
+
+impl CallOptions {
+    /// The defaults: the kind's deadline, tensors as JSON.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the deadline.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets how tensor inputs travel.
+    pub fn shm(mut self, shm: Shm) -> Self {
+        self.shm = shm;
+        self
+    }
+}
+
+impl From<Duration> for CallOptions {
+    fn from(timeout: Duration) -> Self {
+        Self::new().timeout(timeout)
+    }
+}
+
+impl From<Option<Duration>> for CallOptions {
+    fn from(timeout: Option<Duration>) -> Self {
+        Self {
+            timeout,
+            ..Self::default()
+        }
+    }
+}
+
+/// How an inference's typed tensor inputs travel: as JSON in the frame, or through POSIX shared
+/// memory (TCM §9.7), for tensors too large for a frame. Shared memory needs `shm` in
+/// `Config::capabilities`, granted by the server, a server on this host sharing `/dev/shm`,
+/// and Unix. The regions live until the reply has arrived (or the call failed), then are
+/// unlinked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Shm {
+    /// JSON.
+    #[default]
+    Off,
+    /// Shared memory, or a typed `Error::Shm` when it cannot be used.
+    Required,
+    /// Shared memory where negotiated, JSON otherwise.
+    Preferred,
 }

@@ -27,28 +27,4 @@
 mod runtime;
 
 pub use runtime::AsyncStd;
-pub use tcm_async::{
-    ClientOptions, ConnectError, Error, HttpResponse, InferenceOutput, ProbeError, RpcClientEvent,
-    RpcConnectError, RpcOptions, TransportError, tcm_proto,
-};
-
-/// A TCM client driven by an async-std task.
-pub type Client = tcm_async::Client<AsyncStd>;
-/// A pool of TCM connections driven by async-std tasks.
-pub type Pool = tcm_async::Pool<AsyncStd>;
-/// The frames of a streaming inference.
-pub type InferStream = tcm_async::InferStream<AsyncStd>;
-/// A Tellurio JSON-RPC client driven by a task of this runtime.
-pub type RpcClient = tcm_async::RpcClient<AsyncStd>;
-/// Handlers for server → client requests and notifications of an [`RpcClient`].
-pub type RpcHandlers = tcm_async::RpcHandlers<AsyncStd>;
-
-/// `GET path` (e.g. `/health` or `/ready`) on the host and port of the WebSocket URL `url`,
-/// over TLS for `wss://`, without opening a session. A non-200 status is a response.
-pub async fn probe(
-    url: &str,
-    path: &str,
-    options: &ClientOptions,
-) -> Result<HttpResponse, ConnectError> {
-    tcm_async::probe::<AsyncStd>(url, path, options).await
-}
+tcm_async::runtime_facade!(AsyncStd, "async-std");

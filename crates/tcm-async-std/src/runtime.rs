@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::io;
+use std::time::Instant;
 
 /// async-std's TCP stream and task spawner.
 #[derive(Debug, Clone, Copy, Default)]
@@ -9,6 +10,8 @@ pub struct AsyncStd;
 
 impl tcm_async::Runtime for AsyncStd {
     type Tcp = async_std::net::TcpStream;
+
+    type Timer = tcm_async::IoTimer;
 
     fn connect(host: &str, port: u16) -> impl Future<Output = io::Result<Self::Tcp>> + Send {
         let host = host.to_owned();
@@ -25,5 +28,9 @@ impl tcm_async::Runtime for AsyncStd {
     {
         // The task detaches when its handle is dropped.
         drop(async_std::task::spawn(future));
+    }
+
+    fn timer(deadline: Instant) -> Self::Timer {
+        tcm_async::IoTimer::at(deadline)
     }
 }

@@ -1,4 +1,5 @@
-//! `GET /health` and `GET /ready` on the WebSocket's host and port, using `tcm_proto::http`.
+//! `GET /health` and `GET /ready` on the WebSocket's host and port, using `tcm_proto::http`,
+//! for a client and without one ([`probe`]).
 
 use std::io;
 use std::sync::Arc;
@@ -6,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use rustls::ClientConfig;
-use tcm_adapter::http::ResponseReader;
+use tcm_adapter::engine::http::ResponseReader;
+use tcm_adapter::error::probe_connect_error;
+use tcm_adapter::{ClientOptions, ConnectError, ProbeError};
 use tcm_proto::Endpoint;
 use tcm_proto::http::{HttpResponse, get_request};
 
-use crate::error::ProbeError;
 use crate::runtime::Runtime;
 use crate::time::until;
 use crate::transport::open_stream;
@@ -43,7 +45,21 @@ pub(crate) async fn get<R: Runtime>(
     timeout: Duration,
 ) -> Result<HttpResponse, ProbeError> {
     let deadline = Instant::now() + timeout;
-    until(deadline, exchange::<R>(endpoint, tls, path, deadline))
+    until::<R, _>(deadline, exchange::<R>(endpoint, tls, path, deadline))
         .await
         .unwrap_or_else(|| Err(ProbeError::Io(io::ErrorKind::TimedOut.into())))
+}
+
+/// Sends `GET path` to the host and port of the WebSocket URL `url` (TLS for `wss://`), for
+/// health checks that must not authenticate. A non-200 status is a response, not an error.
+pub async fn probe<R: Runtime>(
+    url: &str,
+    path: &str,
+    options: &ClientOptions,
+) -> Result<HttpResponse, ConnectError> {
+    let endpoint = Endpoint::parse(url)?;
+    let tls = tcm_adapter::tls::for_endpoint(&endpoint, options)?;
+    get::<R>(&endpoint, tls.as_ref(), path, options.http_timeout)
+        .await
+        .map_err(probe_connect_error)
 }

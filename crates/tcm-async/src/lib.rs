@@ -1,34 +1,35 @@
-//! Runtime-generic async client for the TCM (Triton Client Manager) WebSocket protocol.
+//! Runtime-generic async client for the TCM (Triton Client Manager) WebSocket protocol and the
+//! Tellurio JSON-RPC dialect.
 //!
 //! This crate moves bytes between an async-tungstenite WebSocket (over any `AsyncRead +
-//! AsyncWrite` stream, with futures-rustls for `wss://`) and the sans-IO
-//! [`tcm_proto::Connection`], which makes every protocol decision: correlation, deadlines,
-//! retries, keepalive and reconnection. Timers come from `async-io`.
+//! AsyncWrite` stream, with futures-rustls for `wss://`) and the sans-IO session machines of
+//! [`tcm_proto`], which make every protocol decision: correlation, deadlines, retries, keepalive
+//! and reconnection.
 //!
-//! It is written once for any [`Runtime`]; the `tcm-smol` and `tcm-async-std` crates only pick
-//! the TCP stream and the spawn function.
+//! It is written once for any [`Runtime`]; the `tcm-smol`, `tcm-async-std` and `tcm-tokio`
+//! crates only supply TCP streams, spawning and timers.
 //!
 //! # Concurrency model
 //!
-//! [`Client::connect`] dials and authenticates in the calling task, then spawns a driver task
-//! that owns the socket and the `Connection`. A [`Client`] is a cheap `Clone + Send + Sync`
-//! handle: each call sends a command to the driver over a channel and awaits a oneshot reply,
-//! so any number of tasks can call concurrently on one connection. Reconnect dials and `/ready`
-//! probes are polled alongside the commands, so deadlines hold while a reconnect is under way.
-//! Dropping a call's future cancels its request. Dropping the last handle closes the connection.
+//! [`Client::connect`] spawns an I/O task that dials, authenticates and then owns the socket
+//! and the session; `connect` returns once `auth.ok` arrived (or the first attempt failed). A
+//! [`Client`] is a cheap `Clone + Send + Sync` handle: each call sends a command to the task
+//! over a channel and awaits its reply, so any number of tasks can call concurrently on one
+//! connection. The task polls the socket's writes and reads, the commands, a dial in progress
+//! and its timer together, so no peer can hold it past a deadline. Dropping a call's future
+//! cancels its request. Dropping the last handle closes the connection.
 //!
-//! A [`Pool`] holds several connections (each with its own uuid from
-//! [`Config::pool_member`](tcm_proto::Config::pool_member)) and spreads inference across them,
-//! since the protocol allows one inference in flight per connection.
+//! Every call has a deadline: per kind in `Config::timeouts`, or per call with
+//! [`CallOptions`] through [`Client::call`], which takes any typed call of [`tcm_proto::call`].
+//! A [`Pool`] spreads calls over several connections; [`RpcClient`] speaks the JSON-RPC dialect
+//! on the same I/O loop.
 
 #![warn(missing_docs)]
 
 mod client;
 mod driver;
-mod error;
 mod http;
 mod pool;
-mod probe;
 mod rpc;
 mod runtime;
 mod socket;
@@ -37,16 +38,14 @@ mod time;
 mod transport;
 
 pub use client::Client;
-pub use error::Error;
+pub use http::probe;
 pub use pool::Pool;
-pub use probe::probe;
 pub use rpc::{RpcClient, RpcHandlers};
-pub use runtime::Runtime;
+pub use runtime::{IoTimer, Runtime};
 pub use stream::InferStream;
-pub use tcm_adapter::InferenceOutput;
 pub use tcm_adapter::{
-    ClientOptions, ConnectError, ProbeError, RpcClientEvent, RpcConnectError, RpcOptions,
-    TransportError,
+    CallOptions, ClientOptions, ConnectError, Error, InferenceOutput, ProbeError, RpcClientEvent,
+    RpcConnectError, RpcOptions, Shm, TransportError,
 };
 pub use tcm_proto;
 pub use tcm_proto::http::HttpResponse;

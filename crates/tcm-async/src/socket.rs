@@ -1,86 +1,196 @@
-//! The WebSocket of a driver task: writing what a session machine transmits and reading one
-//! message, the same for the TCM and the JSON-RPC driver.
+//! The WebSocket of the I/O loop, polled: writes hand the sink what it accepts now and leave the
+//! rest queued in the session, reads yield one message at a time, and a socket being closed
+//! finishes its close frame aside, so no peer can hold the loop.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 use futures_core::Stream as _;
-use tcm_adapter::socket::{Closed, SocketSession};
+use futures_util::Sink;
+
+use tcm_adapter::engine::{Closed, Engine, Protocol};
 use tcm_proto::Transmit;
 
 use crate::runtime::Runtime;
-use crate::time::until;
 use crate::transport::Ws;
 
-/// The socket of a driver (while one is open) and the deadline its writes get.
-pub(crate) struct Socket<R: Runtime> {
-    ws: Option<Ws<R>>,
-    write_timeout: Duration,
+/// What one read produced.
+pub(crate) type SocketEvent = tcm_adapter::engine::SocketEvent<Utf8Bytes, Bytes>;
+
+/// A socket whose close frame is going out.
+struct Closing<R: Runtime> {
+    ws: Ws<R>,
+    frame: Option<Message>,
+    until: Instant,
 }
 
-/// What one read produced.
-pub(crate) type SocketEvent = tcm_adapter::socket::SocketEvent<Utf8Bytes, Bytes>;
+/// The open socket (if any), the message the sink has not taken yet, and a socket being
+/// closed.
+pub(crate) struct Socket<R: Runtime> {
+    ws: Option<Ws<R>>,
+    out: Option<Message>,
+    unflushed: bool,
+    closing: Option<Closing<R>>,
+}
 
-impl<R: Runtime> Socket<R> {
-    /// A socket with none open yet, whose writes each get `write_timeout`.
-    pub(crate) fn new(write_timeout: Duration) -> Self {
+impl<R: Runtime> Default for Socket<R> {
+    fn default() -> Self {
         Self {
             ws: None,
-            write_timeout,
+            out: None,
+            unflushed: false,
+            closing: None,
         }
     }
+}
 
+fn failed(e: &async_tungstenite::tungstenite::Error) -> Closed {
+    Closed::new(None, e.to_string())
+}
+
+impl<R: Runtime> Socket<R> {
     /// Keeps `ws` as the open socket.
     pub(crate) fn open(&mut self, ws: Ws<R>) {
         self.ws = Some(ws);
+        self.out = None;
+        self.unflushed = false;
     }
 
-    /// Drops the open socket, if any, without a close frame.
-    pub(crate) fn drop_ws(&mut self) {
+    /// Whether a socket is open or still closing.
+    pub(crate) fn busy(&self) -> bool {
+        self.ws.is_some() || self.closing.is_some()
+    }
+
+    /// When the close frame still going out is given up on.
+    pub(crate) fn closing(&self) -> Option<Instant> {
+        self.closing.as_ref().map(|c| c.until)
+    }
+
+    /// Drops the open socket without a close frame.
+    pub(crate) fn abandon(&mut self) {
         self.ws = None;
     }
 
-    /// Writes every transmit `session` has pending; a failed write is the socket's close.
-    pub(crate) async fn flush(&mut self, session: &mut impl SocketSession) {
-        while let Some(transmit) = session.next_transmit() {
-            if let Err(closed) = self.write(transmit).await {
-                session.closed(Instant::now(), &closed);
-            }
+    /// Drops a closing socket whose time is up.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        if self.closing.as_ref().is_some_and(|c| now >= c.until) {
+            self.closing = None;
         }
     }
 
-    /// Writes one transmit (nothing without a socket); a close frame drops the socket after it
-    /// is written, and a write failure or timeout drops it and is returned as the close.
-    async fn write(&mut self, transmit: Transmit) -> Result<(), Closed> {
-        let Some(ws) = self.ws.as_mut() else {
-            return Ok(());
-        };
-        let deadline = Instant::now() + self.write_timeout;
-        let message = match transmit {
-            Transmit::Text(text) => Message::text(text),
-            Transmit::Ping(payload) => Message::Ping(payload),
-            Transmit::Close { code, reason } => {
-                let frame = CloseFrame {
-                    code: CloseCode::from(code),
-                    reason: reason.into(),
+    /// Hands the sink what `engine` has to send, as far as it takes it now; a close frame goes
+    /// out within `grace`. Returns whether the socket failed (the engine was told).
+    pub(crate) fn poll_write<P: Protocol>(
+        &mut self,
+        cx: &mut Context<'_>,
+        engine: &mut Engine<P>,
+        until: Instant,
+    ) -> bool {
+        self.poll_closing(cx);
+        loop {
+            if self.out.is_none() {
+                self.out = match engine.poll_transmit() {
+                    None => break,
+                    Some(Transmit::Text(text)) => Some(Message::text(text)),
+                    Some(Transmit::Ping(payload)) => Some(Message::Ping(payload)),
+                    Some(Transmit::Close { code, reason }) => {
+                        self.close(cx, code, reason, until);
+                        continue;
+                    }
                 };
-                let _ = until(deadline, ws.close(Some(frame))).await;
-                self.ws = None;
-                return Ok(());
             }
-        };
-        let error = match until(deadline, ws.send(message)).await {
-            Some(Ok(())) => return Ok(()),
-            Some(Err(e)) => e.to_string(),
-            None => "write timed out".to_owned(),
-        };
-        tracing::warn!(%error, "write failed");
+            let Some(ws) = self.ws.as_mut() else {
+                self.out = None;
+                continue;
+            };
+            let sent = match Pin::new(&mut *ws).poll_ready(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Ok(())) => match self.out.take() {
+                    Some(message) => Pin::new(ws).start_send(message),
+                    None => Ok(()),
+                },
+                Poll::Ready(Err(e)) => Err(e),
+            };
+            match sent {
+                Ok(()) => self.unflushed = true,
+                Err(e) => return self.fail(engine, &e),
+            }
+        }
+        if self.unflushed {
+            if let Some(ws) = self.ws.as_mut() {
+                match Pin::new(ws).poll_flush(cx) {
+                    Poll::Pending => {}
+                    Poll::Ready(Ok(())) => self.unflushed = false,
+                    Poll::Ready(Err(e)) => return self.fail(engine, &e),
+                }
+            }
+        }
+        false
+    }
+
+    fn fail<P: Protocol>(
+        &mut self,
+        engine: &mut Engine<P>,
+        e: &async_tungstenite::tungstenite::Error,
+    ) -> bool {
+        tracing::debug!(error = %e, "write failed");
         self.ws = None;
-        Err(Closed::new(None, error))
+        self.out = None;
+        self.unflushed = false;
+        engine.closed(Instant::now(), &failed(e));
+        true
+    }
+
+    /// Moves the open socket aside with its close frame, to go out until `until`.
+    fn close(&mut self, cx: &mut Context<'_>, code: u16, reason: String, until: Instant) {
+        self.out = None;
+        self.unflushed = false;
+        let Some(ws) = self.ws.take() else {
+            return;
+        };
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        };
+        self.closing = Some(Closing {
+            ws,
+            frame: Some(Message::Close(Some(frame))),
+            until,
+        });
+        self.poll_closing(cx);
+    }
+
+    /// Pushes the close frame on; drops the socket once it is out (or failed).
+    fn poll_closing(&mut self, cx: &mut Context<'_>) {
+        let Some(c) = self.closing.as_mut() else {
+            return;
+        };
+        let mut ws = Pin::new(&mut c.ws);
+        if let Some(frame) = c.frame.take() {
+            match ws.as_mut().poll_ready(cx) {
+                Poll::Pending => {
+                    c.frame = Some(frame);
+                    return;
+                }
+                Poll::Ready(Ok(())) => {
+                    if ws.as_mut().start_send(frame).is_err() {
+                        self.closing = None;
+                        return;
+                    }
+                }
+                Poll::Ready(Err(_)) => {
+                    self.closing = None;
+                    return;
+                }
+            }
+        }
+        if ws.poll_flush(cx).is_ready() {
+            self.closing = None;
+        }
     }
 
     /// Polls for the next message; pending while no socket is open.
@@ -97,16 +207,15 @@ impl<R: Runtime> Socket<R> {
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => SocketEvent::Activity,
             Some(Ok(Message::Close(frame))) => {
                 self.ws = None;
-                SocketEvent::Closed(Closed::from_frame(
-                    frame.map(|f| (u16::from(f.code), f.reason.to_string())),
-                ))
+                let frame = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                SocketEvent::Closed(Closed::from_frame(frame))
             }
             // A read never yields a raw frame.
             Some(Ok(Message::Frame(_))) => SocketEvent::Idle,
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "read failed");
                 self.ws = None;
-                SocketEvent::Closed(Closed::new(None, e.to_string()))
+                SocketEvent::Closed(failed(&e))
             }
             None => {
                 self.ws = None;

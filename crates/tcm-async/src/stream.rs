@@ -3,21 +3,20 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures_channel::mpsc;
 use futures_core::Stream;
-use tcm_adapter::pool_load::LoadGuard;
-use tcm_proto::{Response, StreamFrame};
+use tcm_adapter::Error;
+use tcm_adapter::engine::{LoadGuard, Reply, Ticket};
+use tcm_proto::{Connection, Response, StreamFrame};
 
-use crate::client::CancelOnDrop;
-use crate::driver::Reply;
-use crate::error::Error;
+use crate::client::Client;
 use crate::runtime::Runtime;
 
 /// The frames of one streaming inference, in order, as they arrive. The stream ends after the
 /// final frame; a failure is yielded once as an `Err`. Dropping it early cancels the request.
+/// It keeps its client's connection open while it lives.
 pub struct InferStream<R: Runtime> {
-    guard: CancelOnDrop<R>,
-    rx: mpsc::UnboundedReceiver<Reply>,
+    _client: Client<R>,
+    ticket: Ticket<Connection>,
     done: bool,
     completion: Option<Response>,
     load: Option<LoadGuard>,
@@ -32,10 +31,10 @@ impl<R: Runtime> std::fmt::Debug for InferStream<R> {
 }
 
 impl<R: Runtime> InferStream<R> {
-    pub(crate) fn new(guard: CancelOnDrop<R>, rx: mpsc::UnboundedReceiver<Reply>) -> Self {
+    pub(crate) fn new(client: Client<R>, ticket: Ticket<Connection>) -> Self {
         Self {
-            guard,
-            rx,
+            _client: client,
+            ticket,
             done: false,
             completion: None,
             load: None,
@@ -73,22 +72,21 @@ impl<R: Runtime> Stream for InferStream<R> {
         if this.done {
             return Poll::Ready(None);
         }
-        let item = match Pin::new(&mut this.rx).poll_next(cx) {
+        let reply = match this.ticket.replies_mut().poll_next(cx) {
             Poll::Pending => return Poll::Pending,
-            Poll::Ready(item) => item,
+            Poll::Ready(reply) => reply.ok_or(async_channel::RecvError),
         };
-        let out = match item {
-            Some(Reply::Stream(frame)) => return Poll::Ready(Some(Ok(frame))),
-            Some(Reply::Finished(Ok(response))) => {
+        let item = match this.ticket.take(reply) {
+            Ok(Reply::Stream(frame)) => return Poll::Ready(Some(Ok(frame))),
+            Ok(Reply::Finished(Ok(response))) => {
                 this.completion = Some(response);
                 None
             }
-            Some(Reply::Finished(Err(e))) => Some(Err(Error::Request(e))),
-            None => Some(Err(Error::Stopped)),
+            Ok(Reply::Finished(Err(e))) => Some(Err(Error::Request(e))),
+            Err(stopped) => Some(Err(stopped.into())),
         };
         this.done = true;
         this.load = None;
-        this.guard.disarm();
-        Poll::Ready(out)
+        Poll::Ready(item)
     }
 }

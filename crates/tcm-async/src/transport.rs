@@ -8,18 +8,16 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite;
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use futures_rustls::TlsConnector;
 use futures_rustls::client::TlsStream;
 use futures_util::io::{AsyncRead, AsyncWrite};
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
+use tcm_adapter::TransportError;
+use tcm_adapter::engine::upgrade;
 use tcm_adapter::error::tls_error;
-use tcm_adapter::options::MAX_INBOUND;
-use tcm_proto::Endpoint;
+use tcm_proto::{Endpoint, Secret};
 
-use crate::error::TransportError;
 use crate::runtime::Runtime;
 use crate::time::until;
 
@@ -103,37 +101,28 @@ pub(crate) async fn open_stream<R: Runtime>(
     tls: Option<&Arc<ClientConfig>>,
     deadline: Instant,
 ) -> Result<Stream<R>, TransportError> {
-    until(deadline, open_inner::<R>(endpoint, tls))
+    until::<R, _>(deadline, open_inner::<R>(endpoint, tls))
         .await
         .unwrap_or(Err(TransportError::Timeout))
 }
 
-fn map_ws_error(e: tungstenite::Error) -> TransportError {
-    match e {
-        tungstenite::Error::Http(response) => TransportError::HttpStatus {
-            status: response.status().as_u16(),
-        },
-        tungstenite::Error::Io(e) => tls_error(e),
-        other => TransportError::Handshake(other.to_string()),
-    }
-}
-
-/// Dials the endpoint and performs the WebSocket upgrade within `timeout`.
+/// Dials the endpoint and performs the WebSocket upgrade with `headers` within `timeout`;
+/// messages from the peer are limited to `max_inbound` bytes.
 pub(crate) async fn connect_ws<R: Runtime>(
     endpoint: &Endpoint,
     tls: Option<&Arc<ClientConfig>>,
+    headers: &[(&'static str, Secret)],
     timeout: Duration,
+    max_inbound: usize,
 ) -> Result<Ws<R>, TransportError> {
     let deadline = Instant::now() + timeout;
     let stream = open_stream::<R>(endpoint, tls, deadline).await?;
-    let url = endpoint.to_string();
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_INBOUND))
-        .max_frame_size(Some(MAX_INBOUND));
-    let upgrade = async_tungstenite::client_async_with_config(url.as_str(), stream, Some(config));
-    match until(deadline, upgrade).await {
+    let request = upgrade::request(endpoint, headers)?;
+    let config = upgrade::config(max_inbound);
+    let handshake = async_tungstenite::client_async_with_config(request, stream, Some(config));
+    match until::<R, _>(deadline, handshake).await {
         Some(Ok((ws, _response))) => Ok(ws),
-        Some(Err(e)) => Err(map_ws_error(e)),
+        Some(Err(e)) => Err(upgrade::error(e)),
         None => Err(TransportError::Timeout),
     }
 }

@@ -290,14 +290,12 @@ fn encode_send_ours(url: &str, repeats: usize) -> Vec<f64> {
         let t0 = Instant::now();
         let tensor =
             Tensor::new("INPUT0", vec![1, 3, 224, 224], TensorData::Fp32(data)).expect("shape");
-        let req = InferenceRequest {
-            vm_id: Some("vm".into()),
-            vm_ip: Some("127.0.0.1".into()),
-            container_id: "c".into(),
-            model_name: Some("identity".into()),
-            inputs: vec![tensor.into()],
-            allow_transient: true,
-            ..Default::default()
+        let req = {
+            let mut r = InferenceRequest::new("127.0.0.1", "c", "identity")
+                .with_inputs(vec![tensor.into()])
+                .with_allow_transient(true);
+            r.vm_id = Some("vm".into());
+            r
         };
         let id = conn
             .request(now, Request::from(req), Some(Duration::from_secs(60)))
@@ -326,13 +324,12 @@ fn json_vs_shm(url: &str, repeats: usize) -> (f64, f64) {
     let client =
         tcm_blocking::Client::connect(url, AuthContext::anonymous(), cfg).expect("connect");
     let values = vec![0.123_456_7f32; 3 * 224 * 224];
-    let request = || InferenceRequest {
-        vm_ip: Some("127.0.0.1".into()),
-        container_id: "c".into(),
-        model_name: Some("identity".into()),
-        inputs: vec![Tensor::vector("INPUT0", TensorData::Fp32(values.clone())).into()],
-        allow_transient: true,
-        ..Default::default()
+    let request = || {
+        InferenceRequest::new("127.0.0.1", "c", "identity")
+            .with_inputs(vec![
+                Tensor::vector("INPUT0", TensorData::Fp32(values.clone())).into(),
+            ])
+            .with_allow_transient(true)
     };
     let time = |shm: bool| {
         median(

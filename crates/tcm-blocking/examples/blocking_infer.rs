@@ -13,17 +13,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let vm_ip = args.next().unwrap_or_else(|| "127.0.0.1".to_owned());
     let container_id = args.next().unwrap_or_else(|| "c1".to_owned());
     let client = Client::connect(&url, AuthContext::anonymous(), Config::new("example-infer"))?;
-    let request = InferenceRequest {
-        vm_ip: Some(vm_ip),
-        container_id,
-        model_name: Some("add".to_owned()),
-        inputs: vec![
+    let request = InferenceRequest::new(vm_ip, container_id, "add".to_owned())
+        .with_inputs(vec![
             Tensor::vector("INPUT0", TensorData::Fp32(vec![1.0, 2.0, 3.0])).into(),
             Tensor::vector("INPUT1", TensorData::Fp32(vec![10.0, 20.0, 30.0])).into(),
-        ],
-        allow_transient: true,
-        ..InferenceRequest::default()
-    };
+        ])
+        .with_allow_transient(true);
     let output = client.infer(request)?;
     let sum = output.outputs.f32("OUTPUT0")?;
     println!("OUTPUT0 {:?} = {:?}", sum.shape, sum.values);

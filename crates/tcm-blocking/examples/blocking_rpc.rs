@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let events = client.events();
     std::thread::spawn(move || {
-        for event in events.into_iter().flatten() {
+        while let Some(Ok(event)) = events.as_ref().map(|e| e.recv_blocking()) {
             if let RpcClientEvent::Reconnected { session_id } = event {
                 println!("new session {session_id:?}: server-side objects are gone");
             }

@@ -1,324 +1,215 @@
-//! The I/O thread: owns the socket and the [`Connection`], carries out what the core asks for,
-//! and routes events to the waiting callers.
+//! The I/O thread: one loop for every session machine. It moves frames between the
+//! non-blocking socket and the [`Engine`], carries out dials on helper threads, and sleeps in
+//! `poll(2)` until the socket, a command or the session's next timer needs it.
 
-use crate::wake::{Wake, wait_commands};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
-use rustls::ClientConfig;
-use tcm_adapter::ClientOptions;
-use tcm_adapter::dial::finish_dial;
-use tcm_adapter::error::connect_error;
-use tcm_adapter::requests::Requests;
-use tcm_adapter::socket::SocketSession;
-use tcm_adapter::status::ClientStatus;
-use tcm_proto::{
-    Connection, ConnectionState, Dial, Endpoint, Event, Notification, Request, RequestError,
-    Response, StreamFrame,
-};
+use tcm_adapter::TransportError;
+use tcm_adapter::engine::client::{Setup, Target};
+use tcm_adapter::engine::{Engine, Protocol};
+use tcm_proto::Dial;
 
-use crate::error::{ConnectError, TransportError};
 use crate::socket::Socket;
 use crate::transport::{self, Ws};
+use crate::wake::Waker;
 
-/// What a caller asks of the I/O thread.
-pub(crate) enum Command {
-    /// Start a request; its outcome goes to `reply`.
-    Request {
-        call: u64,
-        request: Request,
-        timeout: Option<Duration>,
-        reply: Sender<Reply>,
-    },
-    /// Cancel the request started with this call number.
-    Cancel { call: u64 },
-    /// Close the connection for good; `done` is signalled once the close frame is written.
-    Close { done: Sender<()> },
-    /// Every client handle is gone: close and stop the thread.
-    Hangup,
-    /// The outcome of a dial made on a helper thread.
-    Dialed(Box<Result<Ws, TransportError>>),
-    /// The outcome of a readiness probe made on a helper thread.
-    Probed(bool),
+/// How long a close frame may take to go out before its socket is dropped anyway.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// The outcome of a dial or probe made on a helper thread, with the number of the attempt.
+enum Dialed {
+    Socket(Result<Box<Ws>, TransportError>),
+    Ready(bool),
 }
 
-/// What the I/O thread sends back to a caller.
-pub(crate) enum Reply {
-    /// A non-final frame of a stream.
-    Stream(StreamFrame),
-    /// The end of the request.
-    Finished(Result<Response, RequestError>),
+/// Where helper threads report the outcome of attempt number `u64`.
+type Outcomes = (Sender<(u64, Dialed)>, Receiver<(u64, Dialed)>);
+
+/// The dial under way, if any: its number and deadline, and whether it is a probe.
+struct Attempt {
+    number: u64,
+    deadline: Instant,
+    probe: bool,
 }
 
-/// The socket, the core, and the callers' pending replies.
-pub(crate) struct Driver {
-    conn: Connection,
-    endpoint: Endpoint,
-    tls: Option<Arc<ClientConfig>>,
-    options: ClientOptions,
+struct Driver<P: Protocol> {
+    engine: Engine<P>,
+    commands: async_channel::Receiver<tcm_adapter::engine::Command<P>>,
+    target: Target,
     socket: Socket,
-    requests: Requests<Sender<Reply>>,
-    status: ClientStatus,
-    last_dial_error: Option<TransportError>,
-    closers: Vec<Sender<()>>,
-    notifications: Option<SyncSender<Notification>>,
-    /// Where helper threads report dial outcomes (the command channel itself).
-    loopback: crate::wake::Mailbox<Command>,
+    waker: Arc<Waker>,
+    dialed: Outcomes,
+    attempt: Option<Attempt>,
+    attempts: u64,
 }
 
-/// What one wait on the socket or the command channel produced.
-impl Driver {
-    pub(crate) fn new(
-        conn: Connection,
-        endpoint: Endpoint,
-        tls: Option<Arc<ClientConfig>>,
-        options: ClientOptions,
-        status: ClientStatus,
-        notifications: Option<SyncSender<Notification>>,
-        loopback: crate::wake::Mailbox<Command>,
-    ) -> Self {
-        Self {
-            conn,
-            endpoint,
-            tls,
-            options,
-            socket: Socket::new(loopback.waker()),
-            requests: Requests::new(),
-            status,
-            last_dial_error: None,
-            closers: Vec::new(),
-            notifications,
-            loopback,
-        }
-    }
+/// Starts the I/O thread of a client set up by `setup`; `waker` is the one its commands ring.
+pub(crate) fn spawn<P: Protocol>(
+    setup: Setup<P>,
+    waker: Arc<Waker>,
+    name: &str,
+) -> std::io::Result<()> {
+    let driver = Driver {
+        engine: setup.engine,
+        commands: setup.commands,
+        target: setup.target,
+        socket: Socket::default(),
+        waker,
+        dialed: mpsc::channel(),
+        attempt: None,
+        attempts: 0,
+    };
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || driver.run())
+        .map(|_| ())
+}
 
-    /// Drives the first dial and auth in the caller's thread; the first disconnect is an error.
-    pub(crate) fn establish(&mut self) -> Result<(), ConnectError> {
+impl<P: Protocol> Driver<P> {
+    fn run(mut self) {
         loop {
-            self.flush_transmits();
-            let mut authenticated = false;
-            while let Some(event) = self.conn.poll_event() {
-                match event {
-                    Event::Authenticated { .. } => {
-                        self.on_event(event);
-                        authenticated = true;
-                    }
-                    Event::Disconnected { error, .. } => {
-                        self.conn.close(Instant::now());
-                        self.flush_transmits();
-                        self.socket.drop_ws();
-                        let transport = self.last_dial_error.take();
-                        return Err(connect_error(error, transport));
-                    }
-                    other => self.on_event(other),
-                }
+            let now = Instant::now();
+            self.socket.write(&mut self.engine, now, CLOSE_GRACE);
+            self.engine.deliver();
+            if self.socket.closing().is_none() {
+                self.engine.closed_flushed();
             }
-            if authenticated {
-                return Ok(());
+            if let Some(dial) = self.engine.poll_dial() {
+                self.start(dial, now);
             }
-            if let Some(dial) = self.conn.poll_dial() {
-                let outcome = self.dial_now(dial);
-                self.on_command(outcome);
-                continue;
-            }
-            let deadline = self.conn.poll_timeout();
-            let event = self.socket.read(deadline, None);
-            self.conn.receive(Instant::now(), event);
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                self.conn.handle_timeout(Instant::now());
-            }
-        }
-    }
-
-    /// The I/O thread's loop; returns once every handle is gone and the connection is closed.
-    pub(crate) fn run(mut self, commands: Receiver<Command>) {
-        let mut hung_up = false;
-        loop {
-            self.flush_transmits();
-            while let Some(event) = self.conn.poll_event() {
-                self.on_event(event);
-            }
-            for done in self.closers.drain(..) {
-                let _ = done.send(());
-            }
-            if let Some(dial) = self.conn.poll_dial() {
-                self.dial_in_background(dial);
-            }
-            if hung_up {
-                if self.conn.state() == ConnectionState::Closed {
-                    tracing::debug!(uuid = %self.conn.uuid(), "I/O thread exits");
+            if self.engine.finished(now) {
+                self.socket.write(&mut self.engine, now, CLOSE_GRACE);
+                self.socket.abandon();
+                if !self.socket.busy() {
+                    self.engine.closed_flushed();
+                    tracing::debug!("I/O thread exits");
                     return;
                 }
-                self.conn.close(Instant::now());
+            }
+            // Timers first, so that a stream of commands or frames cannot starve them.
+            if self.engine.handle_timeout(now) || self.attempt_expired(now) {
                 continue;
             }
-            // Timers first, so that a stream of commands cannot starve them.
-            if self
-                .conn
-                .poll_timeout()
-                .is_some_and(|d| Instant::now() >= d)
-            {
-                self.conn.handle_timeout(Instant::now());
-                continue;
-            }
-            // Take every command already queued before waiting.
-            match commands.try_recv() {
-                Ok(Command::Hangup) | Err(TryRecvError::Disconnected) => {
-                    hung_up = true;
-                    continue;
-                }
+            match self.commands.try_recv() {
                 Ok(command) => {
-                    self.on_command(command);
+                    self.engine.command(now, command);
                     continue;
                 }
-                Err(TryRecvError::Empty) => {}
+                Err(async_channel::TryRecvError::Closed) => self.engine.hang_up(now),
+                Err(async_channel::TryRecvError::Empty) => {}
             }
-            let deadline = self.conn.poll_timeout();
-            let wake = if self.socket.is_open() {
-                // With a wake-up pipe a command interrupts the wait; without one, poll for them.
-                let cap = (!self.socket.can_poll()).then_some(self.options.command_poll);
-                let event = self.socket.read(deadline, cap);
-                self.conn.receive(Instant::now(), event);
-                Wake::Idle
-            } else {
-                wait_commands(&commands, deadline)
-            };
-            match wake {
-                Wake::Command(Command::Hangup) | Wake::Hangup => hung_up = true,
-                Wake::Command(command) => self.on_command(command),
-                Wake::Idle => {}
+            if let Ok((number, dialed)) = self.dialed.1.try_recv() {
+                self.finish(number, dialed, now);
+                continue;
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                self.conn.handle_timeout(Instant::now());
+            let deadline = [
+                self.engine.poll_timeout(),
+                self.attempt.as_ref().map(|a| a.deadline),
+                self.socket.closing(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let timeout = deadline.map(|d| d.saturating_duration_since(now));
+            if timeout != Some(Duration::ZERO) {
+                let fallback = self.target.options.command_poll;
+                self.waker.wait(&self.socket.fds(), timeout, fallback);
             }
+            self.socket.read(&mut self.engine, Instant::now());
         }
     }
 
-    fn on_command(&mut self, command: Command) {
-        let now = Instant::now();
-        match command {
-            Command::Request {
-                call,
-                request,
-                timeout,
-                reply,
-            } => {
-                let started =
-                    self.requests
-                        .start(&mut self.conn, now, call, request, timeout, reply);
-                if let Err((reply, e)) = started {
-                    let _ = reply.send(Reply::Finished(Err(e)));
-                }
-            }
-            Command::Cancel { call } => self.requests.cancel(&mut self.conn, now, call),
-            Command::Close { done } => {
-                self.conn.close(now);
-                self.closers.push(done);
-            }
-            Command::Hangup => self.conn.close(now),
-            Command::Dialed(result) => self.finish_dial(*result),
-            Command::Probed(ready) => self.conn.handle_ready(now, ready),
-        }
-        self.status.set_state(self.conn.state());
-    }
-
-    fn on_event(&mut self, event: Event) {
-        let Some(event) = self.status.on_event(event, self.conn.state()) else {
-            return;
+    /// A dial or probe past its deadline fails now (a trickling peer cannot stretch it); its
+    /// late outcome, if any, is dropped.
+    fn attempt_expired(&mut self, now: Instant) -> bool {
+        let Some(attempt) = self.attempt.take_if(|a| now >= a.deadline) else {
+            return false;
         };
-        match event {
-            Event::Stream { id, frame } => {
-                if let Some(reply) = self.requests.reply_to(&id) {
-                    let _ = reply.send(Reply::Stream(frame));
-                }
-            }
-            Event::Finished { id, outcome } => {
-                if let Some(reply) = self.requests.finish(&id) {
-                    let _ = reply.send(Reply::Finished(outcome));
-                }
-            }
-            Event::Notification(n) => {
-                tracing::debug!(notification = ?n, "notification");
-                if let Some(tx) = &self.notifications {
-                    match tx.try_send(n) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(_)) => {
-                            tracing::warn!("notification channel full; notification dropped");
-                        }
-                        Err(TrySendError::Disconnected(_)) => self.notifications = None,
-                    }
-                }
-            }
-            Event::Authenticated { .. } | Event::Disconnected { .. } => {}
+        if attempt.probe {
+            self.engine.probed(now, false);
+        } else {
+            self.engine.dialed::<Ws>(now, Err(TransportError::Timeout));
         }
+        true
     }
 
-    /// Carries out a dial instruction in this thread; returns its outcome as a command.
-    fn dial_now(&self, dial: Dial) -> Command {
-        dial_outcome(dial, &self.endpoint, self.tls.as_ref(), &self.options)
-    }
-
-    /// Carries out a dial instruction on a helper thread, so that commands and timers are
-    /// served meanwhile; the outcome comes back through the command channel.
-    fn dial_in_background(&mut self, dial: Dial) {
-        let endpoint = self.endpoint.clone();
-        let tls = self.tls.clone();
-        let options = self.options.clone();
-        let loopback = self.loopback.clone();
-        let fallback = match &dial {
-            Dial::Connect { .. } => None,
-            Dial::ProbeReady => Some(Command::Probed(false)),
+    /// Carries out `dial` on a helper thread, so that commands and timers are served meanwhile.
+    fn start(&mut self, dial: Dial, now: Instant) {
+        self.attempts += 1;
+        let number = self.attempts;
+        let options = &self.target.options;
+        let (probe, timeout) = match &dial {
+            Dial::Connect { .. } => (false, options.connect_timeout),
+            Dial::ProbeReady => (true, options.http_timeout),
         };
+        self.attempt = Some(Attempt {
+            number,
+            deadline: now + timeout,
+            probe,
+        });
+        let target = self.target.clone();
+        let max_inbound = self.engine.session().max_inbound_bytes();
+        let tx = self.dialed.0.clone();
+        let waker = Arc::clone(&self.waker);
         let spawned = std::thread::Builder::new()
             .name("tcm-dial".to_owned())
             .spawn(move || {
-                let outcome = dial_outcome(dial, &endpoint, tls.as_ref(), &options);
-                let _ = loopback.send(outcome);
+                let outcome = dial_now(dial, &target, max_inbound);
+                let _ = tx.send((number, outcome));
+                waker.wake();
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot spawn a dial thread");
-            let outcome =
-                fallback.unwrap_or_else(|| Command::Dialed(Box::new(Err(TransportError::Io(e)))));
-            self.on_command(outcome);
+            let outcome = if probe {
+                Dialed::Ready(false)
+            } else {
+                Dialed::Socket(Err(TransportError::Io(e)))
+            };
+            self.finish(number, outcome, now);
         }
     }
 
-    fn finish_dial(&mut self, result: Result<Ws, TransportError>) {
-        if let Some(ws) = finish_dial(&mut self.conn, result, &mut self.last_dial_error) {
-            self.socket.open(ws);
+    /// Applies the outcome of attempt `number`, unless it was given up on already.
+    fn finish(&mut self, number: u64, dialed: Dialed, now: Instant) {
+        if self.attempt.take_if(|a| a.number == number).is_none() {
+            return;
         }
-    }
-
-    /// Writes every pending transmit; a write failure is a transport failure.
-    fn flush_transmits(&mut self) {
-        self.socket.flush(&mut self.conn);
+        match dialed {
+            Dialed::Socket(result) => {
+                if let Some(ws) = self.engine.dialed(now, result) {
+                    self.socket.open(*ws);
+                }
+            }
+            Dialed::Ready(ready) => self.engine.probed(now, ready),
+        }
     }
 }
 
-/// Opens the WebSocket (or probes `/ready`) and wraps the outcome as a command.
-fn dial_outcome(
-    dial: Dial,
-    endpoint: &Endpoint,
-    tls: Option<&Arc<ClientConfig>>,
-    options: &ClientOptions,
-) -> Command {
+/// Opens the WebSocket (or probes `/ready`).
+fn dial_now(dial: Dial, target: &Target, max_inbound: usize) -> Dialed {
+    let Target {
+        endpoint,
+        tls,
+        options,
+    } = target;
     match dial {
-        Dial::Connect { uuid } => {
+        Dial::Connect { uuid, headers } => {
             tracing::debug!(%uuid, %endpoint, "dialing");
-            let result =
-                transport::connect_ws(endpoint, tls, options.connect_timeout).and_then(|ws| {
-                    ws.get_ref()
-                        .tcp()
-                        .set_write_timeout(Some(options.write_timeout))?;
-                    Ok(ws)
-                });
-            Command::Dialed(Box::new(result))
+            let result = transport::connect_ws(
+                endpoint,
+                tls.as_ref(),
+                &headers,
+                options.connect_timeout,
+                max_inbound,
+            );
+            Dialed::Socket(result.map(Box::new))
         }
         Dial::ProbeReady => {
-            let result = crate::http::get(endpoint, tls, "/ready", options.http_timeout);
+            let result = crate::http::get(endpoint, tls.as_ref(), "/ready", options.http_timeout);
             tracing::debug!(status = ?result.as_ref().map(|r| r.status), "readiness probe");
-            Command::Probed(matches!(result, Ok(r) if r.status == 200))
+            Dialed::Ready(matches!(result, Ok(r) if r.status == 200))
         }
     }
 }

@@ -1,33 +1,41 @@
-//! Blocking client for the TCM (Triton Client Manager) WebSocket protocol.
+//! Blocking client for the TCM (Triton Client Manager) WebSocket protocol and the Tellurio
+//! JSON-RPC dialect.
 //!
-//! This crate moves bytes between a [`tungstenite`] WebSocket on a `std::net::TcpStream`
-//! (optionally wrapped in rustls for `wss://`) and the sans-IO [`tcm_proto::Connection`], which
-//! makes every protocol decision: correlation, deadlines, retries, keepalive and reconnection.
+//! This crate moves bytes between a [`tungstenite`] WebSocket on a non-blocking
+//! `std::net::TcpStream` (optionally wrapped in rustls for `wss://`) and the sans-IO session
+//! machines of [`tcm_proto`], which make every protocol decision: correlation, deadlines,
+//! retries, keepalive and reconnection.
 //!
 //! # Threading model
 //!
-//! [`Client::connect`] dials, authenticates and then hands the socket and the `Connection` to a
-//! background I/O thread. A [`Client`] is a cheap `Clone + Send + Sync` handle: each call sends a
-//! command to that thread over a channel and blocks on its own reply channel, so many threads
-//! can share one connection. The I/O thread reads with a socket read timeout derived from
-//! [`Connection::poll_timeout`](tcm_proto::Connection::poll_timeout) (capped by
-//! [`ClientOptions::command_poll`] so new commands are picked up promptly), which means a dead
-//! peer never hangs it. Reconnect dials and `/ready` probes run on short-lived helper threads
-//! that report back through the same command channel, so calls, cancellations and deadlines are
-//! served while a reconnect is under way. Dropping the last handle closes the connection;
-//! [`Client::close`] does it explicitly and waits for the close frame to be written.
+//! [`Client::connect`] starts a background I/O thread, which dials, authenticates, and then
+//! serves the connection; `connect` returns once `auth.ok` arrived (or the first attempt
+//! failed). A [`Client`] is a cheap `Clone + Send + Sync` handle: each call sends a command to
+//! that thread over a channel and blocks on its own reply channel, so many threads can share
+//! one connection. The I/O thread sleeps in `poll(2)` on the socket and a wake-up pipe until
+//! the socket is ready, a command arrives, or the session's next timer is due; reads and writes
+//! never block it, so no peer (one that trickles bytes, or stops reading) can hold it past a
+//! deadline. Dials and `/ready` probes run on short-lived helper threads under their own
+//! deadlines. Dropping the last handle closes the connection; [`Client::close`] does it
+//! explicitly and waits for the close frame to be written.
+//!
+//! Every call has a deadline: per kind in `Config::timeouts`, or per call with
+//! [`CallOptions`] through [`Client::call`], which takes any typed call of [`tcm_proto::call`].
 //!
 //! A [`Pool`] holds several connections (each with its own uuid from
-//! [`Config::pool_member`](tcm_proto::Config::pool_member)) and spreads inference across them,
-//! since the protocol allows one inference in flight per connection.
+//! [`Config::pool_member`](tcm_proto::Config::pool_member)) and spreads calls across them,
+//! since the protocol allows one inference in flight per connection. [`RpcClient`] speaks the
+//! JSON-RPC dialect on the same I/O loop.
 //!
 //! ```no_run
+//! use std::time::Duration;
 //! use tcm_blocking::{Client, ClientOptions};
-//! use tcm_proto::{AuthContext, Config};
+//! use tcm_proto::{AuthContext, Config, GetQueueStats};
 //!
 //! let client = Client::connect("ws://127.0.0.1:8000/ws", AuthContext::anonymous(), Config::new("example"))?;
 //! let stats = client.queue_stats()?;
 //! println!("queued: {}", stats.total_queued);
+//! let stats = client.call(GetQueueStats, Duration::from_millis(500))?; // a per-call deadline
 //! client.close();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -36,10 +44,8 @@
 
 mod client;
 mod driver;
-mod error;
 mod http;
 mod pool;
-mod probe;
 mod rpc;
 mod socket;
 mod stream;
@@ -47,15 +53,13 @@ mod transport;
 mod wake;
 
 pub use client::Client;
-pub use error::Error;
+pub use http::probe;
 pub use pool::Pool;
-pub use probe::probe;
 pub use rpc::{RpcClient, RpcHandlers};
 pub use stream::InferStream;
-pub use tcm_adapter::InferenceOutput;
 pub use tcm_adapter::{
-    ClientOptions, ConnectError, ProbeError, RpcClientEvent, RpcConnectError, RpcOptions,
-    TransportError,
+    CallOptions, ClientOptions, ConnectError, Error, InferenceOutput, ProbeError, RpcClientEvent,
+    RpcConnectError, RpcOptions, Shm, TransportError,
 };
 pub use tcm_proto;
 pub use tcm_proto::http::HttpResponse;

@@ -1,28 +1,19 @@
-//! [`Pool`]: several connections, each with its own uuid, sharing the inference load.
+//! [`Pool`]: several connections, each with its own uuid, sharing the load.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde_json::{Map, Value};
-use tcm_adapter::pool_load::{Load, LoadGuard};
-use tcm_adapter::{ClientOptions, InferenceOutput};
-use tcm_proto::{AuthContext, Config, InferenceRequest, QueueStats};
+use tcm_adapter::engine::Members;
+use tcm_adapter::{CallOptions, ClientOptions, ConnectError, Error};
+use tcm_proto::{AuthContext, Call, Config, InferenceRequest};
 
 use crate::client::Client;
-use crate::error::{ConnectError, Error};
 use crate::stream::InferStream;
 
 /// A fixed set of connections. The protocol allows one inference in flight per connection, so
-/// the pool sends each inference to the member with the fewest calls in progress. Cheap to clone.
+/// the pool sends each call to the member with the fewest calls in progress. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Pool {
-    inner: Arc<PoolInner>,
-}
-
-#[derive(Debug)]
-struct PoolInner {
-    members: Vec<Client>,
-    load: Load,
+    members: Arc<Members<Client>>,
 }
 
 impl Pool {
@@ -44,7 +35,7 @@ impl Pool {
         size: usize,
         options: ClientOptions,
     ) -> Result<Self, ConnectError> {
-        let config = tcm_adapter::seed::seeded(config);
+        let config = tcm_adapter::engine::seeded(config);
         let mut members = Vec::with_capacity(size.max(1));
         for i in 0..size.max(1) {
             match Client::connect_with(url, auth.clone(), config.pool_member(i), options.clone()) {
@@ -55,68 +46,36 @@ impl Pool {
                 }
             }
         }
-        let load = Load::new(members.len());
         Ok(Self {
-            inner: Arc::new(PoolInner { members, load }),
+            members: Arc::new(Members::new(members)),
         })
     }
 
-    /// The members, e.g. to inspect their uuids.
-    pub fn members(&self) -> &[Client] {
-        &self.inner.members
-    }
-
-    /// Number of connections.
-    pub fn len(&self) -> usize {
-        self.inner.members.len()
-    }
-
-    /// Whether the pool has no connection (never true for a connected pool).
-    pub fn is_empty(&self) -> bool {
-        self.inner.members.is_empty()
-    }
-
-    /// The least-loaded member (ties broken round-robin) with its load counter incremented.
-    fn pick(&self) -> (&Client, LoadGuard) {
-        let guard = self.inner.load.pick();
-        (&self.inner.members[guard.index()], guard)
-    }
-
-    /// An HTTP inference on the least-loaded connection.
-    pub fn infer(&self, request: InferenceRequest) -> Result<InferenceOutput, Error> {
-        self.infer_with_timeout(request, None)
-    }
-
-    /// [`infer`](Self::infer) with a per-call deadline.
-    pub fn infer_with_timeout(
+    /// Makes any typed call on the least-loaded connection (see [`Client::call`]).
+    pub fn call<C: Call>(
         &self,
-        request: InferenceRequest,
-        timeout: Option<Duration>,
-    ) -> Result<InferenceOutput, Error> {
-        let (client, _guard) = self.pick();
-        client.infer_with_timeout(request, timeout)
+        call: C,
+        options: impl Into<CallOptions>,
+    ) -> Result<C::Output, Error> {
+        let (client, _load) = self.members.pick();
+        client.call(call, options)
     }
 
     /// A streaming inference on the least-loaded connection; it counts as load until it ends.
-    pub fn infer_stream(&self, request: InferenceRequest) -> Result<InferStream, Error> {
-        let (client, guard) = self.pick();
-        client.infer_stream(request).map(|s| s.with_load(guard))
-    }
-
-    /// The server's queue counters, asked on one of the connections.
-    pub fn queue_stats(&self) -> Result<QueueStats, Error> {
-        let (client, _guard) = self.pick();
-        client.queue_stats()
-    }
-
-    /// A management request on one of the connections.
-    pub fn management(&self, action: &str, payload: Map<String, Value>) -> Result<Value, Error> {
-        let (client, _guard) = self.pick();
-        client.management(action, payload)
+    pub fn stream(
+        &self,
+        request: InferenceRequest,
+        options: impl Into<CallOptions>,
+    ) -> Result<InferStream, Error> {
+        let (client, load) = self.members.pick();
+        client.stream(request, options).map(|s| s.with_load(load))
     }
 
     /// Closes every connection.
     pub fn close(&self) {
-        self.inner.members.iter().for_each(Client::close);
+        self.members.all().iter().for_each(Client::close);
     }
 }
+
+tcm_adapter::pool_accessors!({ impl Pool }, Client);
+tcm_adapter::tcm_calls!({ impl Pool }, {}, {}, InferStream);

@@ -1,162 +1,208 @@
-//! The WebSocket of an I/O thread: writing what a session machine transmits and reading one
-//! message with a deadline, the same for the TCM and the JSON-RPC driver.
+//! The WebSocket of the I/O thread, non-blocking: writes take what the socket accepts now and
+//! leave the rest queued in the session, reads hand on every message already complete, so a
+//! peer that trickles bytes or stops reading never holds the loop.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tcm_adapter::socket::{Closed, SocketSession};
+use tcm_adapter::engine::{Closed, Engine, Protocol, SocketEvent};
 use tcm_proto::Transmit;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::{Bytes, Message, Utf8Bytes};
+use tungstenite::{Message, WebSocket};
 
-use crate::transport::{Ws, is_timeout};
-use crate::wake::Waker;
+use tcm_adapter::engine::upgrade::is_timeout;
 
-/// The socket of a driver (while one is open) and the wake-up pipe its reads sleep on.
+use crate::transport::{Stream, Ws};
+
+/// Messages read in one turn at most, so that timers and commands are served between floods.
+const READ_BUDGET: usize = 64;
+
+/// The open socket (if any), whether its output is blocked, and a socket being closed.
+#[derive(Default)]
 pub(crate) struct Socket {
     ws: Option<Ws>,
-    waker: Arc<Waker>,
+    /// Output is waiting in the socket's buffers: nothing more is taken from the session until
+    /// the socket drains.
+    blocked: bool,
+    /// A socket whose close frame is still going out, until the instant given.
+    closing: Option<(Ws, Instant)>,
 }
 
-/// What one read produced.
-pub(crate) type SocketEvent = tcm_adapter::socket::SocketEvent<Utf8Bytes, Bytes>;
+/// How a write or read went wrong, as the close the session is told of.
+fn failed(e: &tungstenite::Error) -> Closed {
+    Closed::new(None, e.to_string())
+}
+
+/// Whether a tungstenite error only says the socket would block.
+fn would_block(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(io) if is_timeout(io))
+}
 
 impl Socket {
-    /// A socket with none open yet, sleeping on `waker` while it reads.
-    pub(crate) fn new(waker: Arc<Waker>) -> Self {
-        Self { ws: None, waker }
-    }
-
-    /// Whether a socket is open.
-    pub(crate) fn is_open(&self) -> bool {
-        self.ws.is_some()
-    }
-
-    /// Whether a read can sleep on the socket and the wake-up pipe together.
-    pub(crate) fn can_poll(&self) -> bool {
-        self.waker.can_poll()
-    }
-
     /// Keeps `ws` as the open socket.
     pub(crate) fn open(&mut self, ws: Ws) {
         self.ws = Some(ws);
+        self.blocked = false;
     }
 
-    /// Drops the open socket, if any, without a close frame.
-    pub(crate) fn drop_ws(&mut self) {
+    /// Whether a socket is open or still closing.
+    pub(crate) fn busy(&self) -> bool {
+        self.ws.is_some() || self.closing.is_some()
+    }
+
+    /// Whether a close frame is still going out.
+    pub(crate) fn closing(&self) -> Option<Instant> {
+        self.closing.as_ref().map(|(_, until)| *until)
+    }
+
+    /// Drops the open socket without a close frame.
+    pub(crate) fn abandon(&mut self) {
         self.ws = None;
     }
 
-    /// Writes every transmit `session` has pending; a failed write is the socket's close.
-    pub(crate) fn flush(&mut self, session: &mut impl SocketSession) {
-        while let Some(transmit) = session.next_transmit() {
-            if let Err(closed) = self.write(transmit) {
-                session.closed(Instant::now(), &closed);
+    /// Writes what `engine` has to send, as far as the socket takes it without blocking; a close
+    /// frame goes out within `grace`.
+    pub(crate) fn write<P: Protocol>(
+        &mut self,
+        engine: &mut Engine<P>,
+        now: Instant,
+        grace: Duration,
+    ) {
+        self.finish_closing(now);
+        if self.blocked {
+            self.flush(engine, now);
+        }
+        while !self.blocked {
+            let Some(transmit) = engine.poll_transmit() else {
+                break;
+            };
+            let message = match transmit {
+                Transmit::Text(text) => Message::text(text),
+                Transmit::Ping(payload) => Message::Ping(payload),
+                Transmit::Close { code, reason } => {
+                    self.close(code, reason, now + grace);
+                    continue;
+                }
+            };
+            let Some(ws) = self.ws.as_mut() else {
+                continue;
+            };
+            match ws.send(message) {
+                Ok(()) => {}
+                Err(e) if would_block(&e) => self.blocked = true,
+                Err(e) => self.fail(engine, now, &e),
             }
         }
     }
 
-    /// Writes one transmit (nothing without a socket); a close frame drops the socket after it
-    /// is written, and a write failure drops it and is returned as the close.
-    fn write(&mut self, transmit: Transmit) -> Result<(), Closed> {
+    /// Pushes buffered output on.
+    fn flush<P: Protocol>(&mut self, engine: &mut Engine<P>, now: Instant) {
         let Some(ws) = self.ws.as_mut() else {
-            return Ok(());
+            self.blocked = false;
+            return;
         };
-        let result = match transmit {
-            Transmit::Text(text) => ws.send(Message::text(text)),
-            Transmit::Ping(payload) => ws.send(Message::Ping(payload)),
-            Transmit::Close { code, reason } => {
-                let frame = CloseFrame {
-                    code: CloseCode::from(code),
-                    reason: reason.into(),
-                };
-                let _ = ws.close(Some(frame));
-                let _ = ws.flush();
-                self.ws = None;
-                return Ok(());
-            }
-        };
-        result.map_err(|e| {
-            tracing::warn!(error = %e, "write failed");
-            self.ws = None;
-            Closed::new(None, e.to_string())
-        })
+        match ws.flush() {
+            Ok(()) => self.blocked = false,
+            Err(e) if would_block(&e) => {}
+            Err(e) => self.fail(engine, now, &e),
+        }
     }
 
-    /// Reads at most one message, waiting until `deadline` (capped by `cap`); without a socket
-    /// it sleeps until `deadline`.
-    pub(crate) fn read(&mut self, deadline: Option<Instant>, cap: Option<Duration>) -> SocketEvent {
-        let Some(ws) = self.ws.as_mut() else {
-            if let Some(d) = deadline {
-                std::thread::sleep(d.saturating_duration_since(Instant::now()));
-            }
-            return SocketEvent::Idle;
-        };
-        let mut wait = deadline.map_or(Duration::from_secs(3600), |d| {
-            d.saturating_duration_since(Instant::now())
-        });
-        if let Some(cap) = cap {
-            wait = wait.min(cap);
-        }
-        if wait.is_zero() {
-            return SocketEvent::Idle;
-        }
-        if self.waker.can_poll() {
-            // A frame may already sit in tungstenite's or TLS's buffer, where poll cannot see
-            // it: read without blocking first.
-            let buffered = ws.get_ref().tcp().set_nonblocking(true).map(|()| ws.read());
-            let _ = ws.get_ref().tcp().set_nonblocking(false);
-            match buffered {
-                Ok(Err(tungstenite::Error::Io(e))) if is_timeout(&e) => {}
-                Ok(result) => return self.on_read(result),
-                Err(e) => return self.on_read(Err(tungstenite::Error::Io(e))),
-            }
-            #[cfg(unix)]
-            match self.waker.wait(ws.get_ref().tcp(), wait) {
-                Ok(true) => {}
-                Ok(false) => return SocketEvent::Idle,
-                Err(e) => return self.on_read(Err(tungstenite::Error::Io(e))),
-            }
-            // Readable: the rest of a frame follows promptly; bound the read anyway.
-            wait = wait.max(Duration::from_millis(1));
-        }
-        if let Err(e) = ws.get_ref().tcp().set_read_timeout(Some(wait)) {
-            self.ws = None;
-            return SocketEvent::Closed(Closed::new(None, e.to_string()));
-        }
-        let result = ws.read();
-        self.on_read(result)
+    fn fail<P: Protocol>(&mut self, engine: &mut Engine<P>, now: Instant, e: &tungstenite::Error) {
+        tracing::debug!(error = %e, "socket failed");
+        self.ws = None;
+        self.blocked = false;
+        engine.closed(now, &failed(e));
     }
 
-    /// Turns the outcome of one read into an event, flushing the automatic pong or close reply.
-    fn on_read(&mut self, result: Result<Message, tungstenite::Error>) -> SocketEvent {
-        let Some(ws) = self.ws.as_mut() else {
-            return SocketEvent::Idle;
+    /// Starts the close handshake on the open socket and moves it aside until its close frame
+    /// is out (or `until`).
+    fn close(&mut self, code: u16, reason: String, until: Instant) {
+        self.blocked = false;
+        let Some(mut ws) = self.ws.take() else {
+            return;
         };
-        match result {
-            Ok(Message::Text(text)) => SocketEvent::Text(text),
-            Ok(Message::Binary(data)) => SocketEvent::Binary(data),
-            Ok(Message::Ping(_) | Message::Pong(_)) => {
-                // Send the automatic pong.
-                let _ = ws.flush();
-                SocketEvent::Activity
-            }
-            Ok(Message::Close(frame)) => {
-                let _ = ws.flush();
-                self.ws = None;
-                SocketEvent::Closed(Closed::from_frame(
-                    frame.map(|f| (u16::from(f.code), f.reason.to_string())),
-                ))
-            }
-            // A read never yields a raw frame.
-            Ok(Message::Frame(_)) => SocketEvent::Idle,
-            Err(tungstenite::Error::Io(e)) if is_timeout(&e) => SocketEvent::Idle,
-            Err(e) => {
-                tracing::debug!(error = %e, "read failed");
-                self.ws = None;
-                SocketEvent::Closed(Closed::new(None, e.to_string()))
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        };
+        let _ = ws.close(Some(frame));
+        self.closing = Some((ws, until));
+        self.finish_closing(Instant::now());
+    }
+
+    /// Drops the closing socket once its close frame is out or its time is up.
+    fn finish_closing(&mut self, now: Instant) {
+        if let Some((ws, until)) = self.closing.as_mut() {
+            let done = match ws.flush() {
+                Err(e) if would_block(&e) => now >= *until,
+                _ => true,
+            };
+            if done {
+                self.closing = None;
             }
         }
     }
+
+    /// Hands on every complete message the socket holds (at most [`READ_BUDGET`]) and pushes
+    /// blocked output on.
+    pub(crate) fn read<P: Protocol>(&mut self, engine: &mut Engine<P>, now: Instant) {
+        self.finish_closing(now);
+        if self.blocked {
+            self.flush(engine, now);
+        }
+        for _ in 0..READ_BUDGET {
+            let Some(ws) = self.ws.as_mut() else {
+                return;
+            };
+            let event = match ws.read() {
+                Ok(Message::Text(text)) => SocketEvent::Text(text),
+                Ok(Message::Binary(data)) => SocketEvent::Binary(data),
+                Ok(Message::Ping(_) | Message::Pong(_)) => {
+                    // The automatic pong is queued; push it out if the socket takes it.
+                    if let Err(e) = ws.flush() {
+                        self.blocked |= would_block(&e);
+                    }
+                    SocketEvent::Activity
+                }
+                Ok(Message::Close(frame)) => {
+                    let _ = ws.flush();
+                    self.ws = None;
+                    self.blocked = false;
+                    let frame = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                    SocketEvent::Closed(Closed::from_frame(frame))
+                }
+                // A read never yields a raw frame.
+                Ok(Message::Frame(_)) => continue,
+                Err(e) if would_block(&e) => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "read failed");
+                    self.ws = None;
+                    self.blocked = false;
+                    SocketEvent::Closed(failed(&e))
+                }
+            };
+            engine.receive(now, event);
+        }
+    }
+
+    /// The sockets to wait on, with whether to wait for writability too.
+    #[cfg(unix)]
+    pub(crate) fn fds(&self) -> Vec<(rustix::fd::BorrowedFd<'_>, bool)> {
+        use std::os::fd::AsFd;
+        let open = self.ws.iter().map(|ws| (tcp(ws).as_fd(), self.blocked));
+        let closing = self.closing.iter().map(|(ws, _)| (tcp(ws).as_fd(), true));
+        open.chain(closing).collect()
+    }
+
+    /// The sockets to wait on (none without `poll`).
+    #[cfg(not(unix))]
+    pub(crate) fn fds(&self) -> Vec<((), bool)> {
+        Vec::new()
+    }
+}
+
+#[cfg(unix)]
+fn tcp(ws: &WebSocket<Stream>) -> &std::net::TcpStream {
+    ws.get_ref().tcp()
 }

@@ -1,39 +1,28 @@
 //! [`InferStream`]: the frames of a gRPC streaming inference as a blocking iterator.
 
-use std::sync::mpsc::Receiver;
-
-use tcm_adapter::pool_load::LoadGuard;
-use tcm_proto::{Response, StreamFrame};
+use tcm_adapter::Error;
+use tcm_adapter::engine::{LoadGuard, Reply, Ticket};
+use tcm_proto::{Connection, Response, StreamFrame};
 
 use crate::client::Client;
-use crate::driver::Reply;
-use crate::error::Error;
 
 /// The frames of one streaming inference, in order, as they arrive. The iterator ends after
-/// the final frame; a failure is yielded once as an `Err`. Dropping it early cancels the request.
+/// the final frame; a failure is yielded once as an `Err`. Dropping it early cancels the
+/// request. It keeps its client's connection open while it lives.
+#[derive(Debug)]
 pub struct InferStream {
-    client: Client,
-    call: u64,
-    rx: Receiver<Reply>,
+    _client: Client,
+    ticket: Ticket<Connection>,
     done: bool,
     completion: Option<Response>,
     load: Option<LoadGuard>,
 }
 
-impl std::fmt::Debug for InferStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InferStream")
-            .field("done", &self.done)
-            .finish_non_exhaustive()
-    }
-}
-
 impl InferStream {
-    pub(crate) fn new(client: Client, call: u64, rx: Receiver<Reply>) -> Self {
+    pub(crate) fn new(client: Client, ticket: Ticket<Connection>) -> Self {
         Self {
-            client,
-            call,
-            rx,
+            _client: client,
+            ticket,
             done: false,
             completion: None,
             load: None,
@@ -70,32 +59,18 @@ impl Iterator for InferStream {
         if self.done {
             return None;
         }
-        match self.rx.recv() {
-            Ok(Reply::Stream(frame)) => Some(Ok(frame)),
+        let reply = self.ticket.replies().recv_blocking();
+        let item = match self.ticket.take(reply) {
+            Ok(Reply::Stream(frame)) => return Some(Ok(frame)),
             Ok(Reply::Finished(Ok(response))) => {
-                self.done = true;
-                self.load = None;
                 self.completion = Some(response);
                 None
             }
-            Ok(Reply::Finished(Err(e))) => {
-                self.done = true;
-                self.load = None;
-                Some(Err(Error::Request(e)))
-            }
-            Err(_) => {
-                self.done = true;
-                self.load = None;
-                Some(Err(Error::Stopped))
-            }
-        }
-    }
-}
-
-impl Drop for InferStream {
-    fn drop(&mut self) {
-        if !self.done {
-            self.client.cancel(self.call);
-        }
+            Ok(Reply::Finished(Err(e))) => Some(Err(Error::Request(e))),
+            Err(stopped) => Some(Err(stopped.into())),
+        };
+        self.done = true;
+        self.load = None;
+        item
     }
 }

@@ -7,13 +7,11 @@ use std::time::{Duration, Instant};
 
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use rustls_pki_types::ServerName;
-use tcm_adapter::options::MAX_INBOUND;
-use tcm_proto::Endpoint;
+use tcm_adapter::TransportError;
+use tcm_adapter::engine::upgrade::{self, is_timeout};
+use tcm_proto::{Endpoint, Secret};
 use tungstenite::WebSocket;
 use tungstenite::handshake::HandshakeError;
-use tungstenite::protocol::WebSocketConfig;
-
-use crate::error::TransportError;
 
 /// A TCP stream, plain or inside a rustls session.
 #[derive(Debug)]
@@ -61,14 +59,6 @@ impl Write for Stream {
 
 /// The WebSocket type the driver uses.
 pub(crate) type Ws = WebSocket<Stream>;
-
-/// Whether an I/O error is a read or write timeout (Unix reports `WouldBlock`).
-pub(crate) fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
 
 fn remaining(deadline: Instant) -> Result<Duration, TransportError> {
     let left = deadline.saturating_duration_since(Instant::now());
@@ -139,32 +129,25 @@ pub(crate) fn open_stream(
     Ok(Stream::Tls(Box::new(s)))
 }
 
-fn map_ws_error(e: tungstenite::Error) -> TransportError {
-    match e {
-        tungstenite::Error::Http(response) => TransportError::HttpStatus {
-            status: response.status().as_u16(),
-        },
-        tungstenite::Error::Io(e) if is_timeout(&e) => TransportError::Timeout,
-        tungstenite::Error::Io(e) => tls_error(e),
-        other => TransportError::Handshake(other.to_string()),
-    }
-}
-
-/// Dials the endpoint and performs the WebSocket upgrade within `timeout`.
+/// Dials the endpoint and performs the WebSocket upgrade with `headers` within `timeout`;
+/// messages from the peer are limited to `max_inbound` bytes. The socket is left
+/// non-blocking, for the I/O loop.
 pub(crate) fn connect_ws(
     endpoint: &Endpoint,
     tls: Option<&Arc<ClientConfig>>,
+    headers: &[(&'static str, Secret)],
     timeout: Duration,
+    max_inbound: usize,
 ) -> Result<Ws, TransportError> {
     let deadline = Instant::now() + timeout;
     let stream = open_stream(endpoint, tls, deadline)?;
-    let url = endpoint.to_string();
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_INBOUND))
-        .max_frame_size(Some(MAX_INBOUND));
-    match tungstenite::client::client_with_config(url.as_str(), stream, Some(config)) {
-        Ok((ws, _response)) => Ok(ws),
-        Err(HandshakeError::Failure(e)) => Err(map_ws_error(e)),
-        Err(HandshakeError::Interrupted(_)) => Err(TransportError::Timeout),
-    }
+    let request = upgrade::request(endpoint, headers)?;
+    let config = upgrade::config(max_inbound);
+    let ws = match tungstenite::client::client_with_config(request, stream, Some(config)) {
+        Ok((ws, _response)) => ws,
+        Err(HandshakeError::Failure(e)) => return Err(upgrade::error(e)),
+        Err(HandshakeError::Interrupted(_)) => return Err(TransportError::Timeout),
+    };
+    ws.get_ref().tcp().set_nonblocking(true)?;
+    Ok(ws)
 }

@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
-use tcm_blocking::{Client, ClientOptions};
+use tcm_blocking::{CallOptions, Client, ClientOptions, Shm};
+use tcm_proto::jsonrpc::Call;
 use tcm_proto::management::{ManagementReply, ManagementResult};
 use tcm_proto::{
-    AuthContext, ClientIdentity, Config, InferenceRequest, Protocol, Secret, StreamFrame,
-    TensorInput,
+    AuthContext, ClientIdentity, Config, GetQueueStats, InferenceRequest, InfoRequest,
+    ManagementRequest, Protocol, Secret, StreamFrame, TensorInput,
 };
 
 use crate::cli::{self, Cli, Command, InferenceArgs, ProtocolArg};
@@ -115,7 +116,7 @@ fn management(cli: &Cli, action: Option<&str>, payload: &Path, raw: bool) -> Res
     let client = connect(cli, false)?;
     let reply = {
         let _wait = Progress::spinner(format!("management {action}"));
-        client.management_with_timeout(&action, body, Some(timeout(cli)?))
+        client.call(ManagementRequest::new(action.as_str(), body), timeout(cli)?)
     };
     client.close();
     let reply = ManagementReply::new(action, reply?);
@@ -273,7 +274,7 @@ fn queue_stats(cli: &Cli, repeat: usize, concurrency: usize) -> Result<(), Failu
     let client = connect(cli, false)?;
     let t = timeout(cli)?;
     if repeat == 1 {
-        let data = client.info_with_timeout("queue_stats", Some(t));
+        let data = client.call(InfoRequest::queue_stats(), t);
         client.close();
         output::print(cli.output, &data?);
         return Ok(());
@@ -290,7 +291,7 @@ fn queue_stats(cli: &Cli, repeat: usize, concurrency: usize) -> Result<(), Failu
             s.spawn(move || {
                 while next.fetch_add(1, Ordering::Relaxed) < repeat {
                     let t0 = Instant::now();
-                    match client.queue_stats_with_timeout(Some(t)) {
+                    match client.call(GetQueueStats, t) {
                         Ok(_) => lock(latencies).push(t0.elapsed().as_secs_f64() * 1e3),
                         Err(e) => lock(errors).push(e.to_string()),
                     }
@@ -456,16 +457,16 @@ fn inference(
             "no inputs: give --payload FILE or --input name:shape:dtype=values".into(),
         ));
     }
-    let request = InferenceRequest {
-        vm_ip,
-        vm_id: args.vm_id.clone(),
-        container_id,
-        model_name: Some(model_name),
-        protocol: if grpc { Protocol::Grpc } else { Protocol::Http },
-        inputs,
-        allow_transient: args.allow_transient,
-        output_name: args.output_name.clone(),
-        pipeline: None,
+    let request = {
+        let mut r = InferenceRequest::for_container(container_id, model_name)
+            .with_inputs(inputs)
+            .with_allow_transient(args.allow_transient);
+        r.vm_ip = vm_ip;
+        r.output_name = args.output_name.clone();
+        r.vm_id = args.vm_id.clone();
+        r.protocol = if grpc { Protocol::Grpc } else { Protocol::Http };
+        r.pipeline = None;
+        r
     };
     let client = connect(cli, shm)?;
     let t = Some(timeout(cli)?);
@@ -477,7 +478,7 @@ fn inference(
             if shm {
                 infer_shm(&client, request, t)
             } else {
-                client.infer_with_timeout(request, t)
+                client.call(request, t)
             }
         };
         reply.map_err(Failure::from).map(|out| {
@@ -497,7 +498,7 @@ fn infer_shm(
     request: InferenceRequest,
     t: Option<Duration>,
 ) -> Result<tcm_blocking::InferenceOutput, tcm_blocking::Error> {
-    client.infer_shm_with_timeout(request, false, t)
+    client.call(request, CallOptions::from(t).shm(Shm::Required))
 }
 
 #[cfg(not(unix))]
@@ -518,7 +519,7 @@ fn print_stream(
     format: Format,
     live: bool,
 ) -> Result<(), Failure> {
-    let mut frames = client.infer_stream_with_timeout(request, t)?;
+    let mut frames = client.stream(request, t)?;
     let mut text = String::new();
     let mut out = std::io::stdout();
     for frame in frames.by_ref() {
@@ -614,7 +615,7 @@ fn rpc(
         RpcConnectError::Unauthorized { .. } => Failure::Request(e.to_string()),
         other => Failure::Connection(other.to_string()),
     })?;
-    let result = client.call(method, params, Some(t));
+    let result = client.send(Call::new(method, params), t);
     client.close();
     match result {
         Ok(v) => {
@@ -647,23 +648,20 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
         .capabilities()
         .map(|c| c.as_slice().to_vec())
         .unwrap_or_default();
-    let stats = client.info_with_timeout("queue_stats", t)?;
-    let target = |model: &str, inputs: Vec<TensorInput>| InferenceRequest {
-        vm_ip: Some("127.0.0.1".into()),
-        container_id: "demo".into(),
-        model_name: Some(model.into()),
-        inputs,
-        allow_transient: true,
-        ..Default::default()
+    let stats = client.call(InfoRequest::queue_stats(), t)?;
+    let target = |model: &str, inputs: Vec<TensorInput>| {
+        InferenceRequest::new("127.0.0.1", "demo", model)
+            .with_inputs(inputs)
+            .with_allow_transient(true)
     };
-    let identity = client.infer_with_timeout(
+    let identity = client.call(
         target(
             "identity",
             vec![inputs::parse_spec("INPUT0:4:FP32=1,2,3,4")?.into()],
         ),
         t,
     )?;
-    let add = client.infer_with_timeout(
+    let add = client.call(
         target(
             "add",
             vec![
@@ -678,9 +676,7 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
         vec![inputs::parse_spec("INPUT0:1:FP32=3")?.into()],
     );
     stream_req.protocol = Protocol::Grpc;
-    let text = client
-        .infer_stream_with_timeout(stream_req, t)?
-        .collect_text()?;
+    let text = client.stream(stream_req, t)?.collect_text()?;
     client.close();
     server.stop();
     output::print(

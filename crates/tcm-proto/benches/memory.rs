@@ -75,9 +75,10 @@ fn main() {
     });
     let own = std::mem::size_of::<InferenceRequest>();
     measure("inference without inputs, queued", own, || {
-        Request::from(InferenceRequest {
-            container_id: String::new(),
-            ..Default::default()
+        Request::from({
+            let mut r = InferenceRequest::for_container(String::new(), "");
+            r.model_name = None;
+            r
         })
     });
 }

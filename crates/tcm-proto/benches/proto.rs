@@ -14,14 +14,13 @@ use tcm_proto::{
 };
 
 fn identity(n: usize) -> Request {
-    Request::from(InferenceRequest {
-        vm_ip: Some("127.0.0.1".into()),
-        container_id: "ctr-1".into(),
-        model_name: Some("identity".into()),
-        inputs: vec![Tensor::vector("INPUT0", TensorData::Fp32(vec![0.5; n])).into()],
-        allow_transient: true,
-        ..Default::default()
-    })
+    Request::from(
+        InferenceRequest::new("127.0.0.1", "ctr-1", "identity")
+            .with_inputs(vec![
+                Tensor::vector("INPUT0", TensorData::Fp32(vec![0.5; n])).into(),
+            ])
+            .with_allow_transient(true),
+    )
 }
 
 fn encode(c: &mut Criterion) {
@@ -47,8 +46,8 @@ fn encode(c: &mut Criterion) {
     g.bench_function("inference_4", |b| {
         b.iter(|| encode_request("client-1", "", black_box(&small)))
     });
-    let big = Request::from(InferenceRequest {
-        inputs: vec![
+    let big = Request::from({
+        let mut r = InferenceRequest::for_container(String::new(), "").with_inputs(vec![
             Tensor::new(
                 "INPUT0",
                 vec![1, 3, 224, 224],
@@ -56,8 +55,9 @@ fn encode(c: &mut Criterion) {
             )
             .unwrap()
             .into(),
-        ],
-        ..Default::default()
+        ]);
+        r.model_name = None;
+        r
     });
     g.bench_function("inference_1x3x224x224", |b| {
         b.iter(|| encode_request("client-1", "", black_box(&big)))

@@ -29,8 +29,10 @@ impl Default for Timeouts {
     }
 }
 
-/// Configuration of a [`Connection`](crate::Connection).
+/// Configuration of a [`Connection`](crate::Connection). Build it with [`Config::new`] and set
+/// the fields that differ from the defaults.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Config {
     /// The base client uuid. Each transport connection authenticates with its own uuid derived
     /// from it (`<uuid>-<nonce>-<n>`), because the server routes replies by uuid: a reply to an
@@ -44,6 +46,12 @@ pub struct Config {
     pub capabilities: Vec<String>,
     /// The server's frame size limit; larger requests fail locally with `TooLarge`.
     pub max_message_bytes: usize,
+    /// The largest message accepted from the server; a larger one ends the transport. The
+    /// default, 16 MiB, is the server's own per-message limit (TCM §1.1) applied in the other
+    /// direction: it admits the outputs of every model whose inputs the server accepts as JSON,
+    /// while bounding what a misbehaving peer can make the client buffer. Raise it for models
+    /// whose outputs are much larger than their inputs.
+    pub max_inbound_bytes: usize,
     /// How long to wait for `auth.ok`.
     pub auth_timeout: Duration,
     /// Default deadlines per request kind.
@@ -61,9 +69,11 @@ pub struct Config {
     /// How long an abandoned (timed-out or cancelled) inference may hold the connection's only
     /// inference slot while other inferences wait, before the connection is recycled.
     pub orphan_grace: Duration,
-    /// Seed of the jitter generator and of the uuid nonce. Drivers seed it from the operating
-    /// system; tests fix it.
-    pub seed: u64,
+    /// Seed of the jitter generator and of the uuid nonce. `None` (the default) lets the driver
+    /// seed it from the operating system, so reconnecting clients never share a jitter
+    /// sequence; fix it only for reproducible tests. (A [`Connection`](crate::Connection)
+    /// built directly with `None` uses a fixed seed: the core has no randomness of its own.)
+    pub seed: Option<u64>,
 }
 
 impl Config {
@@ -74,6 +84,7 @@ impl Config {
             exact_first_uuid: false,
             capabilities: vec!["json".to_owned()],
             max_message_bytes: 65_536,
+            max_inbound_bytes: 16 << 20,
             auth_timeout: Duration::from_secs(10),
             timeouts: Timeouts::default(),
             keepalive: Some(KeepaliveConfig::default()),
@@ -82,7 +93,7 @@ impl Config {
             max_queued: 1024,
             max_info_in_flight: 1024,
             orphan_grace: Duration::from_secs(5),
-            seed: 0,
+            seed: None,
         }
     }
 
@@ -94,7 +105,7 @@ impl Config {
         c.exact_first_uuid = false;
         c.seed = self
             .seed
-            .wrapping_add((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            .map(|s| s.wrapping_add((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
         c
     }
 }

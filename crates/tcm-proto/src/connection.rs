@@ -9,18 +9,20 @@ use crate::correlate::{Correlator, Lane, Route, tag};
 use crate::envelope::{AuthContext, Protocol, Request, encode_auth, encode_request};
 use crate::error::{DisconnectError, ErrorCode, RequestError};
 use crate::event::{Dial, Event, Notification, RequestId, Response, Transmit};
-use crate::frame::{ErrorFrame, ServerFrame};
+use crate::frame::{DecodeError, ErrorFrame, ServerFrame};
 use crate::keepalive::{self, Keepalive};
 use crate::retry::Reconnects;
 use crate::rng::Rng;
+use crate::session::{DialFailure, Routed, Session, delegate_session};
 use crate::timer::earliest;
 
-/// The phase of a [`Connection`], for drivers and diagnostics.
+/// The phase of a session machine ([`Connection`] or
+/// [`RpcSession`](crate::jsonrpc::RpcSession)), for drivers and diagnostics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionState {
     /// A dial (or `/ready` probe) is pending or under way.
     Connecting,
-    /// The transport is open and the auth frame sent; waiting for `auth.ok`.
+    /// The transport is open; waiting for `auth.ok` (TCM) or the session frame (JSON-RPC).
     Authenticating,
     /// Authenticated; requests flow.
     Open,
@@ -127,7 +129,7 @@ pub struct Connection {
 impl Connection {
     /// A new connection; its first [`poll_dial`](Self::poll_dial) asks the driver to connect.
     pub fn new(config: Config, auth: AuthContext) -> Self {
-        let mut rng = Rng::new(config.seed);
+        let mut rng = Rng::new(config.seed.unwrap_or(0));
         let nonce = rng.next_u64() as u32;
         let mut conn = Self {
             uuid: String::new(),
@@ -201,6 +203,7 @@ impl Connection {
         self.state = State::Dialing;
         self.dial = Some(Dial::Connect {
             uuid: self.uuid.clone(),
+            headers: Vec::new(),
         });
     }
 
@@ -228,13 +231,15 @@ impl Connection {
         self.keepalive = self.config.keepalive.map(|k| Keepalive::new(k, now));
     }
 
-    /// The transport asked for by [`Dial::Connect`] could not be opened.
-    pub fn handle_connect_failed(&mut self, now: Instant, message: impl Into<String>) {
+    /// The transport asked for by [`Dial::Connect`] could not be opened. Every failure,
+    /// an HTTP status at the upgrade included, is retried under the reconnect policy: TCM
+    /// authenticates in its first frame, not at the upgrade.
+    pub fn handle_connect_failed(&mut self, now: Instant, failure: impl Into<DialFailure>) {
         if self.state != State::Dialing {
             return;
         }
         let error = DisconnectError::ConnectFailed {
-            message: message.into(),
+            message: failure.into().to_string(),
         };
         self.disconnect(now, error, true);
     }
@@ -272,6 +277,18 @@ impl Connection {
                 self.notify(Notification::Undecodable(e));
             }
         }
+    }
+
+    /// A binary frame arrived: the protocol has text frames only, so it is reported as
+    /// [`Notification::Undecodable`] and otherwise ignored.
+    pub fn handle_binary(&mut self, now: Instant, data: &[u8]) {
+        if !matches!(self.state, State::Authenticating { .. } | State::Open) {
+            return;
+        }
+        if let Some(k) = &mut self.keepalive {
+            k.on_receive(now);
+        }
+        self.notify(Notification::Undecodable(DecodeError::Binary(data.len())));
     }
 
     /// An already-decoded frame arrived (for drivers that decode off the state machine's
@@ -694,6 +711,50 @@ impl Connection {
             reconnect_at: Some(now),
         });
         self.start_dial();
+    }
+}
+
+impl Session for Connection {
+    type Request = Request;
+    type Id = RequestId;
+    type Response = Response;
+    type Error = RequestError;
+    type Disconnect = DisconnectError;
+    type Event = Event;
+
+    delegate_session!();
+
+    fn handle_ready(&mut self, now: Instant, ready: bool) {
+        Self::handle_ready(self, now, ready);
+    }
+
+    fn request(
+        &mut self,
+        now: Instant,
+        request: Request,
+        timeout: Option<Duration>,
+    ) -> Result<RequestId, RequestError> {
+        Self::request(self, now, request, timeout)
+    }
+
+    fn max_inbound_bytes(&self) -> usize {
+        self.config.max_inbound_bytes
+    }
+
+    fn route(event: Event) -> Routed<Self> {
+        match event {
+            Event::Finished { id, outcome } => Routed::Finished { id, outcome },
+            Event::Stream { id, frame } => Routed::Stream { id, frame },
+            Event::Disconnected {
+                error,
+                reconnect_at,
+            } => Routed::Down {
+                error,
+                reconnect_at,
+            },
+            up @ Event::Authenticated { .. } => Routed::Up(up),
+            other => Routed::Other(other),
+        }
     }
 }
 

@@ -503,7 +503,7 @@ mod tests {
     use crate::envelope::{InferenceRequest, InfoRequest};
 
     fn inference() -> Request {
-        Request::from(InferenceRequest::default())
+        Request::from(InferenceRequest::for_container("c", "m"))
     }
 
     #[test]

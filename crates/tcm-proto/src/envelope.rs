@@ -143,8 +143,11 @@ pub struct PipelineStep {
     pub protocol: Option<Protocol>,
 }
 
-/// An inference request (TCM §9.1).
-#[derive(Debug, Clone, PartialEq, Default)]
+/// An inference request (TCM §9.1). Build it with [`new`](Self::new) (or
+/// [`for_container`](Self::for_container), [`target`](Self::target)), which take the routing
+/// fields the server needs, then the `with_*` methods.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct InferenceRequest {
     /// The Triton host; required unless the server knows the container.
     pub vm_ip: Option<String>,
@@ -167,6 +170,70 @@ pub struct InferenceRequest {
 }
 
 impl InferenceRequest {
+    /// An HTTP inference of `model_name` on the Triton at `vm_ip`, in container
+    /// `container_id`, with no inputs yet.
+    pub fn new(
+        vm_ip: impl Into<String>,
+        container_id: impl Into<String>,
+        model_name: impl Into<String>,
+    ) -> Self {
+        let mut request = Self::target(vm_ip, container_id);
+        request.model_name = Some(model_name.into());
+        request
+    }
+
+    /// An HTTP inference of `model_name` in a container the server already knows (registered
+    /// with a management `creation`), so no `vm_ip` is needed.
+    pub fn for_container(container_id: impl Into<String>, model_name: impl Into<String>) -> Self {
+        let mut request = Self::routed(None, container_id.into());
+        request.model_name = Some(model_name.into());
+        request
+    }
+
+    /// A request naming only the server (`vm_ip`, `container_id`), as a pipeline's target
+    /// (see [`into_pipeline`](Self::into_pipeline)).
+    pub fn target(vm_ip: impl Into<String>, container_id: impl Into<String>) -> Self {
+        Self::routed(Some(vm_ip.into()), container_id)
+    }
+
+    fn routed(vm_ip: Option<String>, container_id: impl Into<String>) -> Self {
+        Self {
+            vm_ip,
+            vm_id: None,
+            container_id: container_id.into(),
+            model_name: None,
+            protocol: Protocol::Http,
+            inputs: Vec::new(),
+            allow_transient: false,
+            output_name: None,
+            pipeline: None,
+        }
+    }
+
+    /// Adds an input tensor (JSON or a shared-memory reference).
+    pub fn with_input(mut self, input: impl Into<TensorInput>) -> Self {
+        self.inputs.push(input.into());
+        self
+    }
+
+    /// Adds input tensors.
+    pub fn with_inputs(mut self, inputs: impl IntoIterator<Item = TensorInput>) -> Self {
+        self.inputs.extend(inputs);
+        self
+    }
+
+    /// Lets the server reach a Triton it has not registered (`request.allow_transient`).
+    pub fn with_allow_transient(mut self, allow: bool) -> Self {
+        self.allow_transient = allow;
+        self
+    }
+
+    /// gRPC only: the streamed output tensor (server default `output`).
+    pub fn with_output_name(mut self, name: impl Into<String>) -> Self {
+        self.output_name = Some(name.into());
+        self
+    }
+
     /// Whether any input (or pipeline step input) is a shared-memory reference.
     pub fn uses_shm(&self) -> bool {
         self.inputs.iter().any(TensorInput::is_shm)

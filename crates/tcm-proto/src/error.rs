@@ -6,6 +6,7 @@ use serde_json::Value;
 
 /// The `code` of a server `error` frame (TCM §11). Unknown codes are kept verbatim.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// The per-uuid queue was full; the request named by `dropped_type` was dropped.
     BackpressureQueueFull,
@@ -64,6 +65,7 @@ impl fmt::Display for ErrorCode {
 
 /// The `code` of a typed Triton error in an inference `FAILED` frame (TCM §9.8).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TritonCode {
     /// `TRITON_INFERENCE_FAILED`: the catch-all for 4xx errors, budgets, SHM metadata.
     InferenceFailed,
@@ -153,6 +155,8 @@ pub struct TritonError {
     /// Keys the server sent that this crate does not model.
     pub extra: serde_json::Map<String, Value>,
 }
+
+impl std::error::Error for TritonError {}
 
 impl fmt::Display for TritonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

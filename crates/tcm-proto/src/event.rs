@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::capability::Capabilities;
+use crate::envelope::Secret;
 use crate::error::{DisconnectError, RequestError};
 use crate::frame::{Alert, DecodeError, ErrorFrame, ServerFrame};
 use crate::tensor::Outputs;
@@ -50,11 +51,14 @@ pub enum Transmit {
 /// An instruction to the driver to open a transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dial {
-    /// Open the WebSocket, then call `handle_connected` or `handle_connect_failed`. The uuid is
-    /// the one this connection will authenticate with (for logs).
+    /// Open the WebSocket with these extra upgrade `headers` (mark them sensitive: they carry
+    /// credentials), then call `handle_connected` or `handle_connect_failed`.
     Connect {
-        /// The uuid of the new connection.
+        /// The uuid the new TCM connection will authenticate with (for logs); empty for the
+        /// JSON-RPC dialect, which has none.
         uuid: String,
+        /// Headers of the upgrade request, e.g. `Authorization` for the JSON-RPC dialect.
+        headers: Vec<(&'static str, Secret)>,
     },
     /// `GET /ready` on the server, then call `handle_ready` with whether it answered 200.
     ProbeReady,
@@ -62,6 +66,7 @@ pub enum Dial {
 
 /// The successful result of a request.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Response {
     /// An `info_response` with `status:"success"`.
     Info {
@@ -128,6 +133,7 @@ pub enum StreamFrame {
 
 /// A frame that is not the answer to any live request.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Notification {
     /// An unsolicited alert.
     Alert(Alert),
@@ -144,6 +150,7 @@ pub enum Notification {
 
 /// What happened on a connection, for the application.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
     /// `auth.ok` arrived; requests are being sent.
     Authenticated {

@@ -14,6 +14,9 @@ use crate::error::{ErrorCode, TritonCode, TritonError};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
+    /// A binary WebSocket frame: the protocol has text frames only.
+    #[error("binary frame of {0} bytes; the protocol has text frames only")]
+    Binary(usize),
     /// The text is not valid JSON.
     #[error("invalid JSON at line {line} column {column}: {message}")]
     InvalidJson {

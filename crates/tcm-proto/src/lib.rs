@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod call;
 pub mod capability;
 pub mod config;
 mod connection;
@@ -43,9 +44,11 @@ pub mod keepalive;
 pub mod management;
 pub mod retry;
 pub mod rng;
+pub mod session;
 pub mod tensor;
 pub mod timer;
 
+pub use call::{Call, GetQueueStats, InferenceOutput, UnexpectedResponse};
 pub use capability::Capabilities;
 pub use config::{Config, Timeouts};
 pub use connection::{Connection, ConnectionState};
@@ -62,4 +65,5 @@ pub use frame::{DecodeError, ServerFrame};
 pub use keepalive::KeepaliveConfig;
 pub use retry::{Backoff, ReconnectPolicy, RetryPolicy};
 pub use rng::Rng;
+pub use session::{DialFailure, Routed, Session};
 pub use tensor::{DataType, OutputTensor, Outputs, ShmReference, Tensor, TensorData, TensorInput};

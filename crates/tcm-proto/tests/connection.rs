@@ -519,9 +519,8 @@ fn cancel_finishes_once_and_the_late_reply_is_a_notification() {
 #[test]
 fn shm_input_without_requesting_shm_is_refused_before_sending() {
     let mut h = Harness::open(config());
-    let req = Request::from(InferenceRequest {
-        container_id: "c".into(),
-        inputs: vec![
+    let req = Request::from({
+        let mut r = InferenceRequest::for_container("c", "").with_inputs(vec![
             ShmReference {
                 name: "INPUT0".into(),
                 shm_key: "/k".into(),
@@ -531,8 +530,9 @@ fn shm_input_without_requesting_shm_is_refused_before_sending() {
                 dtype: "FP32".into(),
             }
             .into(),
-        ],
-        ..Default::default()
+        ]);
+        r.model_name = None;
+        r
     });
     assert_eq!(
         h.conn.request(h.now, req, None),
@@ -546,12 +546,13 @@ fn shm_input_fails_when_the_server_did_not_grant_shm() {
     let mut c = config();
     c.capabilities = vec!["json".into(), "shm".into()];
     let mut h = Harness::dialled(c);
-    let req = Request::from(InferenceRequest {
-        container_id: "c".into(),
-        inputs: vec![tcm_proto::TensorInput::Raw(json!({
-            "name": "INPUT0", "shm_key": "/k", "offset": 0, "byte_size": 4, "shape": [1], "dtype": "FP32"
-        }))],
-        ..Default::default()
+    let req = Request::from({
+        let mut r = InferenceRequest::for_container("c", "")
+            .with_inputs(vec![tcm_proto::TensorInput::Raw(json!({
+                "name": "INPUT0", "shm_key": "/k", "offset": 0, "byte_size": 4, "shape": [1], "dtype": "FP32"
+            }))]);
+        r.model_name = None;
+        r
     });
     let id = h.request(req);
     h.take_frames();
@@ -628,7 +629,7 @@ fn reconnect_dials_with_a_fresh_uuid_after_backoff() {
     h.closed(None);
     assert!(h.dials.len() == 1, "only the initial dial so far");
     h.fire_next_timer();
-    let Some(Dial::Connect { uuid }) = h.dials.last().cloned() else {
+    let Some(Dial::Connect { uuid, .. }) = h.dials.last().cloned() else {
         panic!()
     };
     assert_ne!(uuid, first);

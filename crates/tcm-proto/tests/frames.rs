@@ -169,16 +169,20 @@ fn sdk_shaped_identity_request_encodes_as_recorded() {
         .iter()
         .map(|v| v.as_f64().unwrap() as f32)
         .collect();
-    let req = Request::from(InferenceRequest {
-        vm_id: recorded["vm_id"].as_str().map(Into::into),
-        vm_ip: recorded["vm_ip"].as_str().map(Into::into),
-        container_id: recorded["container_id"].as_str().unwrap().into(),
-        model_name: recorded["model_name"].as_str().map(Into::into),
-        inputs: vec![Tensor::vector("INPUT0", TensorData::Fp32(values)).into()],
-        allow_transient: recorded["request"]["allow_transient"]
-            .as_bool()
-            .unwrap_or(false),
-        ..Default::default()
+    let req = Request::from({
+        let mut r = InferenceRequest::for_container(recorded["container_id"].as_str().unwrap(), "")
+            .with_inputs(vec![
+                Tensor::vector("INPUT0", TensorData::Fp32(values)).into(),
+            ])
+            .with_allow_transient(
+                recorded["request"]["allow_transient"]
+                    .as_bool()
+                    .unwrap_or(false),
+            );
+        r.vm_ip = recorded["vm_ip"].as_str().map(Into::into);
+        r.model_name = recorded["model_name"].as_str().map(Into::into);
+        r.vm_id = recorded["vm_id"].as_str().map(Into::into);
+        r
     });
     let mut ours = encoded_payload(&req);
     // The SDK also sends `inputs:null, pipeline:null`, which the server ignores.

@@ -101,7 +101,7 @@ impl Model {
         let mut config = Config::new("prop");
         config.max_queued = 8;
         config.max_info_in_flight = 4;
-        config.seed = 11;
+        config.seed = Some(11);
         Self {
             conn: Connection::new(config.clone(), AuthContext::anonymous()),
             now: Instant::now(),
@@ -124,13 +124,12 @@ impl Model {
     fn inference(&mut self, grpc: bool) -> (Request, Expect) {
         self.next_value += 1;
         let v = self.next_value as f32;
-        let req = Request::from(InferenceRequest {
-            vm_ip: Some("127.0.0.1".into()),
-            container_id: "c".into(),
-            model_name: Some("identity".into()),
-            protocol: if grpc { Protocol::Grpc } else { Protocol::Http },
-            inputs: vec![Tensor::vector("INPUT0", TensorData::Fp32(vec![v])).into()],
-            ..Default::default()
+        let req = Request::from({
+            let mut r = InferenceRequest::new("127.0.0.1", "c", "identity").with_inputs(vec![
+                Tensor::vector("INPUT0", TensorData::Fp32(vec![v])).into(),
+            ]);
+            r.protocol = if grpc { Protocol::Grpc } else { Protocol::Http };
+            r
         });
         (req, Expect::Inference(v))
     }
@@ -205,7 +204,7 @@ impl Model {
                 Event::Disconnected { .. } => {
                     self.auth_pending = false;
                 }
-                Event::Authenticated { .. } | Event::Notification(_) => {}
+                _ => {}
             }
         }
         Ok(())

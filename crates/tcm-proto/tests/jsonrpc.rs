@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tcm_proto::jsonrpc::{
     Call, CallError, CallId, RpcConfig, RpcDisconnect, RpcEvent, RpcSession, ServerMethod,
 };
-use tcm_proto::{Secret, Transmit};
+use tcm_proto::{DialFailure, Secret, Transmit};
 
 struct Peer {
     s: RpcSession,
@@ -26,7 +26,7 @@ fn config(timeout_ms: u64) -> RpcConfig {
     c.run_uuid = Some("00000000-0000-4000-8000-000000000001".into());
     c.default_timeout = Duration::from_millis(timeout_ms);
     c.keepalive = None;
-    c.seed = 5;
+    c.seed = Some(5);
     c
 }
 
@@ -66,7 +66,7 @@ impl Peer {
         while let Some(e) = self.s.poll_event() {
             self.events.push(e);
         }
-        if self.s.poll_connect() {
+        if self.s.poll_dial().is_some() {
             self.connects += 1;
         }
     }
@@ -255,7 +255,7 @@ fn a_refused_key_is_a_typed_final_error_without_retry() {
         connects: 0,
     };
     p.drain();
-    p.s.handle_upgrade_rejected(p.now, 403);
+    p.s.handle_connect_failed(p.now, DialFailure::Refused { status: 403 });
     p.drain();
     assert_eq!(
         p.events,
@@ -413,8 +413,8 @@ fn errors_are_typed_and_expose_data_exception_without_requiring_data() {
 fn a_cancelled_call_finishes_once_and_its_late_response_is_stray() {
     let mut p = Peer::ready(config(30_000));
     let (id, wire) = p.call(create_variable());
-    assert!(p.s.cancel(id));
-    assert!(!p.s.cancel(id));
+    assert!(p.s.cancel(p.now, id));
+    assert!(!p.s.cancel(p.now, id));
     p.drain();
     p.server(&format!(r#"{{"jsonrpc":"2.0","id":"{wire}","result":1}}"#));
     assert_eq!(p.outcome(id), Err(CallError::Cancelled));

@@ -63,7 +63,7 @@ impl Model {
         let mut c = RpcConfig::new("k");
         c.run_uuid = Some("run".into());
         c.default_timeout = Duration::from_secs(2);
-        c.seed = 9;
+        c.seed = Some(9);
         c.max_pending = 16;
         Self {
             s: RpcSession::new(c),
@@ -234,7 +234,7 @@ impl Model {
             self.s.close(self.now);
         }
         self.drain()?;
-        if self.s.poll_connect() {
+        if self.s.poll_dial().is_some() {
             if matches!(op, Op::Connect(false)) {
                 self.s.handle_connect_failed(self.now, "refused");
             } else {

@@ -24,15 +24,10 @@ fn pixels() -> Vec<f32> {
 
 fn request(input: TensorInput) -> Request {
     Request::Inference(
-        InferenceRequest {
-            vm_ip: Some("127.0.0.1".into()),
-            container_id: "ctr-1".into(),
-            model_name: Some("resnet".into()),
-            inputs: vec![input],
-            allow_transient: true,
-            ..InferenceRequest::default()
-        }
-        .into(),
+        InferenceRequest::new("127.0.0.1", "ctr-1", "resnet")
+            .with_inputs(vec![input])
+            .with_allow_transient(true)
+            .into(),
     )
 }
 

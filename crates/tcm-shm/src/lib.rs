@@ -24,7 +24,7 @@
 //! async call returns). A connection may also send a request again on a retry, which reads the
 //! regions again.
 //!
-//! # Use from an adapter
+//! # Use from a client
 //!
 //! Request `shm` in `Config::capabilities` (e.g. `["json", "shm"]`): the connection refuses SHM
 //! inputs unless `shm` was both requested and granted. Then, per inference:
@@ -36,9 +36,8 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let capabilities = Capabilities::from_auth_ok(Some(vec!["json".into(), "shm".into()]));
-//! let mut request = InferenceRequest::default();
-//! request.model_name = Some("identity".into());
-//! request.inputs.push(Tensor::new("INPUT0", vec![4], TensorData::Fp32(vec![1.0; 4]))?.into());
+//! let request = InferenceRequest::new("10.0.0.5", "triton-1", "identity")
+//!     .with_input(Tensor::new("INPUT0", vec![4], TensorData::Fp32(vec![1.0; 4]))?);
 //!
 //! // SHM when negotiated (HTTP only), else JSON: `choose_transport` + `to_shm_request`.
 //! let fallback_to_json = true;

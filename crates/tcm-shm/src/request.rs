@@ -167,17 +167,16 @@ pub fn to_shm_request_with(
                 .collect::<Result<Vec<_>, ShmError>>()?,
         ),
     };
-    let converted = InferenceRequest {
-        vm_ip: request.vm_ip.clone(),
-        vm_id: request.vm_id.clone(),
-        container_id: request.container_id.clone(),
-        model_name: request.model_name.clone(),
-        protocol: request.protocol,
-        inputs,
-        allow_transient: request.allow_transient,
-        output_name: request.output_name.clone(),
-        pipeline,
-    };
+    // Every field but the (large) inputs, copied; the inputs are the converted ones.
+    let mut converted = InferenceRequest::for_container(request.container_id.clone(), "");
+    converted.vm_ip = request.vm_ip.clone();
+    converted.vm_id = request.vm_id.clone();
+    converted.model_name = request.model_name.clone();
+    converted.protocol = request.protocol;
+    converted.inputs = inputs;
+    converted.allow_transient = request.allow_transient;
+    converted.output_name = request.output_name.clone();
+    converted.pipeline = pipeline;
     Ok((converted, guard))
 }
 

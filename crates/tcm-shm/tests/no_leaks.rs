@@ -9,12 +9,7 @@ fn fp32(name: &str, values: &[f32]) -> TensorInput {
 }
 
 fn request(inputs: Vec<TensorInput>) -> InferenceRequest {
-    InferenceRequest {
-        container_id: "c".into(),
-        model_name: Some("add".into()),
-        inputs,
-        ..InferenceRequest::default()
-    }
+    InferenceRequest::for_container("c", "add").with_inputs(inputs)
 }
 
 #[test]

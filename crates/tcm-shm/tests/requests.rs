@@ -29,14 +29,9 @@ fn fp32(name: &str, values: &[f32]) -> TensorInput {
 }
 
 fn request(inputs: Vec<TensorInput>) -> InferenceRequest {
-    InferenceRequest {
-        vm_ip: Some("127.0.0.1".into()),
-        container_id: "c".into(),
-        model_name: Some("add".into()),
-        inputs,
-        allow_transient: true,
-        ..InferenceRequest::default()
-    }
+    InferenceRequest::new("127.0.0.1", "c", "add")
+        .with_inputs(inputs)
+        .with_allow_transient(true)
 }
 
 fn shm_refs(inputs: &[TensorInput]) -> Vec<&ShmReference> {
@@ -116,9 +111,10 @@ fn typed_tensors_become_references_to_regions_owned_by_the_guard() {
     }
     // Everything but the inputs is carried over.
     assert_eq!(
-        InferenceRequest {
-            inputs: original.inputs.clone(),
-            ..converted.clone()
+        {
+            let mut carried = converted.clone();
+            carried.inputs = original.inputs.clone();
+            carried
         },
         original
     );

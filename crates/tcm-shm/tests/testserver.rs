@@ -126,14 +126,9 @@ impl Client {
 }
 
 fn identity(model: &str, input: Tensor) -> InferenceRequest {
-    InferenceRequest {
-        vm_ip: Some("127.0.0.1".into()),
-        container_id: "shm-test".into(),
-        model_name: Some(model.into()),
-        inputs: vec![input.into()],
-        allow_transient: true,
-        ..InferenceRequest::default()
-    }
+    InferenceRequest::new("127.0.0.1", "shm-test", model)
+        .with_inputs(vec![input.into()])
+        .with_allow_transient(true)
 }
 
 fn outputs(outcome: Result<Response, RequestError>) -> Outputs {

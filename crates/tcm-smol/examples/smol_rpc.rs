@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("server asks: {}", method.name());
         if let ServerMethod::CreateNode(node) = &method {
             let params = json!({"data": node.name, "role": "node name", "requires_grad": false});
-            let created = smol::block_on(client.call("create_variable", params, None));
+            let created = smol::block_on(client.call("create_variable", params));
             println!("created from a handler: {created:?}");
         }
         Ok(ok_result())
@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let client = client.clone();
                 smol::spawn(async move {
                     let params = json!({"data": i, "role": "counter", "requires_grad": false});
-                    client.call("create_variable", params, None).await
+                    client.call("create_variable", params).await
                 })
             })
             .collect();

@@ -23,28 +23,4 @@
 mod runtime;
 
 pub use runtime::Smol;
-pub use tcm_async::{
-    ClientOptions, ConnectError, Error, HttpResponse, InferenceOutput, ProbeError, RpcClientEvent,
-    RpcConnectError, RpcOptions, TransportError, tcm_proto,
-};
-
-/// A TCM client driven by a smol task.
-pub type Client = tcm_async::Client<Smol>;
-/// A pool of TCM connections driven by smol tasks.
-pub type Pool = tcm_async::Pool<Smol>;
-/// The frames of a streaming inference.
-pub type InferStream = tcm_async::InferStream<Smol>;
-/// A Tellurio JSON-RPC client driven by a task of this runtime.
-pub type RpcClient = tcm_async::RpcClient<Smol>;
-/// Handlers for server → client requests and notifications of an [`RpcClient`].
-pub type RpcHandlers = tcm_async::RpcHandlers<Smol>;
-
-/// `GET path` (e.g. `/health` or `/ready`) on the host and port of the WebSocket URL `url`,
-/// over TLS for `wss://`, without opening a session. A non-200 status is a response.
-pub async fn probe(
-    url: &str,
-    path: &str,
-    options: &ClientOptions,
-) -> Result<HttpResponse, ConnectError> {
-    tcm_async::probe::<Smol>(url, path, options).await
-}
+tcm_async::runtime_facade!(Smol, "smol");

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::io;
+use std::time::Instant;
 
 /// smol's TCP stream and global executor.
 #[derive(Debug, Clone, Copy, Default)]
@@ -9,6 +10,8 @@ pub struct Smol;
 
 impl tcm_async::Runtime for Smol {
     type Tcp = smol::net::TcpStream;
+
+    type Timer = tcm_async::IoTimer;
 
     fn connect(host: &str, port: u16) -> impl Future<Output = io::Result<Self::Tcp>> + Send {
         let host = host.to_owned();
@@ -24,5 +27,9 @@ impl tcm_async::Runtime for Smol {
         F: Future<Output = ()> + Send + 'static,
     {
         smol::spawn(future).detach();
+    }
+
+    fn timer(deadline: Instant) -> Self::Timer {
+        tcm_async::IoTimer::at(deadline)
     }
 }

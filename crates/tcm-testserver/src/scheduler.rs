@@ -86,7 +86,7 @@ impl Default for Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher whose pools are created but not yet running (see [`start`]).
+    /// A dispatcher whose pools are created but not yet running (see `start`).
     pub fn new() -> Self {
         let mut receivers = Vec::new();
         let pools = KINDS.map(|kind| {

@@ -1,4 +1,4 @@
-//! One synchronous facade over the three clients, so each scenario is written once.
+//! One synchronous facade over the four clients, so each scenario is written once.
 
 use std::time::Duration;
 
@@ -168,7 +168,7 @@ impl Adapter for Blocking {
             .map_err(|e| map_call!(tcm_blocking, e))
     }
     fn infer(c: &Self::Client, r: InferenceRequest, timeout: Option<Duration>) -> Call<Outputs> {
-        c.infer_with_timeout(r, timeout)
+        c.call(r, timeout)
             .map(|o| o.outputs)
             .map_err(|e| map_call!(tcm_blocking, e))
     }
@@ -338,7 +338,7 @@ macro_rules! async_adapter {
                 r: InferenceRequest,
                 timeout: Option<Duration>,
             ) -> Call<Outputs> {
-                $block_on(c.infer_with_timeout(r, timeout))
+                $block_on(c.call(r, timeout))
                     .map(|o| o.outputs)
                     .map_err(|e| map_call!(tcm_async, e))
             }
@@ -374,7 +374,7 @@ macro_rules! async_adapter {
                     .map_err(|e| e.to_string())
             }
             fn notifications(c: &Self::Client) -> Box<dyn FnMut() -> Option<Notification> + Send> {
-                let mut rx = c.notifications().expect("notifications enabled");
+                let rx = c.notifications().expect("notifications enabled");
                 Box::new(move || rx.try_recv().ok())
             }
             fn concurrent_queue_stats(c: &Self::Client, n: usize) -> Vec<Call<QueueStats>> {
@@ -480,4 +480,12 @@ async_adapter!(
     tcm_async_std::AsyncStd,
     block_on = async_std::task::block_on,
     spawn = async_std::task::spawn
+);
+async_adapter!(
+    Tokio,
+    "tokio",
+    tcm_tokio,
+    tcm_tokio::Tokio,
+    block_on = tcm_tests::tokio_block_on,
+    spawn = tcm_tests::tokio_spawn
 );

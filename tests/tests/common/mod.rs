@@ -17,7 +17,7 @@ use tcm_proto::{
 use tcm_testserver::{TestServer, TestServerHandle};
 
 #[allow(unused_imports)]
-pub use adapter::{Adapter, AsyncStd, Blocking, CallFailure, ConnectFailure, Opts, Smol};
+pub use adapter::{Adapter, AsyncStd, Blocking, CallFailure, ConnectFailure, Opts, Smol, Tokio};
 
 /// A client configuration with short timeouts and backoffs, so failures resolve quickly.
 pub fn client_config(uuid: &str) -> Config {
@@ -64,14 +64,9 @@ fn fp32(name: &str, v: Vec<f32>) -> tcm_proto::TensorInput {
 
 /// An HTTP inference of `model` on the loopback Triton.
 pub fn inference(model: &str, inputs: Vec<tcm_proto::TensorInput>) -> InferenceRequest {
-    InferenceRequest {
-        vm_ip: Some("127.0.0.1".to_owned()),
-        container_id: "c1".to_owned(),
-        model_name: Some(model.to_owned()),
-        inputs,
-        allow_transient: true,
-        ..InferenceRequest::default()
-    }
+    InferenceRequest::new("127.0.0.1".to_owned(), "c1".to_owned(), model.to_owned())
+        .with_inputs(inputs)
+        .with_allow_transient(true)
 }
 
 pub fn identity(v: Vec<f32>) -> InferenceRequest {
@@ -153,11 +148,7 @@ pub fn happy_paths<A: Adapter>() {
             protocol: None,
         },
     ];
-    let target = InferenceRequest {
-        vm_ip: Some("127.0.0.1".to_owned()),
-        container_id: "c1".to_owned(),
-        ..InferenceRequest::default()
-    };
+    let target = InferenceRequest::target("127.0.0.1".to_owned(), "c1".to_owned());
     let out = A::pipeline(&client, target, steps).expect("pipeline");
     let first = out.get("first").expect("first step");
     assert_eq!(first["OUTPUT0"], serde_json::json!([7.0]));

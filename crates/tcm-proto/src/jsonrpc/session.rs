@@ -9,11 +9,13 @@ use serde_json::Value;
 
 use super::message::{Incoming, RpcError, classify, encode_reply, encode_request};
 use super::methods::{Call, ServerMethod};
+use crate::connection::ConnectionState;
 use crate::envelope::Secret;
-use crate::event::Transmit;
+use crate::event::{Dial, Transmit};
 use crate::keepalive::{self, Keepalive, KeepaliveConfig};
 use crate::retry::{ReconnectPolicy, Reconnects};
 use crate::rng::Rng;
+use crate::session::{DialFailure, Routed, Session, delegate_session};
 use crate::timer::{DeadlineSet, earliest};
 
 /// The methods whose deadline slides with each `heartbeat` for their id.
@@ -26,6 +28,7 @@ pub const LONG_RUNNING: [&str; 4] = [
 
 /// Configuration of an [`RpcSession`].
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct RpcConfig {
     /// The Tellurio API key, sent as `Authorization: Api-Key <key>` on every (re)connect.
     pub api_key: Secret,
@@ -45,8 +48,9 @@ pub struct RpcConfig {
     pub max_pending: usize,
     /// Largest incoming frame the driver should accept.
     pub max_message_bytes: usize,
-    /// Seed of the request-id and jitter generator.
-    pub seed: u64,
+    /// Seed of the request-id and jitter generator; `None` (the default) lets the driver seed
+    /// it from the operating system. Fix it only for reproducible tests.
+    pub seed: Option<u64>,
 }
 
 impl fmt::Debug for RpcConfig {
@@ -73,7 +77,7 @@ impl RpcConfig {
             reconnect: Some(ReconnectPolicy::default()),
             max_pending: 1024,
             max_message_bytes: 16 << 20,
-            seed: 0,
+            seed: None,
         }
     }
 }
@@ -149,6 +153,7 @@ pub enum RpcDisconnect {
 
 /// What happened on an [`RpcSession`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum RpcEvent {
     /// The first session is ready.
     Connected {
@@ -211,11 +216,11 @@ struct Pending {
 
 /// One Tellurio JSON-RPC session as a sans-IO state machine.
 ///
-/// Driving contract, as for [`Connection`](crate::Connection): after every input or command
-/// drain [`poll_transmit`](Self::poll_transmit), then [`poll_event`](Self::poll_event), then
-/// [`poll_connect`](Self::poll_connect) (open the socket with
-/// [`handshake_headers`](Self::handshake_headers), then `handle_connected` or
-/// `handle_connect_failed`), then wait until [`poll_timeout`](Self::poll_timeout).
+/// It implements the [`Session`] contract, as the TCM [`Connection`](crate::Connection) does:
+/// after every input or command drain [`poll_transmit`](Self::poll_transmit), then
+/// [`poll_event`](Self::poll_event), then [`poll_dial`](Self::poll_dial) (open the socket with
+/// the headers it carries, then `handle_connected` or `handle_connect_failed`), then wait until
+/// [`poll_timeout`](Self::poll_timeout).
 ///
 /// The session frame is read before anything else is dispatched, under a deadline. Calls are
 /// registered before they are sent, so a fast reply is never lost. Every call ends in exactly
@@ -228,7 +233,8 @@ pub struct RpcSession {
     rng: Rng,
     state: State,
     generation: u64,
-    connect: bool,
+    /// A dial is due: [`RpcSession::poll_dial`] hands it out once.
+    dial: bool,
     pending: HashMap<CallId, Pending>,
     by_wire: HashMap<String, CallId>,
     deadlines: DeadlineSet<CallId>,
@@ -241,14 +247,14 @@ pub struct RpcSession {
 }
 
 impl RpcSession {
-    /// A new session; its first [`poll_connect`](Self::poll_connect) asks the driver to connect.
+    /// A new session; its first [`poll_dial`](Self::poll_dial) asks the driver to connect.
     pub fn new(config: RpcConfig) -> Self {
         Self {
-            rng: Rng::new(config.seed),
+            rng: Rng::new(config.seed.unwrap_or(0)),
             config,
             state: State::Dialing,
             generation: 0,
-            connect: true,
+            dial: true,
             pending: HashMap::new(),
             by_wire: HashMap::new(),
             deadlines: DeadlineSet::default(),
@@ -261,7 +267,8 @@ impl RpcSession {
         }
     }
 
-    /// The headers the driver must send with the upgrade: `Authorization: Api-Key <key>`.
+    /// The headers sent with the upgrade (carried by [`Dial::Connect`]):
+    /// `Authorization: Api-Key <key>`.
     pub fn handshake_headers(&self) -> Vec<(&'static str, Secret)> {
         vec![(
             "Authorization",
@@ -277,6 +284,18 @@ impl RpcSession {
     /// Sets (or clears) the active run added to every call.
     pub fn set_run_uuid(&mut self, run_uuid: Option<String>) {
         self.config.run_uuid = run_uuid;
+    }
+
+    /// The current phase: `Authenticating` while the session frame is awaited, `Open` once
+    /// it arrived.
+    pub fn state(&self) -> ConnectionState {
+        match self.state {
+            State::Dialing => ConnectionState::Connecting,
+            State::AwaitingSession { .. } => ConnectionState::Authenticating,
+            State::Ready => ConnectionState::Open,
+            State::Backoff { .. } => ConnectionState::Reconnecting,
+            State::Closed => ConnectionState::Closed,
+        }
     }
 
     /// Whether a session is ready for calls.
@@ -308,19 +327,20 @@ impl RpcSession {
         self.keepalive = self.config.keepalive.map(|k| Keepalive::new(k, now));
     }
 
-    /// The upgrade failed.
-    pub fn handle_connect_failed(&mut self, now: Instant, message: impl Into<String>) {
-        if self.state == State::Dialing {
-            self.disconnect(now, RpcDisconnect::ConnectFailed(message.into()), true);
+    /// The upgrade failed. An HTTP 401 or 403 answer means the key was refused: final, never
+    /// retried. Any other failure is retried under the reconnect policy.
+    pub fn handle_connect_failed(&mut self, now: Instant, failure: impl Into<DialFailure>) {
+        if self.state != State::Dialing {
+            return;
         }
-    }
-
-    /// The server answered the upgrade with an HTTP status instead of 101. 401 and 403 mean
-    /// the key was refused: final, never retried. Other statuses are retried under the policy.
-    pub fn handle_upgrade_rejected(&mut self, now: Instant, status: u16) {
-        if self.state == State::Dialing {
-            let auth = matches!(status, 401 | 403);
-            self.disconnect(now, RpcDisconnect::Rejected { status }, !auth);
+        match failure.into() {
+            DialFailure::Refused { status } => {
+                let refused_key = matches!(status, 401 | 403);
+                self.disconnect(now, RpcDisconnect::Rejected { status }, !refused_key);
+            }
+            DialFailure::Failed(message) => {
+                self.disconnect(now, RpcDisconnect::ConnectFailed(message), true);
+            }
         }
     }
 
@@ -342,7 +362,13 @@ impl RpcSession {
         }
     }
 
-    /// A text (or binary, as text) frame arrived.
+    /// A binary frame arrived: the dialect's servers may send JSON in binary frames, so it is
+    /// read as (lossy UTF-8) text.
+    pub fn handle_binary(&mut self, now: Instant, data: &[u8]) {
+        self.handle_text(now, &String::from_utf8_lossy(data));
+    }
+
+    /// A text frame arrived.
     pub fn handle_text(&mut self, now: Instant, text: &str) {
         if let Some(k) = &mut self.keepalive {
             k.on_receive(now);
@@ -363,7 +389,7 @@ impl RpcSession {
             }
             State::Backoff { until } if now >= until => {
                 self.state = State::Dialing;
-                self.connect = true;
+                self.dial = true;
             }
             _ => {}
         }
@@ -425,7 +451,10 @@ impl RpcSession {
 
     /// Cancels a pending call: it finishes with [`CallError::Cancelled`], and a late response
     /// to it becomes [`RpcEvent::Stray`]. Returns `false` if it had already finished.
-    pub fn cancel(&mut self, id: CallId) -> bool {
+    pub fn cancel(&mut self, now: Instant, id: CallId) -> bool {
+        // No timer outlives a cancelled call (unlike a TCM inference's slot), so `now` is only
+        // part of the common contract here.
+        let _ = now;
         let live = self.pending.contains_key(&id);
         self.finish(id, Err(CallError::Cancelled));
         live
@@ -444,21 +473,17 @@ impl RpcSession {
 
     /// Closes for good: pending calls finish with [`CallError::Cancelled`]. Idempotent.
     pub fn close(&mut self, now: Instant) {
-        let _ = now;
         if self.state == State::Closed {
             return;
         }
         if matches!(self.state, State::AwaitingSession { .. } | State::Ready) {
             self.transmits.push_back(close(1000, ""));
         }
+        self.dial = false;
+        // Pending calls end as cancelled (the application ended them), then the transport
+        // ends for good like any other, with no reconnect scheduled from `now`.
         self.fail_all(CallError::Cancelled);
-        self.state = State::Closed;
-        self.connect = false;
-        self.keepalive = None;
-        self.events.push_back(RpcEvent::Disconnected {
-            error: RpcDisconnect::Local,
-            reconnect_at: None,
-        });
+        self.disconnect(now, RpcDisconnect::Local, false);
     }
 
     // ----- outputs ------------------------------------------------------------------------
@@ -475,10 +500,13 @@ impl RpcSession {
         self.events.pop_front()
     }
 
-    /// Whether the driver must open a socket now (with [`handshake_headers`](Self::handshake_headers)).
+    /// A socket the driver must open now, with the upgrade headers it carries.
     #[must_use]
-    pub fn poll_connect(&mut self) -> bool {
-        std::mem::take(&mut self.connect)
+    pub fn poll_dial(&mut self) -> Option<Dial> {
+        std::mem::take(&mut self.dial).then(|| Dial::Connect {
+            uuid: String::new(),
+            headers: self.handshake_headers(),
+        })
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
@@ -629,6 +657,45 @@ impl RpcSession {
             error,
             reconnect_at,
         });
+    }
+}
+
+impl Session for RpcSession {
+    type Request = Call;
+    type Id = CallId;
+    type Response = Value;
+    type Error = CallError;
+    type Disconnect = RpcDisconnect;
+    type Event = RpcEvent;
+
+    delegate_session!();
+
+    fn request(
+        &mut self,
+        now: Instant,
+        call: Call,
+        timeout: Option<Duration>,
+    ) -> Result<CallId, CallError> {
+        self.call(now, call, timeout)
+    }
+
+    fn max_inbound_bytes(&self) -> usize {
+        self.config.max_message_bytes
+    }
+
+    fn route(event: RpcEvent) -> Routed<Self> {
+        match event {
+            RpcEvent::Finished { id, outcome } => Routed::Finished { id, outcome },
+            RpcEvent::Disconnected {
+                error,
+                reconnect_at,
+            } => Routed::Down {
+                error,
+                reconnect_at,
+            },
+            up @ (RpcEvent::Connected { .. } | RpcEvent::Reconnected { .. }) => Routed::Up(up),
+            other => Routed::Other(other),
+        }
     }
 }
 

@@ -73,7 +73,7 @@ pub struct Harness {
 
 pub fn config() -> Config {
     let mut c = Config::new("client");
-    c.seed = 7;
+    c.seed = Some(7);
     c
 }
 
@@ -205,14 +205,13 @@ impl Harness {
 }
 
 pub fn identity(values: Vec<f32>) -> Request {
-    Request::from(InferenceRequest {
-        vm_ip: Some("127.0.0.1".into()),
-        container_id: "ctr-1".into(),
-        model_name: Some("identity".into()),
-        inputs: vec![Tensor::vector("INPUT0", TensorData::Fp32(values)).into()],
-        allow_transient: true,
-        ..Default::default()
-    })
+    Request::from(
+        InferenceRequest::new("127.0.0.1", "ctr-1", "identity")
+            .with_inputs(vec![
+                Tensor::vector("INPUT0", TensorData::Fp32(values)).into(),
+            ])
+            .with_allow_transient(true),
+    )
 }
 
 pub fn queue_stats() -> Request {

@@ -18,21 +18,17 @@ fn random_seed() -> u64 {
     h.finish() | 1
 }
 
-/// Replaces a zero `Config::seed` with a random one (std's `RandomState` is seeded by the OS),
-/// so reconnecting clients do not share a jitter sequence. A non-zero seed is kept for tests.
+/// Gives a `Config` without a seed a random one (std's `RandomState` is seeded by the OS), so
+/// reconnecting clients do not share a jitter sequence. A fixed seed is kept, for tests.
 pub fn seeded(mut config: Config) -> Config {
-    if config.seed == 0 {
-        config.seed = random_seed();
-    }
+    config.seed.get_or_insert_with(random_seed);
     config
 }
 
-/// Replaces a zero `RpcConfig::seed` with OS randomness so reconnecting clients do not share
-/// request ids or jitter. A non-zero seed is kept for tests.
+/// Gives an `RpcConfig` without a seed a random one, so reconnecting clients do not share
+/// request ids or jitter. A fixed seed is kept, for tests.
 pub fn seeded_rpc(mut config: RpcConfig) -> RpcConfig {
-    if config.seed == 0 {
-        config.seed = random_seed();
-    }
+    config.seed.get_or_insert_with(random_seed);
     config
 }
 
@@ -41,15 +37,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_zero_seed_is_replaced_and_a_fixed_one_kept() {
-        assert_ne!(seeded(Config::new("a")).seed, 0);
+    fn a_missing_seed_is_drawn_and_a_fixed_one_kept() {
+        assert!(seeded(Config::new("a")).seed.is_some());
         let mut fixed = Config::new("a");
-        fixed.seed = 42;
-        assert_eq!(seeded(fixed).seed, 42);
+        fixed.seed = Some(42);
+        assert_eq!(seeded(fixed).seed, Some(42));
     }
 
     #[test]
-    fn a_zero_rpc_seed_is_replaced() {
-        assert_ne!(seeded_rpc(RpcConfig::new("k")).seed, 0);
+    fn a_missing_rpc_seed_is_drawn() {
+        assert!(seeded_rpc(RpcConfig::new("k")).seed.is_some());
     }
 }

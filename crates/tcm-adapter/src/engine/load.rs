@@ -1,4 +1,5 @@
-//! Member selection of a connection pool: the least-loaded member, ties broken round-robin.
+//! The members of a connection pool and their selection: the least-loaded member, ties broken
+//! round-robin.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,6 +63,32 @@ impl Load {
             loads: Arc::clone(&self.loads),
             index: best,
         }
+    }
+}
+
+/// The connections of a pool, with their load.
+#[derive(Debug)]
+pub struct Members<C> {
+    members: Vec<C>,
+    load: Load,
+}
+
+impl<C> Members<C> {
+    /// A pool of `members` (at least one).
+    pub fn new(members: Vec<C>) -> Self {
+        let load = Load::new(members.len());
+        Self { members, load }
+    }
+
+    /// Every member.
+    pub fn all(&self) -> &[C] {
+        &self.members
+    }
+
+    /// The least-loaded member, counted as loaded until the guard is dropped.
+    pub fn pick(&self) -> (&C, LoadGuard) {
+        let guard = self.load.pick();
+        (&self.members[guard.index()], guard)
     }
 }
 

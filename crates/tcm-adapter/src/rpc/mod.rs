@@ -1,11 +1,73 @@
-//! [`RpcConnectError`]: why a JSON-RPC client could not connect.
+//! The JSON-RPC (Tellurio) pieces of the clients: handlers for server → client traffic, the
+//! worker that runs them off the I/O loop, the client's options, events and connect errors.
+
+pub mod handlers;
+pub mod worker;
 
 use std::io;
+use std::time::Duration;
 
 use tcm_proto::EndpointError;
 use tcm_proto::jsonrpc::RpcDisconnect;
 
 use crate::error::TransportError;
+use crate::options::ClientOptions;
+
+pub use handlers::{RpcHandlers, SharedHandlers};
+
+/// A change of the connection that the application should know about.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RpcClientEvent {
+    /// A new session is ready after a reconnect: server-side objects of the old one are gone.
+    Reconnected {
+        /// The new session id.
+        session_id: Option<String>,
+    },
+    /// The connection ended; pending calls have failed. `retry_in` is `None` when closed for
+    /// good.
+    Disconnected {
+        /// Why.
+        error: RpcDisconnect,
+        /// When the next attempt starts.
+        retry_in: Option<Duration>,
+    },
+}
+
+/// Options of an `RpcClient` beyond the protocol configuration: transport settings and the
+/// deadline of server-request handlers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RpcOptions {
+    /// Timeouts and TLS trust of the transport (shared with the TCM client).
+    pub transport: ClientOptions,
+    /// Longest a handler may run before its request is answered with -32603; `None` waits
+    /// for ever.
+    pub handler_timeout: Option<Duration>,
+}
+
+impl Default for RpcOptions {
+    fn default() -> Self {
+        Self {
+            transport: ClientOptions::default(),
+            handler_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl RpcOptions {
+    /// Sets the transport options.
+    pub fn with_transport(mut self, transport: ClientOptions) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Sets the handler deadline (`None`: no deadline).
+    pub fn with_handler_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handler_timeout = timeout;
+        self
+    }
+}
 
 /// Why connecting an `RpcClient` failed; nothing is left running.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +92,9 @@ pub enum RpcConnectError {
     /// not be started.
     #[error("cannot spawn a thread: {0}")]
     Spawn(io::Error),
+    /// The I/O loop stopped before the session was ready.
+    #[error("the client's I/O loop stopped while connecting")]
+    Stopped,
 }
 
 /// The [`RpcConnectError`] for the first disconnect of a session: a refused key is

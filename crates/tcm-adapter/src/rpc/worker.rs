@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tcm_proto::jsonrpc::{RpcError, ServerMethod};
 
-use crate::rpc_handlers::SharedHandlers;
+use super::handlers::SharedHandlers;
 
 /// Work for the handler worker, in arrival order: a server request or notification.
 pub struct Job(Work);

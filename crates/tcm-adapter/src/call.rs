@@ -1,0 +1,61 @@
+//! The one call path of the TCM clients: preparing a typed [`Call`] under its
+//! [`CallOptions`], and reading its outcome. The blocking and async clients differ only in how
+//! they wait between the two.
+
+use tcm_proto::{Call, Capabilities, Request, Response};
+
+use crate::error::Error;
+use crate::options::{CallOptions, Shm};
+
+/// What must live until a call's reply has arrived: the shared-memory regions its inputs were
+/// written to (unlinked when dropped).
+#[derive(Debug, Default)]
+pub struct Keep {
+    #[cfg(unix)]
+    _regions: Option<tcm_shm::ShmInputs>,
+}
+
+/// The request of `call` under `options`; inference inputs go to shared memory when asked
+/// (`capabilities` are the negotiated ones, read only then).
+pub fn prepare<C: Call>(
+    call: C,
+    options: &CallOptions,
+    capabilities: impl FnOnce() -> Option<Capabilities>,
+) -> Result<(Request, Keep), Error> {
+    let request = call.into_request();
+    let fallback = match options.shm {
+        Shm::Off => return Ok((request, Keep::default())),
+        Shm::Required => false,
+        Shm::Preferred => true,
+    };
+    let Request::Inference(inference) = request else {
+        return Ok((request, Keep::default()));
+    };
+    #[cfg(unix)]
+    {
+        let capabilities = capabilities().unwrap_or_else(|| Capabilities::from_auth_ok(None));
+        let (inference, regions) = tcm_shm::prepare_request(*inference, &capabilities, fallback)?;
+        Ok((
+            Request::Inference(Box::new(inference)),
+            Keep {
+                _regions: Some(regions),
+            },
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = capabilities;
+        if fallback {
+            Ok((Request::Inference(inference), Keep::default()))
+        } else {
+            Err(Error::ShmUnsupported)
+        }
+    }
+}
+
+/// The typed result of `C` from the outcome of its request.
+pub fn finish<C: Call>(
+    outcome: Result<Response, tcm_proto::RequestError>,
+) -> Result<C::Output, Error> {
+    Ok(C::read(outcome?)?)
+}

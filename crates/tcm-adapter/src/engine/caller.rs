@@ -1,0 +1,156 @@
+//! [`Caller`]: the handles' side of the I/O loop's command channel, and [`Ticket`]: one call
+//! in progress, cancelled if dropped before its outcome arrived.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{Command, Protocol, Reply};
+
+/// The I/O loop has stopped (every handle's calls fail with this once it is gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the client's I/O loop has stopped")]
+pub struct Stopped;
+
+/// Wakes a loop that sleeps on something other than the command channel.
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// Sends commands to one I/O loop. Shared by all handles of a client.
+pub struct Caller<P: Protocol> {
+    commands: async_channel::Sender<Command<P>>,
+    wake: Option<Wake>,
+    next_call: AtomicU64,
+}
+
+impl<P: Protocol> std::fmt::Debug for Caller<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("queued", &self.commands.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Protocol> Caller<P> {
+    /// A caller on `commands`; `wake` (if any) is rung after every command.
+    pub fn new(commands: async_channel::Sender<Command<P>>, wake: Option<Wake>) -> Self {
+        Self {
+            commands,
+            wake,
+            next_call: AtomicU64::new(1),
+        }
+    }
+
+    /// Queues a command for the loop.
+    pub fn send(&self, command: Command<P>) -> Result<(), Stopped> {
+        self.commands.try_send(command).map_err(|_| Stopped)?;
+        if let Some(wake) = &self.wake {
+            wake();
+        }
+        Ok(())
+    }
+
+    /// Starts a request with a deadline of `timeout` from now; its replies arrive on the
+    /// ticket, which cancels the request if dropped before the outcome.
+    pub fn start(
+        self: &Arc<Self>,
+        request: P::Request,
+        timeout: Option<Duration>,
+    ) -> Result<Ticket<P>, Stopped> {
+        let call = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let (reply, rx) = async_channel::unbounded();
+        self.send(Command::Request {
+            call,
+            request,
+            timeout,
+            issued: Instant::now(),
+            reply,
+        })?;
+        Ok(Ticket {
+            caller: Arc::clone(self),
+            call,
+            rx: Box::pin(rx),
+            armed: true,
+        })
+    }
+
+    /// Asks the loop to close and returns what signals that the close frame is out.
+    pub fn close(&self) -> Option<async_channel::Receiver<()>> {
+        let (done, rx) = async_channel::bounded(1);
+        self.send(Command::Close { done }).ok().map(|()| rx)
+    }
+}
+
+/// One request in progress: its replies, and its cancellation if dropped early.
+pub struct Ticket<P: Protocol> {
+    caller: Arc<Caller<P>>,
+    call: u64,
+    rx: Pin<Box<async_channel::Receiver<Reply<P>>>>,
+    armed: bool,
+}
+
+impl<P: Protocol> std::fmt::Debug for Ticket<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket")
+            .field("call", &self.call)
+            .field("armed", &self.armed)
+            .finish()
+    }
+}
+
+impl<P: Protocol> Ticket<P> {
+    /// Where the replies arrive; the loop closes it after the outcome.
+    pub fn replies(&self) -> &async_channel::Receiver<Reply<P>> {
+        &self.rx
+    }
+
+    /// The replies as a `Stream` to poll (the same receiver every time, so no wake-up is lost).
+    pub fn replies_mut(&mut self) -> Pin<&mut async_channel::Receiver<Reply<P>>> {
+        self.rx.as_mut()
+    }
+
+    /// Takes one reply: the outcome ends the call (no cancel on drop any more); a channel
+    /// closed without an outcome means the loop stopped.
+    pub fn take(
+        &mut self,
+        reply: Result<Reply<P>, async_channel::RecvError>,
+    ) -> Result<Reply<P>, Stopped> {
+        match reply {
+            Ok(r @ Reply::Stream(_)) => Ok(r),
+            Ok(r @ Reply::Finished(_)) => {
+                self.armed = false;
+                Ok(r)
+            }
+            Err(_) => {
+                self.armed = false;
+                Err(Stopped)
+            }
+        }
+    }
+}
+
+/// The outcome of a request as its caller sees it: the session's outcome, or [`Stopped`].
+pub type Outcome<P> =
+    Result<Result<<P as tcm_proto::Session>::Response, <P as tcm_proto::Session>::Error>, Stopped>;
+
+impl<P: Protocol> Ticket<P> {
+    /// Takes one reply while waiting for the outcome: `None` for a stream frame (skipped).
+    pub fn outcome(
+        &mut self,
+        reply: Result<Reply<P>, async_channel::RecvError>,
+    ) -> Option<Outcome<P>> {
+        match self.take(reply) {
+            Ok(Reply::Stream(_)) => None,
+            Ok(Reply::Finished(outcome)) => Some(Ok(outcome)),
+            Err(stopped) => Some(Err(stopped)),
+        }
+    }
+}
+
+impl<P: Protocol> Drop for Ticket<P> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.caller.send(Command::Cancel { call: self.call });
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! What every handle of a client shares ([`Shared`]), and the setting up of a client: the
+//! session, its engine and command channel ([`Setup`]), handed to the I/O loop of the crate's
+//! I/O model.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use rustls::ClientConfig;
+use tcm_proto::jsonrpc::{RpcConfig, RpcSession};
+use tcm_proto::{AuthContext, Config, Connection, Endpoint, Notification};
+
+use super::caller::{Caller, Wake};
+use super::outbox::Outbox;
+use super::{Command, Engine, Protocol, RpcObserver, Status, TcmObserver};
+use crate::error::{ConnectError, TransportError};
+use crate::options::ClientOptions;
+use crate::rpc::{
+    RpcClientEvent, RpcConnectError, RpcHandlers, RpcOptions, SharedHandlers, worker,
+};
+
+/// Unread JSON-RPC client events kept; later ones are dropped (and counted in the log).
+pub const RPC_EVENT_CAPACITY: usize = 64;
+
+/// Where and how the I/O loop dials.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The WebSocket URL.
+    pub endpoint: Endpoint,
+    /// The TLS configuration for `wss://`.
+    pub tls: Option<Arc<ClientConfig>>,
+    /// Timeouts.
+    pub options: ClientOptions,
+}
+
+impl Target {
+    fn new(url: &str, options: ClientOptions) -> Result<Self, TransportOrEndpoint> {
+        let endpoint = Endpoint::parse(url).map_err(TransportOrEndpoint::Endpoint)?;
+        let tls = crate::tls::for_endpoint(&endpoint, &options)
+            .map_err(TransportOrEndpoint::Transport)?;
+        Ok(Self {
+            endpoint,
+            tls,
+            options,
+        })
+    }
+}
+
+enum TransportOrEndpoint {
+    Endpoint(tcm_proto::EndpointError),
+    Transport(TransportError),
+}
+
+impl From<TransportOrEndpoint> for ConnectError {
+    fn from(e: TransportOrEndpoint) -> Self {
+        match e {
+            TransportOrEndpoint::Endpoint(e) => e.into(),
+            TransportOrEndpoint::Transport(e) => e.into(),
+        }
+    }
+}
+
+impl From<TransportOrEndpoint> for RpcConnectError {
+    fn from(e: TransportOrEndpoint) -> Self {
+        match e {
+            TransportOrEndpoint::Endpoint(e) => e.into(),
+            TransportOrEndpoint::Transport(e) => e.into(),
+        }
+    }
+}
+
+/// What the I/O loop of a new client gets: the engine, the commands, where to dial.
+pub struct Setup<P: Protocol> {
+    /// The session and where its events go.
+    pub engine: Engine<P>,
+    /// The handles' commands.
+    pub commands: async_channel::Receiver<Command<P>>,
+    /// Where to dial.
+    pub target: Target,
+}
+
+/// What every handle of one client shares; dropping the last one hangs the loop up.
+pub struct Shared<P: Protocol, X> {
+    /// Sends the handles' commands.
+    pub caller: Arc<Caller<P>>,
+    /// What the loop publishes.
+    pub status: Status,
+    /// Where the client dials (for probes).
+    pub target: Target,
+    /// What else the protocol's handles hold.
+    pub extra: X,
+}
+
+impl<P: Protocol, X> Drop for Shared<P, X> {
+    fn drop(&mut self) {
+        let _ = self.caller.send(Command::Hangup);
+    }
+}
+
+impl<P: Protocol, X> std::fmt::Debug for Shared<P, X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.target.endpoint.to_string())
+            .field("state", &self.status.state())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a TCM client's handles hold beyond the common part.
+#[derive(Debug)]
+pub struct TcmExtra {
+    /// The notification receiver, handed out once.
+    pub notifications: Mutex<Option<async_channel::Receiver<Notification>>>,
+}
+
+/// The shared state of a TCM client.
+pub type TcmShared = Shared<Connection, TcmExtra>;
+
+/// What the connect of a client waits for: whether the first connect succeeded.
+pub type Ready<P> = async_channel::Receiver<Result<(), <P as Protocol>::ConnectError>>;
+
+/// A client set up but not yet running: the handles' shared state, what its I/O loop gets,
+/// and what its connect waits for.
+pub struct Parts<P: Protocol, X> {
+    /// What every handle shares.
+    pub shared: Arc<Shared<P, X>>,
+    /// What the I/O loop gets.
+    pub setup: Setup<P>,
+    /// Whether the first connect succeeded, once known.
+    pub ready: Ready<P>,
+}
+
+fn engine_for<P: Protocol>(
+    session: P,
+    observer: P::Observer,
+    status: Status,
+) -> (Engine<P>, Ready<P>) {
+    let (ready_tx, ready) = async_channel::bounded(1);
+    (Engine::new(session, observer, status, ready_tx), ready)
+}
+
+/// Sets up a TCM client on `url`; `wake` is rung after every command (for a loop that sleeps
+/// on its socket).
+pub fn tcm(
+    url: &str,
+    auth: AuthContext,
+    config: Config,
+    options: ClientOptions,
+    wake: Option<Wake>,
+) -> Result<Parts<Connection, TcmExtra>, ConnectError> {
+    let target = Target::new(url, options)?;
+    let session = Connection::new(super::seeded(config), auth);
+    let (notifications, rx) = Outbox::bounded(target.options.notification_capacity, "notification");
+    let status = Status::default();
+    let (engine, ready) = engine_for(session, TcmObserver { notifications }, status.clone());
+    let (tx, commands) = async_channel::unbounded();
+    let shared = Arc::new(Shared {
+        caller: Arc::new(Caller::new(tx, wake)),
+        status,
+        target: target.clone(),
+        extra: TcmExtra {
+            notifications: Mutex::new(rx),
+        },
+    });
+    let setup = Setup {
+        engine,
+        commands,
+        target,
+    };
+    Ok(Parts {
+        shared,
+        setup,
+        ready,
+    })
+}
+
+/// What a JSON-RPC client's handles hold beyond the common part.
+pub struct RpcExtra<C> {
+    /// The handlers of server → client traffic, replaceable at any time.
+    pub handlers: SharedHandlers<C>,
+    /// Reconnect and disconnect events, handed out once.
+    pub events: Mutex<Option<async_channel::Receiver<RpcClientEvent>>>,
+}
+
+/// The shared state of a JSON-RPC client whose handle type is `C`.
+pub type RpcShared<C> = Shared<RpcSession, RpcExtra<C>>;
+
+/// Sets up a JSON-RPC client on `url` and starts its handler worker, which calls handlers with
+/// the handle `handle` makes from the shared state (while any handle lives).
+pub fn rpc<C: Send + 'static>(
+    url: &str,
+    config: RpcConfig,
+    options: RpcOptions,
+    handlers: RpcHandlers<C>,
+    wake: Option<Wake>,
+    handle: fn(Arc<RpcShared<C>>) -> C,
+) -> Result<Parts<RpcSession, RpcExtra<C>>, RpcConnectError> {
+    let target = Target::new(url, options.transport)?;
+    let session = RpcSession::new(super::seeded_rpc(config));
+    let (events, events_rx) = Outbox::bounded(RPC_EVENT_CAPACITY, "client event");
+    let (jobs, jobs_rx) = std::sync::mpsc::channel();
+    let status = Status::default();
+    let (engine, ready) = engine_for(session, RpcObserver { events, jobs }, status.clone());
+    let (tx, commands) = async_channel::unbounded();
+    let shared = Arc::new(Shared {
+        caller: Arc::new(Caller::new(tx, wake)),
+        status,
+        target: target.clone(),
+        extra: RpcExtra {
+            handlers: SharedHandlers::new(handlers),
+            events: Mutex::new(events_rx),
+        },
+    });
+    let weak: Weak<RpcShared<C>> = Arc::downgrade(&shared);
+    let replies = Arc::clone(&shared.caller);
+    worker::spawn(
+        jobs_rx,
+        shared.extra.handlers.clone(),
+        move || weak.upgrade().map(handle),
+        move |id, outcome| {
+            let respond = move |s: &mut RpcSession, _| {
+                if !s.respond(&id, outcome) {
+                    tracing::debug!(%id, "reply dropped: request already answered or session ended");
+                }
+            };
+            let _ = replies.send(Command::Apply(Box::new(respond)));
+        },
+        options.handler_timeout,
+    )
+    .map_err(RpcConnectError::Spawn)?;
+    let setup = Setup {
+        engine,
+        commands,
+        target,
+    };
+    Ok(Parts {
+        shared,
+        setup,
+        ready,
+    })
+}

@@ -1,0 +1,300 @@
+//! The part of a client's I/O loop that is the same for every I/O model and every session
+//! machine: the [`Engine`] (the session, the table of calls in flight, where events go) and the
+//! [`Caller`] (how a handle starts, cancels and awaits calls). The blocking and the async loop
+//! only move bytes, wait, and dial.
+//!
+//! Driver internals: public only so that the client crates can share them; not a stable API.
+
+mod caller;
+pub mod client;
+pub mod http;
+mod load;
+pub mod outbox;
+mod protocol;
+mod seed;
+pub mod socket;
+mod status;
+pub mod upgrade;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tcm_proto::{ConnectionState, DialFailure, Routed, Session, StreamFrame, Transmit};
+
+pub use caller::{Caller, Outcome, Stopped, Ticket, Wake};
+pub use load::{LoadGuard, Members};
+pub use protocol::{Protocol, RpcObserver, TcmObserver};
+pub use seed::{seeded, seeded_rpc};
+pub use socket::{Closed, SocketEvent};
+pub use status::Status;
+
+use crate::error::TransportError;
+
+/// What a caller gets back for one request: the frames of a stream, then its outcome.
+#[derive(Debug)]
+pub enum Reply<S: Session> {
+    /// A non-final frame of a stream.
+    Stream(StreamFrame),
+    /// The end of the request.
+    Finished(Result<S::Response, S::Error>),
+}
+
+/// Where the replies of one request go.
+pub type ReplyTx<S> = async_channel::Sender<Reply<S>>;
+
+/// A change to the session made on the I/O loop (answering a server request, say).
+pub type Apply<S> = Box<dyn FnOnce(&mut S, Instant) + Send>;
+
+/// What a handle asks of the I/O loop.
+pub enum Command<S: Session> {
+    /// Start a request; its replies go to `reply`. Its deadline runs from `issued`, when the
+    /// caller made the call, not from when the loop takes it.
+    Request {
+        /// The caller's number for it (to cancel it).
+        call: u64,
+        /// The request.
+        request: S::Request,
+        /// Its deadline, from `issued`; `None` for the kind's default.
+        timeout: Option<Duration>,
+        /// When the call was made.
+        issued: Instant,
+        /// Where its replies go.
+        reply: ReplyTx<S>,
+    },
+    /// Cancel the request started with this call number.
+    Cancel {
+        /// The call number.
+        call: u64,
+    },
+    /// Change the session.
+    Apply(Apply<S>),
+    /// Close for good; `done` is signalled once the close frame is written (or abandoned).
+    Close {
+        /// Signalled when done.
+        done: async_channel::Sender<()>,
+    },
+    /// Every handle is gone: close and stop.
+    Hangup,
+}
+
+struct Pending<S: Session> {
+    call: u64,
+    reply: ReplyTx<S>,
+}
+
+/// A session, the calls in flight on it, and where its events go.
+pub struct Engine<P: Protocol> {
+    session: P,
+    observer: P::Observer,
+    status: Status,
+    pending: HashMap<P::Id, Pending<P>>,
+    by_call: HashMap<u64, P::Id>,
+    closers: Vec<async_channel::Sender<()>>,
+    ready: Option<async_channel::Sender<Result<(), P::ConnectError>>>,
+    last_dial_error: Option<TransportError>,
+    hung_up: bool,
+}
+
+impl<P: Protocol> Engine<P> {
+    /// An engine for `session`; `ready` hears once whether the first connect succeeded.
+    pub fn new(
+        session: P,
+        observer: P::Observer,
+        status: Status,
+        ready: async_channel::Sender<Result<(), P::ConnectError>>,
+    ) -> Self {
+        Self {
+            session,
+            observer,
+            status,
+            pending: HashMap::new(),
+            by_call: HashMap::new(),
+            closers: Vec::new(),
+            ready: Some(ready),
+            last_dial_error: None,
+            hung_up: false,
+        }
+    }
+
+    /// The session (for its limits and timers).
+    pub fn session(&self) -> &P {
+        &self.session
+    }
+
+    /// The next frame to write.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.session.poll_transmit()
+    }
+
+    /// Hands every pending event on: outcomes to their callers, the rest to the observer; then
+    /// publishes the session's phase.
+    pub fn deliver(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            match P::route(event) {
+                Routed::Finished { id, outcome } => {
+                    if let Some(p) = self.pending.remove(&id) {
+                        self.by_call.remove(&p.call);
+                        let _ = p.reply.try_send(Reply::Finished(outcome));
+                    }
+                }
+                Routed::Stream { id, frame } => {
+                    if let Some(p) = self.pending.get(&id) {
+                        let _ = p.reply.try_send(Reply::Stream(frame));
+                    }
+                }
+                Routed::Down {
+                    error,
+                    reconnect_at,
+                } => {
+                    if let Some(ready) = self.ready.take() {
+                        // The first connect failed: report it and close for good.
+                        let transport = self.last_dial_error.take();
+                        let _ = ready.try_send(Err(P::connect_error(error.clone(), transport)));
+                        self.session.close(Instant::now());
+                    }
+                    let down = Routed::Down {
+                        error,
+                        reconnect_at,
+                    };
+                    P::observe(&mut self.observer, &mut self.session, &self.status, down);
+                }
+                up @ Routed::Up(_) => {
+                    P::observe(&mut self.observer, &mut self.session, &self.status, up);
+                    if let Some(ready) = self.ready.take() {
+                        let _ = ready.try_send(Ok(()));
+                    }
+                }
+                other => P::observe(&mut self.observer, &mut self.session, &self.status, other),
+            }
+        }
+        self.status.set_state(self.session.state());
+    }
+
+    /// Signals the callers of `close` (once the close frame is out, or given up).
+    pub fn closed_flushed(&mut self) {
+        for done in self.closers.drain(..) {
+            let _ = done.try_send(());
+        }
+    }
+
+    /// Whether the loop may stop: every handle is gone and the session is closed. Closes the
+    /// session once every handle is gone.
+    pub fn finished(&mut self, now: Instant) -> bool {
+        if !self.hung_up {
+            return false;
+        }
+        self.session.close(now);
+        self.session.state() == ConnectionState::Closed
+    }
+
+    /// Carries out one command.
+    pub fn command(&mut self, now: Instant, command: Command<P>) {
+        match command {
+            Command::Request {
+                call,
+                request,
+                timeout,
+                issued,
+                reply,
+            } => {
+                // The deadline runs from the call, not from now.
+                let timeout =
+                    timeout.map(|t| t.saturating_sub(now.saturating_duration_since(issued)));
+                match self.session.request(now, request, timeout) {
+                    Ok(id) => {
+                        self.pending.insert(id, Pending { call, reply });
+                        self.by_call.insert(call, id);
+                    }
+                    Err(e) => {
+                        let _ = reply.try_send(Reply::Finished(Err(e)));
+                    }
+                }
+            }
+            Command::Cancel { call } => {
+                if let Some(id) = self.by_call.remove(&call) {
+                    self.session.cancel(now, id);
+                }
+            }
+            Command::Apply(apply) => apply(&mut self.session, now),
+            Command::Close { done } => {
+                self.session.close(now);
+                self.closers.push(done);
+            }
+            Command::Hangup => self.hang_up(now),
+        }
+    }
+
+    /// Every handle is gone: close for good; the loop stops once the close is out.
+    pub fn hang_up(&mut self, now: Instant) {
+        self.hung_up = true;
+        self.session.close(now);
+    }
+
+    /// The next dial to carry out.
+    pub fn poll_dial(&mut self) -> Option<tcm_proto::Dial> {
+        self.session.poll_dial()
+    }
+
+    /// Applies the outcome of a dial: the socket is returned for keeping unless the session no
+    /// longer wants it (it was closed meanwhile).
+    pub fn dialed<W>(&mut self, now: Instant, result: Result<W, TransportError>) -> Option<W> {
+        match result {
+            Ok(ws) => {
+                self.last_dial_error = None;
+                self.session.handle_connected(now);
+                (self.session.state() == ConnectionState::Authenticating).then_some(ws)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "dial failed");
+                let failure = match &e {
+                    TransportError::HttpStatus { status } => {
+                        DialFailure::Refused { status: *status }
+                    }
+                    other => DialFailure::failed(other.to_string()),
+                };
+                self.session.handle_connect_failed(now, failure);
+                self.last_dial_error = Some(e);
+                None
+            }
+        }
+    }
+
+    /// The outcome of a readiness probe.
+    pub fn probed(&mut self, now: Instant, ready: bool) {
+        self.session.handle_ready(now, ready);
+    }
+
+    /// Hands what one read produced to the session.
+    pub fn receive<T: AsRef<str>, B: AsRef<[u8]>>(
+        &mut self,
+        now: Instant,
+        event: SocketEvent<T, B>,
+    ) {
+        match event {
+            SocketEvent::Text(text) => self.session.handle_text(now, text.as_ref()),
+            SocketEvent::Binary(data) => self.session.handle_binary(now, data.as_ref()),
+            SocketEvent::Activity => self.session.handle_pong(now),
+            SocketEvent::Closed(closed) => self.closed(now, &closed),
+            SocketEvent::Idle => {}
+        }
+    }
+
+    /// The socket went away (read or write failure, or the peer's close).
+    pub fn closed(&mut self, now: Instant, closed: &Closed) {
+        self.session.handle_closed(now, closed.code, &closed.reason);
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.session.poll_timeout()
+    }
+
+    /// Fires the session's timers if one is due at `now`; returns whether one was.
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
+        let due = self.session.poll_timeout().is_some_and(|t| t <= now);
+        if due {
+            self.session.handle_timeout(now);
+        }
+        due
+    }
+}

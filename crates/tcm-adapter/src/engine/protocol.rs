@@ -1,0 +1,150 @@
+//! [`Protocol`]: what the I/O loops need to know of a session machine beyond the
+//! [`Session`] contract: where its events other than request outcomes go, and how its first
+//! disconnect reads as a connect error. Implemented for the TCM [`Connection`] and the
+//! JSON-RPC [`RpcSession`].
+
+use std::time::Instant;
+
+use tcm_proto::jsonrpc::{RpcError, RpcEvent, RpcSession};
+use tcm_proto::{Connection, DisconnectError, Event, Notification, Routed, Session};
+
+use super::outbox::Outbox;
+use super::status::Status;
+use crate::error::{ConnectError, TransportError};
+use crate::rpc::{RpcClientEvent, RpcConnectError, worker::Job};
+
+/// A session machine as the I/O loops drive it.
+pub trait Protocol: Session<Request: Send> + Send + Sized + 'static {
+    /// Where the session's events other than request outcomes go.
+    type Observer: Send + 'static;
+    /// Why connecting failed.
+    type ConnectError: Send + 'static;
+
+    /// The connect error for the first disconnect, before the session was ever ready; the
+    /// transport failure of the last dial, if any, says more than the session's summary.
+    fn connect_error(
+        error: Self::Disconnect,
+        transport: Option<TransportError>,
+    ) -> Self::ConnectError;
+
+    /// Handles an event that is not a request's outcome (`Up`, `Down` or `Other`).
+    fn observe(
+        observer: &mut Self::Observer,
+        session: &mut Self,
+        status: &Status,
+        event: Routed<Self>,
+    );
+}
+
+/// Where a TCM connection's notifications go.
+#[derive(Debug)]
+pub struct TcmObserver {
+    /// Alerts, advisories and frames that answer nothing, for `Client::notifications`.
+    pub notifications: Outbox<Notification>,
+}
+
+impl Protocol for Connection {
+    type Observer = TcmObserver;
+    type ConnectError = ConnectError;
+
+    fn connect_error(error: DisconnectError, transport: Option<TransportError>) -> ConnectError {
+        crate::error::connect_error(error, transport)
+    }
+
+    fn observe(observer: &mut TcmObserver, _: &mut Self, status: &Status, event: Routed<Self>) {
+        match event {
+            Routed::Up(Event::Authenticated { uuid, capabilities }) => {
+                tracing::info!(%uuid, capabilities = ?capabilities.as_slice(), "authenticated");
+                status.authenticated(uuid, capabilities);
+            }
+            Routed::Down {
+                error,
+                reconnect_at,
+            } => {
+                let retry_in = reconnect_at.map(|t| t.saturating_duration_since(Instant::now()));
+                if matches!(error, DisconnectError::Local) {
+                    tracing::debug!("connection closed");
+                } else {
+                    tracing::warn!(%error, ?retry_in, "disconnected");
+                }
+            }
+            Routed::Other(Event::Notification(n)) => {
+                tracing::debug!(notification = ?n, "notification");
+                observer.notifications.push(n);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Where a JSON-RPC session's server traffic and connection changes go.
+#[derive(Debug)]
+pub struct RpcObserver {
+    /// Reconnects and disconnects, for `RpcClient::events`.
+    pub events: Outbox<RpcClientEvent>,
+    /// The handler worker.
+    pub jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Protocol for RpcSession {
+    type Observer = RpcObserver;
+    type ConnectError = RpcConnectError;
+
+    fn connect_error(
+        error: tcm_proto::jsonrpc::RpcDisconnect,
+        transport: Option<TransportError>,
+    ) -> RpcConnectError {
+        crate::rpc::rpc_connect_error(error, transport)
+    }
+
+    fn observe(
+        observer: &mut RpcObserver,
+        session: &mut Self,
+        status: &Status,
+        event: Routed<Self>,
+    ) {
+        match event {
+            Routed::Up(RpcEvent::Connected { session_id }) => {
+                tracing::info!(?session_id, "RPC session ready");
+                status.session_ready(session_id);
+            }
+            Routed::Up(RpcEvent::Reconnected { session_id }) => {
+                tracing::info!(?session_id, "RPC session ready after a reconnect");
+                status.session_ready(session_id.clone());
+                observer
+                    .events
+                    .push(RpcClientEvent::Reconnected { session_id });
+            }
+            Routed::Down {
+                error,
+                reconnect_at,
+            } => {
+                let retry_in = reconnect_at.map(|t| t.saturating_duration_since(Instant::now()));
+                if matches!(error, tcm_proto::jsonrpc::RpcDisconnect::Local) {
+                    tracing::debug!("RPC session closed");
+                } else {
+                    tracing::warn!(%error, ?retry_in, "RPC session disconnected");
+                }
+                observer
+                    .events
+                    .push(RpcClientEvent::Disconnected { error, retry_in });
+            }
+            Routed::Other(RpcEvent::Request { id, method }) => {
+                tracing::debug!(%id, method = method.name(), "server request");
+                if observer
+                    .jobs
+                    .send(Job::request(id.clone(), method))
+                    .is_err()
+                {
+                    session.respond(&id, Err(RpcError::internal("no handler worker")));
+                }
+            }
+            Routed::Other(RpcEvent::Notification { method, params }) => {
+                tracing::debug!(%method, "server notification");
+                let _ = observer.jobs.send(Job::notification(method, params));
+            }
+            Routed::Other(other) => tracing::debug!(event = ?other, "frame answering nothing"),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The WebSocket upgrade request both I/O models send, and how its failures read.
+
+use std::io;
+
+use tcm_proto::{Endpoint, Secret};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::client::Request;
+use tungstenite::http::{HeaderName, HeaderValue};
+use tungstenite::protocol::WebSocketConfig;
+
+use crate::error::{TransportError, tls_error};
+
+/// The upgrade request for `endpoint` with `headers`, their values marked sensitive so that no
+/// log (ours or a library's) shows them.
+pub fn request(
+    endpoint: &Endpoint,
+    headers: &[(&'static str, Secret)],
+) -> Result<Request, TransportError> {
+    let mut request = endpoint
+        .to_string()
+        .into_client_request()
+        .map_err(|e| TransportError::Handshake(e.to_string()))?;
+    for (name, value) in headers {
+        let name = HeaderName::try_from(*name)
+            .map_err(|e| TransportError::Handshake(format!("header name: {e}")))?;
+        let mut value = HeaderValue::from_str(value.expose())
+            .map_err(|_| TransportError::Handshake(format!("invalid value for header {name}")))?;
+        value.set_sensitive(true);
+        request.headers_mut().insert(name, value);
+    }
+    Ok(request)
+}
+
+/// The WebSocket configuration: messages and frames from the peer up to `max_inbound` bytes.
+pub fn config(max_inbound: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(max_inbound))
+        .max_frame_size(Some(max_inbound))
+}
+
+/// Whether an I/O error is a read or write timeout (Unix reports `WouldBlock`).
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// A failed upgrade as a transport error: an HTTP status instead of 101, a timeout, a TLS
+/// failure, or another handshake failure.
+pub fn error(e: tungstenite::Error) -> TransportError {
+    match e {
+        tungstenite::Error::Http(response) => TransportError::HttpStatus {
+            status: response.status().as_u16(),
+        },
+        tungstenite::Error::Io(e) if is_timeout(&e) => TransportError::Timeout,
+        tungstenite::Error::Io(e) => tls_error(e),
+        other => TransportError::Handshake(other.to_string()),
+    }
+}
