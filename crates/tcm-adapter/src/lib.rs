@@ -27,4 +27,5 @@ pub mod __private {
     pub use async_channel::Receiver;
     pub use serde_json::{Map, Value};
     pub use tcm_proto;
+    pub use tcm_proto::http::HttpResponse;
 }

@@ -1,13 +1,262 @@
-//! The public surface the blocking and the async clients have in common, written once. Each
-//! macro takes the `impl` header and, for the async clients, `async` and `.await`; the methods
-//! are one line each over the client's `call`, `stream` and shared state.
+//! The public surface of the clients, written once for every I/O model. Each client crate
+//! declares its types and invokes these macros with how its I/O model waits:
+//!
+//! - `impl { … }`: the `impl` header (`impl Client`, `impl<R: Runtime> Client<R>`);
+//! - `io { async } { .await } recv`: the blocking crate passes `io {} {} recv_blocking`, the
+//!   async one `io { async } { .await } recv`, so the same method bodies block or await;
+//! - `start { path }`: the crate's function that starts a client's I/O loop (see
+//!   `tcm_blocking` and `tcm_async`'s `driver::start`);
+//! - `get { path }`: the crate's `GET` for probes; `stream Type`: its stream of frames;
+//!   `new |shared| …`: how the client type wraps its shared state.
+//!
+//! Every call goes through one method (`call`, `send` for JSON-RPC); the convenience methods
+//! are one line each over it.
+
+/// Waits (blocks or awaits) for the outcome of a ticket's request.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __wait {
+    ($ticket:ident, { $($await:tt)* } $recv:ident) => {
+        loop {
+            let reply = $ticket.replies().$recv() $($await)*;
+            if let Some(outcome) = $ticket.outcome(reply) {
+                break outcome;
+            }
+        }
+    };
+}
+
+/// The TCM client: connect, any call, streams, probes, close, accessors and conveniences.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! tcm_client {
+    (
+        impl { $($head:tt)* }
+        io { $($async:tt)* } { $($await:tt)* } $recv:ident
+        start { $($start:tt)* }
+        get { $($get:tt)* }
+        stream $stream:ty;
+        new $new:expr;
+    ) => {
+        $($head)* {
+            /// Connects to `url` (`ws://` or `wss://`) with default
+            /// [`ClientOptions`]($crate::ClientOptions), sends the auth frame first and waits for
+            /// `auth.ok`. Any failure before that is returned as a typed error and the connection
+            /// is closed.
+            pub $($async)* fn connect(
+                url: &str,
+                auth: $crate::__private::tcm_proto::AuthContext,
+                config: $crate::__private::tcm_proto::Config,
+            ) -> Result<Self, $crate::ConnectError> {
+                Self::connect_with(url, auth, config, $crate::ClientOptions::default()) $($await)*
+            }
+
+            /// [`connect`](Self::connect) with explicit transport options (timeouts, private CA,
+            /// notifications).
+            pub $($async)* fn connect_with(
+                url: &str,
+                auth: $crate::__private::tcm_proto::AuthContext,
+                config: $crate::__private::tcm_proto::Config,
+                options: $crate::ClientOptions,
+            ) -> Result<Self, $crate::ConnectError> {
+                use $crate::engine::client;
+                let (shared, ready) =
+                    $($start)*(|wake| client::tcm(url, auth, config, options, wake))?;
+                ready.$recv() $($await)* .map_err(|_| $crate::ConnectError::Stopped)??;
+                Ok(($new)(shared))
+            }
+
+            /// Makes any typed call (see [`tcm_proto::call`]($crate::__private::tcm_proto::call))
+            /// with per-call `options` (a deadline, how tensors travel) and waits for its typed
+            /// result: `client.call(GetQueueStats, Duration::from_secs(1))`. Anything that
+            /// converts into [`CallOptions`]($crate::CallOptions) will do: a `Duration`, an
+            /// `Option<Duration>`, or the options themselves.
+            pub $($async)* fn call<C: $crate::__private::tcm_proto::Call>(
+                &self,
+                call: C,
+                options: impl Into<$crate::CallOptions>,
+            ) -> Result<C::Output, $crate::Error> {
+                let options = options.into();
+                let (request, keep) =
+                    $crate::call::prepare(call, &options, || self.capabilities())?;
+                let mut ticket = self.shared.caller.start(request, options.timeout)?;
+                let outcome = $crate::__wait!(ticket, { $($await)* } $recv)?;
+                // Only now may shared-memory inputs go: the server has read them (or the call
+                // failed).
+                drop(keep);
+                $crate::call::finish::<C>(outcome)
+            }
+
+            /// A gRPC streaming inference: its frames as they arrive. `options` give the
+            /// deadline of the whole stream. Dropping the stream early cancels the request; it
+            /// keeps the connection open while it lives.
+            pub fn stream(
+                &self,
+                request: $crate::__private::tcm_proto::InferenceRequest,
+                options: impl Into<$crate::CallOptions>,
+            ) -> Result<$stream, $crate::Error> {
+                let timeout = options.into().timeout;
+                let request = request.into_stream().into();
+                let ticket = self.shared.caller.start(request, timeout)?;
+                Ok(<$stream>::new(self.clone(), ticket))
+            }
+
+            /// `GET /health` on the server's host and port (a fresh HTTP connection).
+            pub $($async)* fn health(&self) -> Result<$crate::__private::HttpResponse, $crate::ProbeError> {
+                self.http_get("/health") $($await)*
+            }
+
+            /// `GET /ready` on the server's host and port; status 200 means ready.
+            pub $($async)* fn ready(&self) -> Result<$crate::__private::HttpResponse, $crate::ProbeError> {
+                self.http_get("/ready") $($await)*
+            }
+
+            $($async)* fn http_get(&self, path: &str) -> Result<$crate::__private::HttpResponse, $crate::ProbeError> {
+                $($get)*(&self.shared.target, path) $($await)*
+            }
+
+            /// Closes the connection gracefully: pending calls fail with a local disconnect and
+            /// the close frame is written (or given up on after a second). Idempotent; later
+            /// calls fail with `RequestError::Closed`.
+            pub $($async)* fn close(&self) {
+                if let Some(done) = self.shared.caller.close() {
+                    let _ = done.$recv() $($await)*;
+                }
+            }
+
+            /// The frames that answer no request (alerts, budget advisories, late replies), when
+            /// enabled with [`ClientOptions::with_notifications`]($crate::ClientOptions::with_notifications):
+            /// a channel to read with `recv().await`, `recv_blocking()` or `try_recv()`. Handed
+            /// out once. When it is full, new notifications are dropped (and counted in the log).
+            pub fn notifications(&self) -> Option<$crate::__private::Receiver<$crate::__private::tcm_proto::Notification>> {
+                self.shared.extra.notifications.lock().ok()?.take()
+            }
+
+            /// The capabilities negotiated on the current transport; `None` while reconnecting.
+            pub fn capabilities(&self) -> Option<$crate::__private::tcm_proto::Capabilities> {
+                self.shared.status.capabilities()
+            }
+
+            /// The uuid of the current transport connection.
+            pub fn uuid(&self) -> String {
+                self.shared.status.uuid()
+            }
+
+            /// The connection's phase as last published by the I/O loop.
+            pub fn state(&self) -> $crate::__private::tcm_proto::ConnectionState {
+                self.shared.status.state()
+            }
+
+            /// The endpoint this client talks to.
+            pub fn endpoint(&self) -> &$crate::__private::tcm_proto::Endpoint {
+                &self.shared.target.endpoint
+            }
+        }
+        $crate::tcm_calls!({ $($head)* } { $($async)* } { $($await)* } $stream);
+    };
+}
+
+/// A pool of TCM clients: connect, any call or stream on the least-loaded member, close.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! tcm_pool {
+    (
+        impl { $($head:tt)* }
+        io { $($async:tt)* } { $($await:tt)* }
+        client $client:ty;
+        stream $stream:ty;
+    ) => {
+        $($head)* {
+            /// Connects `size` clients (at least one), member `i` with `config.pool_member(i)`.
+            pub $($async)* fn connect(
+                url: &str,
+                auth: $crate::__private::tcm_proto::AuthContext,
+                config: $crate::__private::tcm_proto::Config,
+                size: usize,
+            ) -> Result<Self, $crate::ConnectError> {
+                Self::connect_with(url, auth, config, size, $crate::ClientOptions::default()) $($await)*
+            }
+
+            /// [`connect`](Self::connect) with explicit transport options. If a member cannot
+            /// connect, the others are closed and its error is returned.
+            pub $($async)* fn connect_with(
+                url: &str,
+                auth: $crate::__private::tcm_proto::AuthContext,
+                config: $crate::__private::tcm_proto::Config,
+                size: usize,
+                options: $crate::ClientOptions,
+            ) -> Result<Self, $crate::ConnectError> {
+                let config = $crate::engine::seeded(config);
+                let mut members = Vec::with_capacity(size.max(1));
+                for i in 0..size.max(1) {
+                    let member = <$client>::connect_with(url, auth.clone(), config.pool_member(i), options.clone()) $($await)*;
+                    match member {
+                        Ok(c) => members.push(c),
+                        Err(e) => {
+                            for m in &members {
+                                m.close() $($await)*;
+                            }
+                            return Err(e);
+                        }
+                    }
+                }
+                let members = std::sync::Arc::new($crate::engine::Members::new(members));
+                Ok(Self { members })
+            }
+
+            /// Makes any typed call on the least-loaded connection (see the client's `call`).
+            pub $($async)* fn call<C: $crate::__private::tcm_proto::Call>(
+                &self,
+                call: C,
+                options: impl Into<$crate::CallOptions>,
+            ) -> Result<C::Output, $crate::Error> {
+                let (client, _load) = self.members.pick();
+                client.call(call, options) $($await)*
+            }
+
+            /// A streaming inference on the least-loaded connection; it counts as load until it
+            /// ends.
+            pub fn stream(
+                &self,
+                request: $crate::__private::tcm_proto::InferenceRequest,
+                options: impl Into<$crate::CallOptions>,
+            ) -> Result<$stream, $crate::Error> {
+                let (client, load) = self.members.pick();
+                client.stream(request, options).map(|s| s.with_load(load))
+            }
+
+            /// Closes every connection.
+            pub $($async)* fn close(&self) {
+                for m in self.members.all() {
+                    m.close() $($await)*;
+                }
+            }
+
+            /// The members, e.g. to inspect their uuids.
+            pub fn members(&self) -> &[$client] {
+                self.members.all()
+            }
+
+            /// Number of connections.
+            pub fn len(&self) -> usize {
+                self.members.all().len()
+            }
+
+            /// Whether the pool has no connection (never true for a connected pool).
+            pub fn is_empty(&self) -> bool {
+                self.members.all().is_empty()
+            }
+        }
+        $crate::tcm_calls!({ $($head)* } { $($async)* } { $($await)* } $stream);
+    };
+}
 
 /// The TCM convenience calls of a client or pool that has `call(call, options)` and
-/// `stream(request, options)`.
+/// `stream(request, options)`: one line each.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! tcm_calls {
-    ({ $($head:tt)* }, { $($async:tt)* }, { $($await:tt)* }, $stream:ty) => {
+    ({ $($head:tt)* } { $($async:tt)* } { $($await:tt)* } $stream:ty) => {
         $($head)* {
             /// The server's queue counters (the info fast path).
             pub $($async)* fn queue_stats(&self) -> Result<$crate::__private::tcm_proto::QueueStats, $crate::Error> {
@@ -72,50 +321,79 @@ macro_rules! tcm_calls {
     };
 }
 
-/// The accessors of a TCM client (a type with `shared: Arc<TcmShared>`).
+/// The JSON-RPC client: connect, any call, close, accessors and handler setters.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! tcm_accessors {
-    ({ $($head:tt)* }) => {
+macro_rules! rpc_client {
+    (
+        impl { $($head:tt)* }
+        io { $($async:tt)* } { $($await:tt)* } $recv:ident
+        start { $($start:tt)* }
+        client $client:ty;
+    ) => {
         $($head)* {
-            /// The frames that answer no request (alerts, budget advisories, late replies), when
-            /// enabled with [`ClientOptions::with_notifications`]($crate::ClientOptions::with_notifications):
-            /// a channel to read with `recv().await`, `recv_blocking()` or `try_recv()`. Handed
-            /// out once. When it is full, new notifications are dropped (and counted in the log).
-            pub fn notifications(&self) -> Option<$crate::__private::Receiver<$crate::__private::tcm_proto::Notification>> {
-                self.shared.extra.notifications.lock().ok()?.take()
+            /// Connects to `url` (`ws://` or `wss://`, e.g.
+            /// `wss://platform.tellurio.ai/ws/v0/rpc/`) with default options and no handlers,
+            /// and waits for the session frame.
+            pub $($async)* fn connect(
+                url: &str,
+                config: $crate::__private::tcm_proto::jsonrpc::RpcConfig,
+            ) -> Result<Self, $crate::RpcConnectError> {
+                Self::connect_with(url, config, $crate::RpcOptions::default(), $crate::RpcHandlers::default()) $($await)*
             }
 
-            /// The capabilities negotiated on the current transport; `None` while reconnecting.
-            pub fn capabilities(&self) -> Option<$crate::__private::tcm_proto::Capabilities> {
-                self.shared.status.capabilities()
+            /// [`connect`](Self::connect) with explicit options and handlers. The upgrade carries
+            /// `Authorization: Api-Key <key>`; a refused key is
+            /// [`RpcConnectError::Unauthorized`]($crate::RpcConnectError::Unauthorized).
+            pub $($async)* fn connect_with(
+                url: &str,
+                config: $crate::__private::tcm_proto::jsonrpc::RpcConfig,
+                options: $crate::RpcOptions,
+                handlers: $crate::RpcHandlers<$client>,
+            ) -> Result<Self, $crate::RpcConnectError> {
+                use $crate::engine::client;
+                let handle = |shared| Self { shared };
+                let (shared, ready) =
+                    $($start)*(|wake| client::rpc(url, config, options, handlers, wake, handle))?;
+                ready.$recv() $($await)* .map_err(|_| $crate::RpcConnectError::Stopped)??;
+                Ok(Self { shared })
             }
 
-            /// The uuid of the current transport connection.
-            pub fn uuid(&self) -> String {
-                self.shared.status.uuid()
+            /// Sends `call` (see `tcm_proto::jsonrpc::methods` for typed builders) with
+            /// per-call `options` and waits for the result. A deadline overrides the configured
+            /// default; for long-running methods it slides with each heartbeat.
+            pub $($async)* fn send(
+                &self,
+                call: $crate::__private::tcm_proto::jsonrpc::Call,
+                options: impl Into<$crate::CallOptions>,
+            ) -> Result<$crate::__private::Value, $crate::__private::tcm_proto::jsonrpc::CallError> {
+                use $crate::__private::tcm_proto::jsonrpc::CallError;
+                let timeout = options.into().timeout;
+                let started = self.shared.caller.start(call, timeout);
+                let mut ticket = started.map_err(|_| CallError::NotConnected)?;
+                $crate::__wait!(ticket, { $($await)* } $recv).unwrap_or(Err(CallError::NotConnected))
             }
 
-            /// The connection's phase as last published by the I/O loop.
-            pub fn state(&self) -> $crate::__private::tcm_proto::ConnectionState {
-                self.shared.status.state()
+            /// Calls `method` with named `params` (an object; `run_uuid` is added) with the
+            /// default deadline and waits for the result.
+            pub $($async)* fn call(
+                &self,
+                method: &str,
+                params: $crate::__private::Value,
+            ) -> Result<$crate::__private::Value, $crate::__private::tcm_proto::jsonrpc::CallError> {
+                let call = $crate::__private::tcm_proto::jsonrpc::Call::new(method, params);
+                self.send(call, $crate::CallOptions::new()) $($await)*
             }
 
-            /// The endpoint this client talks to.
-            pub fn endpoint(&self) -> &$crate::__private::tcm_proto::Endpoint {
-                &self.shared.target.endpoint
+            /// Closes the session: pending calls fail at once with `CallError::Cancelled`, a
+            /// close frame (1000) is written, and later calls fail with
+            /// `CallError::NotConnected`. Idempotent.
+            pub $($async)* fn close(&self) {
+                if let Some(done) = self.shared.caller.close() {
+                    let _ = done.$recv() $($await)*;
+                }
             }
-        }
-    };
-}
 
-/// The accessors and handler setters of a JSON-RPC client (a type with
-/// `shared: Arc<RpcShared<Self>>`).
-#[doc(hidden)]
-#[macro_export]
-macro_rules! rpc_accessors {
-    ({ $($head:tt)* }, $client:ty) => {
-        $($head)* {
             /// The id of the current session, from its session frame (`None` if the server
             /// sent none).
             pub fn session_id(&self) -> Option<String> {
@@ -138,7 +416,8 @@ macro_rules! rpc_accessors {
                 let _ = self.shared.caller.send($crate::engine::Command::Apply(Box::new(apply)));
             }
 
-            /// Replaces the server-request handler (see [`RpcHandlers::on_request`]($crate::RpcHandlers::on_request)).
+            /// Replaces the server-request handler (see
+            /// [`RpcHandlers::on_request`]($crate::RpcHandlers::on_request)).
             pub fn on_request<F>(&self, handler: F)
             where
                 F: Fn(&$client, $crate::__private::tcm_proto::jsonrpc::ServerMethod) -> Result<$crate::__private::Value, $crate::__private::tcm_proto::jsonrpc::RpcError>
@@ -147,7 +426,8 @@ macro_rules! rpc_accessors {
                 self.shared.extra.handlers.set_request(handler);
             }
 
-            /// Replaces the notification handler (see [`RpcHandlers::on_notification`]($crate::RpcHandlers::on_notification)).
+            /// Replaces the notification handler (see
+            /// [`RpcHandlers::on_notification`]($crate::RpcHandlers::on_notification)).
             pub fn on_notification<F>(&self, handler: F)
             where
                 F: Fn(&$client, &str, &$crate::__private::Value) + Send + Sync + 'static,
@@ -159,30 +439,6 @@ macro_rules! rpc_accessors {
             /// dropped). Handed out once.
             pub fn events(&self) -> Option<$crate::__private::Receiver<$crate::RpcClientEvent>> {
                 self.shared.extra.events.lock().ok()?.take()
-            }
-        }
-    };
-}
-
-/// The accessors of a pool (a type with `members: Arc<Members<Client>>`).
-#[doc(hidden)]
-#[macro_export]
-macro_rules! pool_accessors {
-    ({ $($head:tt)* }, $client:ty) => {
-        $($head)* {
-            /// The members, e.g. to inspect their uuids.
-            pub fn members(&self) -> &[$client] {
-                self.members.all()
-            }
-
-            /// Number of connections.
-            pub fn len(&self) -> usize {
-                self.members.all().len()
-            }
-
-            /// Whether the pool has no connection (never true for a connected pool).
-            pub fn is_empty(&self) -> bool {
-                self.members.all().is_empty()
             }
         }
     };

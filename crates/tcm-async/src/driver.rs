@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream as _;
 use tcm_adapter::TransportError;
-use tcm_adapter::engine::client::{Setup, Target};
-use tcm_adapter::engine::{Command, Engine, Protocol};
+use tcm_adapter::engine::client::{Parts, Setup, Started, Target};
+use tcm_adapter::engine::{Command, Engine, Protocol, Wake};
 use tcm_proto::Dial;
 
 use crate::runtime::Runtime;
@@ -21,19 +21,19 @@ use crate::transport::{self, Ws};
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The outcome of a dial or probe running alongside the loop.
-enum Dialed<R: Runtime> {
-    Socket(Result<Box<Ws<R>>, TransportError>),
+enum Dialed {
+    Socket(Result<Box<Ws>, TransportError>),
     Ready(bool),
 }
 
 /// A dial in progress; it owns what it needs, so commands and timers are served meanwhile.
-type Dialing<R> = Pin<Box<dyn Future<Output = Dialed<R>> + Send>>;
+type Dialing = Pin<Box<dyn Future<Output = Dialed> + Send>>;
 
 /// What one wait produced.
-enum Wake<R: Runtime, P: Protocol> {
+enum Woken<P: Protocol> {
     Command(Option<Command<P>>),
     Socket(SocketEvent),
-    Dialed(Dialed<R>),
+    Dialed(Dialed),
     /// A timer fired, or the socket failed while writing.
     Turn,
 }
@@ -42,14 +42,25 @@ struct Driver<R: Runtime, P: Protocol> {
     engine: Engine<P>,
     commands: Pin<Box<async_channel::Receiver<Command<P>>>>,
     target: Target,
-    socket: Socket<R>,
-    dialing: Option<Dialing<R>>,
+    socket: Socket,
+    dialing: Option<Dialing>,
     timer: Option<(Instant, R::Timer)>,
     socket_first: bool,
 }
 
-/// The I/O loop of a client set up by `setup`, to spawn on the runtime.
-pub(crate) async fn run<R: Runtime, P: Protocol>(setup: Setup<P>) {
+/// Sets up a client with `parts` and spawns its I/O task on runtime `R`; returns what the
+/// handles share and what the connect waits for.
+pub(crate) fn start<R: Runtime, P: Protocol, X, E>(
+    parts: impl FnOnce(Option<Wake>) -> Result<Parts<P, X>, E>,
+) -> Result<Started<P, X>, E> {
+    // The task waits on the command channel itself: no wake-up needed.
+    let parts = parts(None)?;
+    R::spawn(run::<R, P>(parts.setup));
+    Ok((parts.shared, parts.ready))
+}
+
+/// The I/O loop of a client set up by `setup`.
+async fn run<R: Runtime, P: Protocol>(setup: Setup<P>) {
     let mut driver = Driver::<R, P> {
         engine: setup.engine,
         commands: Box::pin(setup.commands),
@@ -93,18 +104,18 @@ impl<R: Runtime, P: Protocol> Driver<R, P> {
                 continue;
             }
             match self.wait(now).await {
-                Wake::Command(Some(command)) => self.engine.command(Instant::now(), command),
-                Wake::Command(None) => self.engine.hang_up(Instant::now()),
-                Wake::Socket(event) => self.engine.receive(Instant::now(), event),
-                Wake::Dialed(dialed) => self.finish(dialed),
-                Wake::Turn => {}
+                Woken::Command(Some(command)) => self.engine.command(Instant::now(), command),
+                Woken::Command(None) => self.engine.hang_up(Instant::now()),
+                Woken::Socket(event) => self.engine.receive(Instant::now(), event),
+                Woken::Dialed(dialed) => self.finish(dialed),
+                Woken::Turn => {}
             }
         }
     }
 
     /// Writes what the socket takes, then waits for a command, a socket message, the dial in
     /// progress or the next deadline, alternating whether the socket or the commands come first.
-    async fn wait(&mut self, now: Instant) -> Wake<R, P> {
+    async fn wait(&mut self, now: Instant) -> Woken<P> {
         let deadline = [self.engine.poll_timeout(), self.socket.closing()]
             .into_iter()
             .flatten()
@@ -119,34 +130,34 @@ impl<R: Runtime, P: Protocol> Driver<R, P> {
         std::future::poll_fn(|cx| self.poll_wake(cx, now, hung_up)).await
     }
 
-    fn poll_wake(&mut self, cx: &mut Context<'_>, now: Instant, hung_up: bool) -> Poll<Wake<R, P>> {
+    fn poll_wake(&mut self, cx: &mut Context<'_>, now: Instant, hung_up: bool) -> Poll<Woken<P>> {
         if self
             .socket
             .poll_write(cx, &mut self.engine, now + CLOSE_GRACE)
         {
-            return Poll::Ready(Wake::Turn);
+            return Poll::Ready(Woken::Turn);
         }
         if let Some(d) = self.dialing.as_mut() {
             if let Poll::Ready(outcome) = d.as_mut().poll(cx) {
                 self.dialing = None;
-                return Poll::Ready(Wake::Dialed(outcome));
+                return Poll::Ready(Woken::Dialed(outcome));
             }
         }
         for turn in 0..2 {
             if (turn == 0) == self.socket_first {
                 if let Poll::Ready(event) = self.socket.poll_read(cx) {
-                    return Poll::Ready(Wake::Socket(event));
+                    return Poll::Ready(Woken::Socket(event));
                 }
             } else if !hung_up {
                 if let Poll::Ready(command) = self.commands.as_mut().poll_next(cx) {
-                    return Poll::Ready(Wake::Command(command));
+                    return Poll::Ready(Woken::Command(command));
                 }
             }
         }
         if let Some((_, timer)) = self.timer.as_mut() {
             if Pin::new(timer).poll(cx).is_ready() {
                 self.timer = None;
-                return Poll::Ready(Wake::Turn);
+                return Poll::Ready(Woken::Turn);
             }
         }
         Poll::Pending
@@ -155,38 +166,23 @@ impl<R: Runtime, P: Protocol> Driver<R, P> {
     /// Starts carrying out a dial; [`wait`](Self::wait) reports its outcome. Both end by their
     /// deadlines, whatever the peer does.
     fn start(&mut self, dial: Dial) {
-        let Target {
-            endpoint,
-            tls,
-            options,
-        } = self.target.clone();
+        let target = self.target.clone();
         let max_inbound = self.engine.session().max_inbound_bytes();
         self.dialing = Some(match dial {
-            Dial::Connect { uuid, headers } => {
-                tracing::debug!(%uuid, %endpoint, "dialing");
-                Box::pin(async move {
-                    let timeout = options.connect_timeout;
-                    let ws = transport::connect_ws::<R>(
-                        &endpoint,
-                        tls.as_ref(),
-                        &headers,
-                        timeout,
-                        max_inbound,
-                    );
-                    Dialed::Socket(ws.await.map(Box::new))
-                })
-            }
+            Dial::Connect { uuid, headers } => Box::pin(async move {
+                tracing::debug!(%uuid, endpoint = %target.endpoint, "dialing");
+                let ws = transport::connect_ws::<R>(&target, &headers, max_inbound).await;
+                Dialed::Socket(ws.map(Box::new))
+            }),
             Dial::ProbeReady => Box::pin(async move {
-                let timeout = options.http_timeout;
-                let result =
-                    crate::http::get::<R>(&endpoint, tls.as_ref(), "/ready", timeout).await;
+                let result = crate::http::get::<R>(&target, "/ready").await;
                 tracing::debug!(status = ?result.as_ref().map(|r| r.status), "readiness probe");
                 Dialed::Ready(matches!(result, Ok(r) if r.status == 200))
             }),
         });
     }
 
-    fn finish(&mut self, dialed: Dialed<R>) {
+    fn finish(&mut self, dialed: Dialed) {
         let now = Instant::now();
         match dialed {
             Dialed::Socket(result) => {

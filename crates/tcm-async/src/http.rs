@@ -3,10 +3,11 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use rustls::ClientConfig;
+use tcm_adapter::engine::client::Target;
 use tcm_adapter::engine::http::ResponseReader;
 use tcm_adapter::error::probe_connect_error;
 use tcm_adapter::{ClientOptions, ConnectError, ProbeError};
@@ -37,14 +38,13 @@ async fn exchange<R: Runtime>(
     }
 }
 
-/// Performs one GET on a fresh stream (TLS for `wss`) within `timeout`.
+/// Performs `GET path` on a fresh stream to `target` (TLS for `wss`) within its HTTP timeout.
 pub(crate) async fn get<R: Runtime>(
-    endpoint: &Endpoint,
-    tls: Option<&Arc<ClientConfig>>,
+    target: &Target,
     path: &str,
-    timeout: Duration,
 ) -> Result<HttpResponse, ProbeError> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + target.options.http_timeout;
+    let (endpoint, tls) = (&target.endpoint, target.tls.as_ref());
     until::<R, _>(deadline, exchange::<R>(endpoint, tls, path, deadline))
         .await
         .unwrap_or_else(|| Err(ProbeError::Io(io::ErrorKind::TimedOut.into())))
@@ -57,9 +57,6 @@ pub async fn probe<R: Runtime>(
     path: &str,
     options: &ClientOptions,
 ) -> Result<HttpResponse, ConnectError> {
-    let endpoint = Endpoint::parse(url)?;
-    let tls = tcm_adapter::tls::for_endpoint(&endpoint, options)?;
-    get::<R>(&endpoint, tls.as_ref(), path, options.http_timeout)
-        .await
-        .map_err(probe_connect_error)
+    let target = Target::new::<ConnectError>(url, options.clone())?;
+    get::<R>(&target, path).await.map_err(probe_connect_error)
 }

@@ -15,46 +15,35 @@ use futures_util::Sink;
 use tcm_adapter::engine::{Closed, Engine, Protocol};
 use tcm_proto::Transmit;
 
-use crate::runtime::Runtime;
 use crate::transport::Ws;
 
 /// What one read produced.
 pub(crate) type SocketEvent = tcm_adapter::engine::SocketEvent<Utf8Bytes, Bytes>;
 
 /// A socket whose close frame is going out.
-struct Closing<R: Runtime> {
-    ws: Ws<R>,
+struct Closing {
+    ws: Ws,
     frame: Option<Message>,
     until: Instant,
 }
 
 /// The open socket (if any), the message the sink has not taken yet, and a socket being
 /// closed.
-pub(crate) struct Socket<R: Runtime> {
-    ws: Option<Ws<R>>,
+#[derive(Default)]
+pub(crate) struct Socket {
+    ws: Option<Ws>,
     out: Option<Message>,
     unflushed: bool,
-    closing: Option<Closing<R>>,
-}
-
-impl<R: Runtime> Default for Socket<R> {
-    fn default() -> Self {
-        Self {
-            ws: None,
-            out: None,
-            unflushed: false,
-            closing: None,
-        }
-    }
+    closing: Option<Closing>,
 }
 
 fn failed(e: &async_tungstenite::tungstenite::Error) -> Closed {
     Closed::new(None, e.to_string())
 }
 
-impl<R: Runtime> Socket<R> {
+impl Socket {
     /// Keeps `ws` as the open socket.
-    pub(crate) fn open(&mut self, ws: Ws<R>) {
+    pub(crate) fn open(&mut self, ws: Ws) {
         self.ws = Some(ws);
         self.out = None;
         self.unflushed = false;

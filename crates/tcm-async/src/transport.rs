@@ -1,19 +1,16 @@
 //! Opening transports: TCP through the runtime, optional TLS (futures-rustls), and the
 //! WebSocket upgrade (async-tungstenite's runtime-independent client).
 
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_tungstenite::WebSocketStream;
 use futures_rustls::TlsConnector;
-use futures_rustls::client::TlsStream;
 use futures_util::io::{AsyncRead, AsyncWrite};
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tcm_adapter::TransportError;
+use tcm_adapter::engine::client::Target;
 use tcm_adapter::engine::upgrade;
 use tcm_adapter::error::tls_error;
 use tcm_proto::{Endpoint, Secret};
@@ -21,61 +18,21 @@ use tcm_proto::{Endpoint, Secret};
 use crate::runtime::Runtime;
 use crate::time::until;
 
-/// A TCP stream of runtime `R`, plain or inside a TLS session.
-pub(crate) enum Stream<R: Runtime> {
-    /// `ws://`.
-    Plain(R::Tcp),
-    /// `wss://`.
-    Tls(Box<TlsStream<R::Tcp>>),
-}
+/// A byte stream the WebSocket runs over: a runtime's TCP stream, plain or inside TLS.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 
-impl<R: Runtime> AsyncRead for Stream<R> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-impl<R: Runtime> AsyncWrite for Stream<R> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
+/// A TCP stream, plain (`ws://`) or inside a TLS session (`wss://`).
+pub(crate) type Stream = Box<dyn Io>;
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_flush(cx),
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_close(cx),
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
-        }
-    }
-}
-
-/// The WebSocket type the driver uses.
-pub(crate) type Ws<R> = WebSocketStream<Stream<R>>;
+/// The WebSocket type the I/O loop uses.
+pub(crate) type Ws = WebSocketStream<Stream>;
 
 async fn open_inner<R: Runtime>(
     endpoint: &Endpoint,
     tls: Option<&Arc<ClientConfig>>,
-) -> Result<Stream<R>, TransportError> {
+) -> Result<Stream, TransportError> {
     let tcp = R::connect(&endpoint.host, endpoint.port)
         .await
         .map_err(|source| TransportError::Connect {
@@ -83,7 +40,7 @@ async fn open_inner<R: Runtime>(
             source,
         })?;
     if !endpoint.tls {
-        return Ok(Stream::Plain(tcp));
+        return Ok(Box::new(tcp));
     }
     let config = tls.ok_or_else(|| TransportError::TlsConfig("no TLS configuration".to_owned()))?;
     let name = ServerName::try_from(endpoint.host.clone())
@@ -92,7 +49,7 @@ async fn open_inner<R: Runtime>(
         .connect(name, tcp)
         .await
         .map_err(tls_error)?;
-    Ok(Stream::Tls(Box::new(stream)))
+    Ok(Box::new(stream))
 }
 
 /// Opens TCP (and TLS for `wss`) before `deadline`.
@@ -100,24 +57,22 @@ pub(crate) async fn open_stream<R: Runtime>(
     endpoint: &Endpoint,
     tls: Option<&Arc<ClientConfig>>,
     deadline: Instant,
-) -> Result<Stream<R>, TransportError> {
+) -> Result<Stream, TransportError> {
     until::<R, _>(deadline, open_inner::<R>(endpoint, tls))
         .await
         .unwrap_or(Err(TransportError::Timeout))
 }
 
-/// Dials the endpoint and performs the WebSocket upgrade with `headers` within `timeout`;
+/// Dials `target` and performs the WebSocket upgrade with `headers` within its connect timeout;
 /// messages from the peer are limited to `max_inbound` bytes.
 pub(crate) async fn connect_ws<R: Runtime>(
-    endpoint: &Endpoint,
-    tls: Option<&Arc<ClientConfig>>,
+    target: &Target,
     headers: &[(&'static str, Secret)],
-    timeout: Duration,
     max_inbound: usize,
-) -> Result<Ws<R>, TransportError> {
-    let deadline = Instant::now() + timeout;
-    let stream = open_stream::<R>(endpoint, tls, deadline).await?;
-    let request = upgrade::request(endpoint, headers)?;
+) -> Result<Ws, TransportError> {
+    let deadline = Instant::now() + target.options.connect_timeout;
+    let stream = open_stream::<R>(&target.endpoint, target.tls.as_ref(), deadline).await?;
+    let request = upgrade::request(&target.endpoint, headers)?;
     let config = upgrade::config(max_inbound);
     let handshake = async_tungstenite::client_async_with_config(request, stream, Some(config));
     match until::<R, _>(deadline, handshake).await {

@@ -7,8 +7,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use tcm_adapter::TransportError;
-use tcm_adapter::engine::client::{Setup, Target};
-use tcm_adapter::engine::{Engine, Protocol};
+use tcm_adapter::engine::client::{Parts, Setup, SpawnError, Started, Target};
+use tcm_adapter::engine::{Engine, Protocol, Wake};
 use tcm_proto::Dial;
 
 use crate::socket::Socket;
@@ -45,12 +45,19 @@ struct Driver<P: Protocol> {
     attempts: u64,
 }
 
-/// Starts the I/O thread of a client set up by `setup`; `waker` is the one its commands ring.
-pub(crate) fn spawn<P: Protocol>(
-    setup: Setup<P>,
-    waker: Arc<Waker>,
-    name: &str,
-) -> std::io::Result<()> {
+/// Sets up a client with `parts` (given how its commands wake the loop) and starts its I/O
+/// thread; returns what the handles share and what the connect waits for.
+pub(crate) fn start<P: Protocol, X, E: From<SpawnError>>(
+    parts: impl FnOnce(Option<Wake>) -> Result<Parts<P, X>, E>,
+) -> Result<Started<P, X>, E> {
+    let waker = Arc::new(Waker::new());
+    let wake = Arc::clone(&waker);
+    let parts = parts(Some(Arc::new(move || wake.wake())))?;
+    spawn(parts.setup, waker).map_err(SpawnError)?;
+    Ok((parts.shared, parts.ready))
+}
+
+fn spawn<P: Protocol>(setup: Setup<P>, waker: Arc<Waker>) -> std::io::Result<()> {
     let driver = Driver {
         engine: setup.engine,
         commands: setup.commands,
@@ -62,7 +69,7 @@ pub(crate) fn spawn<P: Protocol>(
         attempts: 0,
     };
     std::thread::Builder::new()
-        .name(name.to_owned())
+        .name("tcm-io".to_owned())
         .spawn(move || driver.run())
         .map(|_| ())
 }
@@ -189,25 +196,14 @@ impl<P: Protocol> Driver<P> {
 
 /// Opens the WebSocket (or probes `/ready`).
 fn dial_now(dial: Dial, target: &Target, max_inbound: usize) -> Dialed {
-    let Target {
-        endpoint,
-        tls,
-        options,
-    } = target;
     match dial {
         Dial::Connect { uuid, headers } => {
-            tracing::debug!(%uuid, %endpoint, "dialing");
-            let result = transport::connect_ws(
-                endpoint,
-                tls.as_ref(),
-                &headers,
-                options.connect_timeout,
-                max_inbound,
-            );
-            Dialed::Socket(result.map(Box::new))
+            tracing::debug!(%uuid, endpoint = %target.endpoint, "dialing");
+            let ws = transport::connect_ws(target, &headers, max_inbound);
+            Dialed::Socket(ws.map(Box::new))
         }
         Dial::ProbeReady => {
-            let result = crate::http::get(endpoint, tls.as_ref(), "/ready", options.http_timeout);
+            let result = crate::http::get(target, "/ready");
             tracing::debug!(status = ?result.as_ref().map(|r| r.status), "readiness probe");
             Dialed::Ready(matches!(result, Ok(r) if r.status == 200))
         }

@@ -2,28 +2,22 @@
 //! for a client and without one ([`probe`]).
 
 use std::io::{Read, Write};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rustls::ClientConfig;
+use tcm_adapter::engine::client::Target;
 use tcm_adapter::engine::http::ResponseReader;
 use tcm_adapter::error::probe_connect_error;
 use tcm_adapter::{ClientOptions, ConnectError, ProbeError};
-use tcm_proto::Endpoint;
 use tcm_proto::http::{HttpResponse, get_request};
 
 use crate::transport::open_stream;
 
-/// Performs one GET on a fresh stream (TLS for `wss`) within `timeout`.
-pub(crate) fn get(
-    endpoint: &Endpoint,
-    tls: Option<&Arc<ClientConfig>>,
-    path: &str,
-    timeout: Duration,
-) -> Result<HttpResponse, ProbeError> {
-    let deadline = Instant::now() + timeout;
-    let mut stream = open_stream(endpoint, tls, deadline)?;
-    stream.write_all(&get_request(&endpoint.authority(), path))?;
+/// Performs `GET path` on a fresh stream to `target` (TLS for `wss`) within its HTTP timeout;
+/// every read is bounded by what is left of it, so a trickling server cannot stretch it.
+pub(crate) fn get(target: &Target, path: &str) -> Result<HttpResponse, ProbeError> {
+    let deadline = Instant::now() + target.options.http_timeout;
+    let mut stream = open_stream(&target.endpoint, target.tls.as_ref(), deadline)?;
+    stream.write_all(&get_request(&target.endpoint.authority(), path))?;
     stream.flush()?;
     let mut reader = ResponseReader::new();
     loop {
@@ -42,8 +36,6 @@ pub(crate) fn get(
 /// Sends `GET path` to the host and port of the WebSocket URL `url` (TLS for `wss://`), for
 /// health checks that must not authenticate. A non-200 status is a response, not an error.
 pub fn probe(url: &str, path: &str, options: &ClientOptions) -> Result<HttpResponse, ConnectError> {
-    let endpoint = Endpoint::parse(url)?;
-    let tls = tcm_adapter::tls::for_endpoint(&endpoint, options)?;
-    crate::http::get(&endpoint, tls.as_ref(), path, options.http_timeout)
-        .map_err(probe_connect_error)
+    let target = Target::new::<ConnectError>(url, options.clone())?;
+    get(&target, path).map_err(probe_connect_error)
 }

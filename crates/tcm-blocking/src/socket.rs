@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use tcm_adapter::engine::{Closed, Engine, Protocol, SocketEvent};
 use tcm_proto::Transmit;
+use tungstenite::Message;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::{Message, WebSocket};
 
 use tcm_adapter::engine::upgrade::is_timeout;
 
-use crate::transport::{Stream, Ws};
+use crate::transport::Ws;
 
 /// Messages read in one turn at most, so that timers and commands are served between floods.
 const READ_BUDGET: usize = 64;
@@ -203,6 +203,6 @@ impl Socket {
 }
 
 #[cfg(unix)]
-fn tcp(ws: &WebSocket<Stream>) -> &std::net::TcpStream {
+fn tcp(ws: &Ws) -> &std::net::TcpStream {
     ws.get_ref().tcp()
 }

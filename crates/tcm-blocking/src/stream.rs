@@ -1,7 +1,7 @@
 //! [`InferStream`]: the frames of a gRPC streaming inference as a blocking iterator.
 
 use tcm_adapter::Error;
-use tcm_adapter::engine::{LoadGuard, Reply, Ticket};
+use tcm_adapter::engine::{Frames, LoadGuard, Ticket};
 use tcm_proto::{Connection, Response, StreamFrame};
 
 use crate::client::Client;
@@ -10,34 +10,20 @@ use crate::client::Client;
 /// the final frame; a failure is yielded once as an `Err`. Dropping it early cancels the
 /// request. It keeps its client's connection open while it lives.
 #[derive(Debug)]
-pub struct InferStream {
-    _client: Client,
-    ticket: Ticket<Connection>,
-    done: bool,
-    completion: Option<Response>,
-    load: Option<LoadGuard>,
-}
+pub struct InferStream(Frames<Client>);
 
 impl InferStream {
     pub(crate) fn new(client: Client, ticket: Ticket<Connection>) -> Self {
-        Self {
-            _client: client,
-            ticket,
-            done: false,
-            completion: None,
-            load: None,
-        }
+        Self(Frames::new(client, ticket))
     }
 
-    /// Counts this stream against a pool member's load until it ends or is dropped.
-    pub(crate) fn with_load(mut self, load: LoadGuard) -> Self {
-        self.load = Some(load);
-        self
+    pub(crate) fn with_load(self, load: LoadGuard) -> Self {
+        Self(self.0.with_load(load))
     }
 
     /// The final response once the stream completed (it carries the model name).
     pub fn completion(&self) -> Option<&Response> {
-        self.completion.as_ref()
+        self.0.completion()
     }
 
     /// Collects the text chunks until the end of the stream.
@@ -56,21 +42,7 @@ impl Iterator for InferStream {
     type Item = Result<StreamFrame, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let reply = self.ticket.replies().recv_blocking();
-        let item = match self.ticket.take(reply) {
-            Ok(Reply::Stream(frame)) => return Some(Ok(frame)),
-            Ok(Reply::Finished(Ok(response))) => {
-                self.completion = Some(response);
-                None
-            }
-            Ok(Reply::Finished(Err(e))) => Some(Err(Error::Request(e))),
-            Err(stopped) => Some(Err(stopped.into())),
-        };
-        self.done = true;
-        self.load = None;
-        item
+        let reply = self.0.pending()?.replies().recv_blocking();
+        self.0.take(reply)
     }
 }

@@ -8,56 +8,34 @@ use std::time::{Duration, Instant};
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use rustls_pki_types::ServerName;
 use tcm_adapter::TransportError;
+use tcm_adapter::engine::client::Target;
 use tcm_adapter::engine::upgrade::{self, is_timeout};
 use tcm_proto::{Endpoint, Secret};
 use tungstenite::WebSocket;
 use tungstenite::handshake::HandshakeError;
 
-/// A TCP stream, plain or inside a rustls session.
-#[derive(Debug)]
-pub(crate) enum Stream {
-    /// `ws://`.
-    Plain(TcpStream),
-    /// `wss://`.
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+/// A byte stream the WebSocket runs over, with the TCP socket under it (to poll and time out).
+pub(crate) trait Io: Read + Write + Send {
+    /// The underlying socket.
+    fn tcp(&self) -> &TcpStream;
 }
 
-impl Stream {
-    /// The underlying socket, for timeouts.
-    pub(crate) fn tcp(&self) -> &TcpStream {
-        match self {
-            Self::Plain(s) => s,
-            Self::Tls(s) => &s.sock,
-        }
+impl Io for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
     }
 }
 
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.read(buf),
-            Self::Tls(s) => s.read(buf),
-        }
+impl Io for StreamOwned<ClientConnection, TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        &self.sock
     }
 }
 
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.write(buf),
-            Self::Tls(s) => s.write(buf),
-        }
-    }
+/// A TCP stream, plain (`ws://`) or inside a rustls session (`wss://`).
+pub(crate) type Stream = Box<dyn Io>;
 
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Self::Plain(s) => s.flush(),
-            Self::Tls(s) => s.flush(),
-        }
-    }
-}
-
-/// The WebSocket type the driver uses.
+/// The WebSocket type the I/O thread uses.
 pub(crate) type Ws = WebSocket<Stream>;
 
 fn remaining(deadline: Instant) -> Result<Duration, TransportError> {
@@ -115,7 +93,7 @@ pub(crate) fn open_stream(
     tcp.set_read_timeout(Some(left))?;
     tcp.set_write_timeout(Some(left))?;
     if !endpoint.tls {
-        return Ok(Stream::Plain(tcp));
+        return Ok(Box::new(tcp));
     }
     let config = tls.ok_or_else(|| TransportError::TlsConfig("no TLS configuration".to_owned()))?;
     let name = ServerName::try_from(endpoint.host.clone())
@@ -126,22 +104,20 @@ pub(crate) fn open_stream(
     while s.conn.is_handshaking() {
         s.conn.complete_io(&mut s.sock).map_err(tls_error)?;
     }
-    Ok(Stream::Tls(Box::new(s)))
+    Ok(Box::new(s))
 }
 
-/// Dials the endpoint and performs the WebSocket upgrade with `headers` within `timeout`;
+/// Dials `target` and performs the WebSocket upgrade with `headers` within its connect timeout;
 /// messages from the peer are limited to `max_inbound` bytes. The socket is left
 /// non-blocking, for the I/O loop.
 pub(crate) fn connect_ws(
-    endpoint: &Endpoint,
-    tls: Option<&Arc<ClientConfig>>,
+    target: &Target,
     headers: &[(&'static str, Secret)],
-    timeout: Duration,
     max_inbound: usize,
 ) -> Result<Ws, TransportError> {
-    let deadline = Instant::now() + timeout;
-    let stream = open_stream(endpoint, tls, deadline)?;
-    let request = upgrade::request(endpoint, headers)?;
+    let deadline = Instant::now() + target.options.connect_timeout;
+    let stream = open_stream(&target.endpoint, target.tls.as_ref(), deadline)?;
+    let request = upgrade::request(&target.endpoint, headers)?;
     let config = upgrade::config(max_inbound);
     let ws = match tungstenite::client::client_with_config(request, stream, Some(config)) {
         Ok((ws, _response)) => ws,

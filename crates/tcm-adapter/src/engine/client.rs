@@ -11,7 +11,7 @@ use tcm_proto::{AuthContext, Config, Connection, Endpoint, Notification};
 use super::caller::{Caller, Wake};
 use super::outbox::Outbox;
 use super::{Command, Engine, Protocol, RpcObserver, Status, TcmObserver};
-use crate::error::{ConnectError, TransportError};
+use crate::error::ConnectError;
 use crate::options::ClientOptions;
 use crate::rpc::{
     RpcClientEvent, RpcConnectError, RpcHandlers, RpcOptions, SharedHandlers, worker,
@@ -32,38 +32,18 @@ pub struct Target {
 }
 
 impl Target {
-    fn new(url: &str, options: ClientOptions) -> Result<Self, TransportOrEndpoint> {
-        let endpoint = Endpoint::parse(url).map_err(TransportOrEndpoint::Endpoint)?;
-        let tls = crate::tls::for_endpoint(&endpoint, &options)
-            .map_err(TransportOrEndpoint::Transport)?;
+    /// The endpoint of `url` (`ws://` or `wss://`) with its TLS configuration.
+    pub fn new<E>(url: &str, options: ClientOptions) -> Result<Self, E>
+    where
+        E: From<tcm_proto::EndpointError> + From<crate::TransportError>,
+    {
+        let endpoint = Endpoint::parse(url)?;
+        let tls = crate::tls::for_endpoint(&endpoint, &options)?;
         Ok(Self {
             endpoint,
             tls,
             options,
         })
-    }
-}
-
-enum TransportOrEndpoint {
-    Endpoint(tcm_proto::EndpointError),
-    Transport(TransportError),
-}
-
-impl From<TransportOrEndpoint> for ConnectError {
-    fn from(e: TransportOrEndpoint) -> Self {
-        match e {
-            TransportOrEndpoint::Endpoint(e) => e.into(),
-            TransportOrEndpoint::Transport(e) => e.into(),
-        }
-    }
-}
-
-impl From<TransportOrEndpoint> for RpcConnectError {
-    fn from(e: TransportOrEndpoint) -> Self {
-        match e {
-            TransportOrEndpoint::Endpoint(e) => e.into(),
-            TransportOrEndpoint::Transport(e) => e.into(),
-        }
     }
 }
 
@@ -104,18 +84,11 @@ impl<P: Protocol, X> std::fmt::Debug for Shared<P, X> {
     }
 }
 
-/// What a TCM client's handles hold beyond the common part.
-#[derive(Debug)]
-pub struct TcmExtra {
-    /// The notification receiver, handed out once.
-    pub notifications: Mutex<Option<async_channel::Receiver<Notification>>>,
-}
-
-/// The shared state of a TCM client.
-pub type TcmShared = Shared<Connection, TcmExtra>;
-
 /// What the connect of a client waits for: whether the first connect succeeded.
 pub type Ready<P> = async_channel::Receiver<Result<(), <P as Protocol>::ConnectError>>;
+
+/// A client whose I/O loop runs: what its handles share, and what its connect waits for.
+pub type Started<P, X> = (Arc<Shared<P, X>>, Ready<P>);
 
 /// A client set up but not yet running: the handles' shared state, what its I/O loop gets,
 /// and what its connect waits for.
@@ -128,17 +101,48 @@ pub struct Parts<P: Protocol, X> {
     pub ready: Ready<P>,
 }
 
-fn engine_for<P: Protocol>(
+/// Assembles a client around `session`; `wake` is rung after every command (for a loop that
+/// sleeps on its socket).
+fn assemble<P: Protocol, X>(
     session: P,
     observer: P::Observer,
-    status: Status,
-) -> (Engine<P>, Ready<P>) {
+    target: Target,
+    extra: X,
+    wake: Option<Wake>,
+) -> Parts<P, X> {
+    let status = Status::default();
     let (ready_tx, ready) = async_channel::bounded(1);
-    (Engine::new(session, observer, status, ready_tx), ready)
+    let engine = Engine::new(session, observer, status.clone(), ready_tx);
+    let (tx, commands) = async_channel::unbounded();
+    let shared = Arc::new(Shared {
+        caller: Arc::new(Caller::new(tx, wake)),
+        status,
+        target: target.clone(),
+        extra,
+    });
+    let setup = Setup {
+        engine,
+        commands,
+        target,
+    };
+    Parts {
+        shared,
+        setup,
+        ready,
+    }
 }
 
-/// Sets up a TCM client on `url`; `wake` is rung after every command (for a loop that sleeps
-/// on its socket).
+/// What a TCM client's handles hold beyond the common part.
+#[derive(Debug)]
+pub struct TcmExtra {
+    /// The notification receiver, handed out once.
+    pub notifications: Mutex<Option<async_channel::Receiver<Notification>>>,
+}
+
+/// The shared state of a TCM client.
+pub type TcmShared = Shared<Connection, TcmExtra>;
+
+/// Sets up a TCM client on `url`.
 pub fn tcm(
     url: &str,
     auth: AuthContext,
@@ -146,30 +150,20 @@ pub fn tcm(
     options: ClientOptions,
     wake: Option<Wake>,
 ) -> Result<Parts<Connection, TcmExtra>, ConnectError> {
-    let target = Target::new(url, options)?;
+    let target = Target::new::<ConnectError>(url, options)?;
     let session = Connection::new(super::seeded(config), auth);
-    let (notifications, rx) = Outbox::bounded(target.options.notification_capacity, "notification");
-    let status = Status::default();
-    let (engine, ready) = engine_for(session, TcmObserver { notifications }, status.clone());
-    let (tx, commands) = async_channel::unbounded();
-    let shared = Arc::new(Shared {
-        caller: Arc::new(Caller::new(tx, wake)),
-        status,
-        target: target.clone(),
-        extra: TcmExtra {
-            notifications: Mutex::new(rx),
-        },
-    });
-    let setup = Setup {
-        engine,
-        commands,
-        target,
+    let capacity = target.options.notification_capacity;
+    let (notifications, rx) = Outbox::bounded(capacity, "notification");
+    let extra = TcmExtra {
+        notifications: Mutex::new(rx),
     };
-    Ok(Parts {
-        shared,
-        setup,
-        ready,
-    })
+    Ok(assemble(
+        session,
+        TcmObserver { notifications },
+        target,
+        extra,
+        wake,
+    ))
 }
 
 /// What a JSON-RPC client's handles hold beyond the common part.
@@ -193,27 +187,20 @@ pub fn rpc<C: Send + 'static>(
     wake: Option<Wake>,
     handle: fn(Arc<RpcShared<C>>) -> C,
 ) -> Result<Parts<RpcSession, RpcExtra<C>>, RpcConnectError> {
-    let target = Target::new(url, options.transport)?;
+    let target = Target::new::<RpcConnectError>(url, options.transport)?;
     let session = RpcSession::new(super::seeded_rpc(config));
     let (events, events_rx) = Outbox::bounded(RPC_EVENT_CAPACITY, "client event");
     let (jobs, jobs_rx) = std::sync::mpsc::channel();
-    let status = Status::default();
-    let (engine, ready) = engine_for(session, RpcObserver { events, jobs }, status.clone());
-    let (tx, commands) = async_channel::unbounded();
-    let shared = Arc::new(Shared {
-        caller: Arc::new(Caller::new(tx, wake)),
-        status,
-        target: target.clone(),
-        extra: RpcExtra {
-            handlers: SharedHandlers::new(handlers),
-            events: Mutex::new(events_rx),
-        },
-    });
-    let weak: Weak<RpcShared<C>> = Arc::downgrade(&shared);
-    let replies = Arc::clone(&shared.caller);
+    let extra = RpcExtra {
+        handlers: SharedHandlers::new(handlers),
+        events: Mutex::new(events_rx),
+    };
+    let parts = assemble(session, RpcObserver { events, jobs }, target, extra, wake);
+    let weak: Weak<RpcShared<C>> = Arc::downgrade(&parts.shared);
+    let replies = Arc::clone(&parts.shared.caller);
     worker::spawn(
         jobs_rx,
-        shared.extra.handlers.clone(),
+        parts.shared.extra.handlers.clone(),
         move || weak.upgrade().map(handle),
         move |id, outcome| {
             let respond = move |s: &mut RpcSession, _| {
@@ -226,14 +213,21 @@ pub fn rpc<C: Send + 'static>(
         options.handler_timeout,
     )
     .map_err(RpcConnectError::Spawn)?;
-    let setup = Setup {
-        engine,
-        commands,
-        target,
-    };
-    Ok(Parts {
-        shared,
-        setup,
-        ready,
-    })
+    Ok(parts)
+}
+
+/// A thread a client needs could not be started.
+#[derive(Debug)]
+pub struct SpawnError(pub std::io::Error);
+
+impl From<SpawnError> for ConnectError {
+    fn from(e: SpawnError) -> Self {
+        Self::Spawn(e.0)
+    }
+}
+
+impl From<SpawnError> for RpcConnectError {
+    fn from(e: SpawnError) -> Self {
+        Self::Spawn(e.0)
+    }
 }

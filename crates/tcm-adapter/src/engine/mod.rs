@@ -7,6 +7,7 @@
 
 mod caller;
 pub mod client;
+mod frames;
 pub mod http;
 mod load;
 pub mod outbox;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 use tcm_proto::{ConnectionState, DialFailure, Routed, Session, StreamFrame, Transmit};
 
 pub use caller::{Caller, Outcome, Stopped, Ticket, Wake};
+pub use frames::Frames;
 pub use load::{LoadGuard, Members};
 pub use protocol::{Protocol, RpcObserver, TcmObserver};
 pub use seed::{seeded, seeded_rpc};
