@@ -39,7 +39,9 @@ pub mod script;
 mod server;
 mod session;
 
-pub use config::{LongRunning, RPC_PATH, RejectMode, RpcServerConfig, SessionFrame};
+pub use config::{
+    LongRunning, RPC_PATH, RejectMode, RpcServerConfig, SessionFrame, SessionFrameWrite,
+};
 pub use faults::Fault;
 pub use log::{CallReply, ClientCall, Direction, FrameRecord, HandshakeOutcome, HandshakeRecord};
 pub use methods::CLIENT_METHODS;

@@ -3,6 +3,7 @@
 //! (heartbeats, script, reply) for a request or runs the connect script.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
@@ -12,9 +13,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tcm_proto::jsonrpc::message::{Incoming, classify, encode_reply};
 use tcm_proto::jsonrpc::{LONG_RUNNING, RpcError};
+use tungstenite::protocol::frame::Frame;
+use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::{Message, WebSocket};
 
-use crate::config::SessionFrame;
+use crate::config::{SessionFrame, SessionFrameWrite};
 use crate::faults::NextResponse;
 use crate::log::{CallReply, ClientCall, Direction};
 use crate::methods;
@@ -189,22 +192,9 @@ fn nap(conn: &Conn, d: Duration) -> bool {
     }
 }
 
-/// Runs a session on an upgraded, authenticated socket until it ends.
-pub(crate) fn serve(shared: &Arc<Shared>, mut ws: WebSocket<TcpStream>, conn_id: u64) {
-    let (tx, rx) = channel();
-    let conn = Arc::new(Conn::new(conn_id, tx));
-    let (frame, delay) = shared.session_frame();
-    let session_id = uuid4();
-    // The session is reachable from the handle at once: frames queued now are written after
-    // the session frame, because the queue is only drained by the connection loop.
-    shared.session_started(&conn, session_id.clone());
-    if !nap(&conn, delay) || shared.stopping() {
-        conn.shut();
-        shared.session_ended(&conn);
-        finish(&mut ws, End::Close(1000, String::new()));
-        return;
-    }
-    let text = match frame {
+/// The session frame's text for this variant, `None` when it is omitted.
+fn session_frame_text(frame: SessionFrame, session_id: &str) -> Option<String> {
+    match frame {
         SessionFrame::Standard => {
             Some(json!({"jsonrpc": "2.0", "result": {"session_id": session_id}}).to_string())
         }
@@ -216,7 +206,54 @@ pub(crate) fn serve(shared: &Arc<Shared>, mut ws: WebSocket<TcpStream>, conn_id:
             r#"{{"jsonrpc":"2.0","result":{{"session_id":"{session_id}""#
         )),
         SessionFrame::Raw(t) => Some(t),
-    };
+    }
+}
+
+/// Appends `text` as one unmasked, final server text frame.
+fn encode_text_frame(text: &str, out: &mut Vec<u8>) -> bool {
+    Frame::message(text.as_bytes().to_vec(), OpCode::Data(Data::Text), true)
+        .format(out)
+        .is_ok()
+}
+
+/// Runs a session on an upgraded, authenticated socket until it ends. `upgrade` holds the
+/// upgrade's 101 response, not yet written: the session frame joins it in one write unless the
+/// configuration asks for two writes or a delay.
+pub(crate) fn serve(
+    shared: &Arc<Shared>,
+    mut ws: WebSocket<TcpStream>,
+    conn_id: u64,
+    mut upgrade: Vec<u8>,
+) {
+    let (tx, rx) = channel();
+    let conn = Arc::new(Conn::new(conn_id, tx));
+    let (frame, delay) = shared.session_frame();
+    let session_id = uuid4();
+    // The session is reachable from the handle at once: frames queued now are written after
+    // the session frame, because the queue is only drained by the connection loop.
+    shared.session_started(&conn, session_id.clone());
+    let mut text = session_frame_text(frame, &session_id);
+    let together = delay.is_zero() && shared.session_frame_write() == SessionFrameWrite::WithUpgrade;
+    if together {
+        if let Some(t) = text.take() {
+            shared
+                .recorder
+                .frame(conn_id, Direction::ToClient, t.clone(), false);
+            encode_text_frame(&t, &mut upgrade);
+        }
+    }
+    let written = ws.get_mut().write_all(&upgrade).and_then(|()| ws.get_mut().flush());
+    if written.is_err() {
+        conn.shut();
+        shared.session_ended(&conn);
+        return;
+    }
+    if !nap(&conn, delay) || shared.stopping() {
+        conn.shut();
+        shared.session_ended(&conn);
+        finish(&mut ws, End::Close(1000, String::new()));
+        return;
+    }
     if let Some(t) = text {
         shared
             .recorder
