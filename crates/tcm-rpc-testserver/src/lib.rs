@@ -32,6 +32,7 @@
 
 pub mod config;
 pub mod faults;
+mod functions;
 pub mod log;
 pub mod methods;
 pub mod registry;

@@ -9,9 +9,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tungstenite::WebSocket;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::http::StatusCode;
-use tungstenite::WebSocket;
 use tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::config::{
