@@ -1,12 +1,16 @@
 """Conformance of the JSON-RPC reference server with the real afnio client (afnio 0.3.7).
 
-Usage: python afnio_conformance.py WS_URL API_KEY
+Usage: python afnio_conformance.py WS_URL API_KEY [late-session-frame]
 
 Drives afnio's own API against the server: a refused key, connect and the session frame,
 variables, JSON-RPC errors, a long call kept alive by heartbeats past the client's timeout
 (the server must be set up to make the first `run_function` work longer than TIMEOUT),
 `backward()`, deterministic evaluators (scalar and batched), a model, a TGD optimizer step with
 momentum (model usage update), `clear_grad()`, and close. Checks afnio's resulting local state.
+With `late-session-frame` (against a server that sends the session frame in its own write,
+after a delay) it checks afnio's own defect instead: its listener starts before the session
+frame is read, dies on the concurrent read, and later calls time out.
+
 Prints one line per check and a closing "N passed, N failed" line; the exit status is non-zero
 on any failure.
 """
@@ -226,12 +230,34 @@ def close(client: TellurioWebSocketClient) -> None:
     check("close drops the connection", client.connection is None, client.connection)
 
 
+def late_session_frame(url: str, key: str) -> None:
+    # afnio defect: connect() starts its listener task and then reads the session frame itself;
+    # if the frame is not buffered yet, the listener's read fails ("cannot call recv while
+    # another coroutine is already running recv"), the listener ends, and nothing reads replies.
+    client = ws_client(url)
+    info = run_in_background_loop(client.connect(api_key=key, retries=1, delay=0))
+    check("a late session frame still reaches connect()", isinstance(info.get("session_id"), str), info)
+    check("afnio's listener has died on the concurrent read", client.listener_task.done(), client.listener_task)
+    _client_manager._default_ws_client = client
+    set_active_run(Run(uuid=RUN_UUID, name="conformance", description="", status="RUNNING"))
+    try:
+        run_in_background_loop(client.call("get_backprop_ids", {"variables": []}))
+        check("a call after the listener died times out", False, "it was answered")
+    except TimeoutError:
+        check("a call after the listener died times out", True)
+    run_in_background_loop(client.close())
+
+
 def main() -> int:
     if len(sys.argv) < 3:
         print(__doc__)
         return 2
     url, key = sys.argv[1], sys.argv[2]
+    late = sys.argv[3:] == ["late-session-frame"]
     try:
+        if late:
+            late_session_frame(url, key)
+            return report()
         refused_key(url)
         client = connect(url, key)
         rpc_errors(client)
@@ -244,6 +270,10 @@ def main() -> int:
 
         traceback.print_exc()
         check("afnio calls completed", False, repr(exc))
+    return report()
+
+
+def report() -> int:
     failed = 0
     for name, ok, detail in RESULTS:
         print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"))

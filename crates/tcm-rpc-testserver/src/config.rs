@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -103,6 +104,9 @@ pub struct RpcServerConfig {
     pub client_reply_timeout: Duration,
     /// Largest client message accepted; larger ones close the connection with 1009.
     pub max_message_bytes: usize,
+    /// A file that receives every handshake, frame and server → client call as one JSON line
+    /// each, as they happen (created or truncated at start; see [`crate::log`]).
+    pub record_file: Option<PathBuf>,
 }
 
 impl Default for RpcServerConfig {
@@ -117,6 +121,7 @@ impl Default for RpcServerConfig {
             long_running: LongRunning::default(),
             client_reply_timeout: Duration::from_secs(5),
             max_message_bytes: 64 << 20,
+            record_file: None,
         }
     }
 }
@@ -143,6 +148,7 @@ impl fmt::Debug for RpcServerConfig {
             .field("long_running", &self.long_running)
             .field("client_reply_timeout", &self.client_reply_timeout)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("record_file", &self.record_file)
             .finish()
     }
 }

@@ -39,6 +39,7 @@ pub mod registry;
 pub mod script;
 mod server;
 mod session;
+pub mod spec;
 
 pub use config::{
     LongRunning, RPC_PATH, RejectMode, RpcServerConfig, SessionFrame, SessionFrameWrite,
@@ -48,3 +49,4 @@ pub use log::{CallReply, ClientCall, Direction, FrameRecord, HandshakeOutcome, H
 pub use methods::CLIENT_METHODS;
 pub use script::{Plan, Reply, ScriptStep};
 pub use server::{HandleError, RpcServerHandle, RpcTestServer, ServerError, Stats};
+pub use spec::{PlanSpec, ServerSpec, SpecError};

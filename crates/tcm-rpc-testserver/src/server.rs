@@ -36,6 +36,14 @@ pub enum ServerError {
     /// A thread could not be spawned.
     #[error("cannot spawn a server thread: {0}")]
     Spawn(std::io::Error),
+    /// The record file could not be created.
+    #[error("cannot create the record file {path}: {source}")]
+    Record {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
 }
 
 /// Errors of handle operations that need a live session.
@@ -201,8 +209,19 @@ impl RpcTestServer {
             addr: config.bind,
             source,
         })?;
+        let sink = match &config.record_file {
+            Some(path) => {
+                Some(
+                    std::fs::File::create(path).map_err(|source| ServerError::Record {
+                        path: path.clone(),
+                        source,
+                    })?,
+                )
+            }
+            None => None,
+        };
         let shared = Arc::new(Shared {
-            recorder: Recorder::new(),
+            recorder: Recorder::new(sink),
             reject: Mutex::new(config.reject),
             session_frame: Mutex::new((config.session_frame.clone(), config.session_delay)),
             session_frame_write: Mutex::new(config.session_frame_write),
