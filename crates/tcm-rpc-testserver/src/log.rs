@@ -256,7 +256,9 @@ impl Recorder {
         };
         let Some(file) = sink.as_mut() else { return };
         event["at_ms"] = json!(self.start.elapsed().as_secs_f64() * 1000.0);
-        let _ = writeln!(file, "{event}");
+        // One write per line, so a reader never sees half an event.
+        let line = format!("{event}\n");
+        let _ = file.write_all(line.as_bytes());
         let _ = file.flush();
     }
 

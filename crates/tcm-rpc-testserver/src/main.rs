@@ -107,7 +107,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<ServerSpec, String> {
         }
     }
     doc.insert("faults".into(), Value::Array(faults));
-    ServerSpec::from_value(&Value::Object(doc)).map_err(|e| e.to_string())
+    ServerSpec::from_value(&Value::Object(doc)).map_err(|e| format!("{e}\n{USAGE}"))
 }
 
 fn main() {
