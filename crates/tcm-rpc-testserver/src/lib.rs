@@ -26,7 +26,16 @@
 //!   `id: null`, −32600 for arrays and wrong versions); responses and `id: null` error frames are
 //!   never answered;
 //! - heartbeats are sent only while a request "works", before its script: a script call whose
-//!   reply is slow does not keep the client's deadline alive.
+//!   reply is slow does not keep the client's deadline alive;
+//! - the session frame leaves in the same write as the upgrade response
+//!   ([`SessionFrameWrite`]), so a client that starts its reader first (afnio) finds it
+//!   buffered;
+//! - `run_function` follows afnio's function kinds and graph model (`<Name>Backward0` nodes,
+//!   `AccumulateGrad` for leaves, evaluators' `(score, explanation)` pairs computed from
+//!   `run_callable` replies); the crate README gives the calling conventions.
+//!
+//! The binary is scripted with a JSON set-up ([`spec`]) and writes a JSON-lines record
+//! ([`log`]).
 
 #![warn(missing_docs)]
 
