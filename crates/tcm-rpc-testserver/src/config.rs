@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -37,6 +38,26 @@ pub enum SessionFrame {
     Malformed,
     /// This text, verbatim.
     Raw(String),
+}
+
+/// How the session frame is written relative to the upgrade's `101 Switching Protocols`
+/// response.
+///
+/// A client that starts its reader before it reads the session frame (afnio's
+/// `TellurioWebSocketClient` does) only works when the frame is already buffered as its
+/// handshake completes; [`Separate`](Self::Separate) makes that race visible,
+/// [`WithUpgrade`](Self::WithUpgrade) avoids it the way a production stack usually does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SessionFrameWrite {
+    /// The 101 response and the session frame leave in one write, so they arrive together, as
+    /// from a server that sends the frame from its connect handler behind a buffering ASGI
+    /// server or reverse proxy. With a session delay the frame still goes separately.
+    #[default]
+    WithUpgrade,
+    /// The 101 response, then the session frame in a second write (`TCP_NODELAY`): the frame
+    /// may arrive after the client has finished its handshake.
+    Separate,
 }
 
 /// Timing of the long-running methods (`run_function`, `run_backward`, `run_step`,
@@ -75,12 +96,17 @@ pub struct RpcServerConfig {
     pub session_frame: SessionFrame,
     /// Pause between the upgrade and the session frame.
     pub session_delay: Duration,
+    /// Whether the session frame shares the upgrade response's write.
+    pub session_frame_write: SessionFrameWrite,
     /// Default timing of the long-running methods.
     pub long_running: LongRunning,
     /// How long a server → client call waits for the client's reply.
     pub client_reply_timeout: Duration,
     /// Largest client message accepted; larger ones close the connection with 1009.
     pub max_message_bytes: usize,
+    /// A file that receives every handshake, frame and server → client call as one JSON line
+    /// each, as they happen (created or truncated at start; see [`crate::log`]).
+    pub record_file: Option<PathBuf>,
 }
 
 impl Default for RpcServerConfig {
@@ -91,9 +117,11 @@ impl Default for RpcServerConfig {
             reject: RejectMode::default(),
             session_frame: SessionFrame::default(),
             session_delay: Duration::ZERO,
+            session_frame_write: SessionFrameWrite::default(),
             long_running: LongRunning::default(),
             client_reply_timeout: Duration::from_secs(5),
             max_message_bytes: 64 << 20,
+            record_file: None,
         }
     }
 }
@@ -116,9 +144,11 @@ impl fmt::Debug for RpcServerConfig {
             .field("reject", &self.reject)
             .field("session_frame", &self.session_frame)
             .field("session_delay", &self.session_delay)
+            .field("session_frame_write", &self.session_frame_write)
             .field("long_running", &self.long_running)
             .field("client_reply_timeout", &self.client_reply_timeout)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("record_file", &self.record_file)
             .finish()
     }
 }

@@ -26,22 +26,36 @@
 //!   `id: null`, −32600 for arrays and wrong versions); responses and `id: null` error frames are
 //!   never answered;
 //! - heartbeats are sent only while a request "works", before its script: a script call whose
-//!   reply is slow does not keep the client's deadline alive.
+//!   reply is slow does not keep the client's deadline alive;
+//! - the session frame leaves in the same write as the upgrade response
+//!   ([`SessionFrameWrite`]), so a client that starts its reader first (afnio) finds it
+//!   buffered;
+//! - `run_function` follows afnio's function kinds and graph model (`<Name>Backward0` nodes,
+//!   `AccumulateGrad` for leaves, evaluators' `(score, explanation)` pairs computed from
+//!   `run_callable` replies); the crate README gives the calling conventions.
+//!
+//! The binary is scripted with a JSON set-up ([`spec`]) and writes a JSON-lines record
+//! ([`log`]).
 
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod faults;
+mod functions;
 pub mod log;
 pub mod methods;
 pub mod registry;
 pub mod script;
 mod server;
 mod session;
+pub mod spec;
 
-pub use config::{LongRunning, RPC_PATH, RejectMode, RpcServerConfig, SessionFrame};
+pub use config::{
+    LongRunning, RPC_PATH, RejectMode, RpcServerConfig, SessionFrame, SessionFrameWrite,
+};
 pub use faults::Fault;
 pub use log::{CallReply, ClientCall, Direction, FrameRecord, HandshakeOutcome, HandshakeRecord};
 pub use methods::CLIENT_METHODS;
 pub use script::{Plan, Reply, ScriptStep};
 pub use server::{HandleError, RpcServerHandle, RpcTestServer, ServerError, Stats};
+pub use spec::{PlanSpec, ServerSpec, SpecError};

@@ -1,11 +1,25 @@
-//! In-memory records for assertions: every frame in both directions, every handshake, and every
-//! server → client call with the client's reply.
+//! Records for assertions: every frame in both directions, every handshake, and every
+//! server → client call with the client's reply, kept in memory and, when
+//! [`RpcServerConfig::record_file`](crate::RpcServerConfig::record_file) is set, appended to a
+//! file as JSON lines as they happen:
+//!
+//! ```text
+//! {"event":"handshake","at_ms":1.2,"path":"/ws/v0/rpc/","outcome":"accepted","headers":{"authorization":"<redacted>",...}}
+//! {"event":"frame","at_ms":1.5,"conn":1,"direction":"to_client","binary":false,"text":"{\"jsonrpc\":\"2.0\",...}"}
+//! {"event":"call","at_ms":9.0,"conn":1,"id":"srv-1","method":"create_node","params":{...},"reply":{"result":{"message":"Ok"}}}
+//! ```
+//!
+//! `outcome` is `accepted`, `forbidden`, `closed_before_session` or `not_found`; `direction`
+//! `to_client` or `from_client`; `reply` `{"result": V}`, `{"error": {"code", "message",
+//! "data"}}`, `"malformed"`, `"no_reply"` or `"disconnected"`. The `Authorization` header and
+//! `api_key`-like fields inside frames are redacted in the file.
 
 use std::fmt;
+use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tcm_proto::jsonrpc::RpcError;
 
 /// Which way a frame travelled.
@@ -63,6 +77,23 @@ impl fmt::Debug for FrameRecord {
             .field("binary", &self.binary)
             .field("at", &self.at)
             .finish()
+    }
+}
+
+/// `text` unchanged, unless it is JSON with `api_key`-like fields: then re-encoded with them
+/// redacted.
+fn redacted_text(text: &str) -> String {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => {
+            let mut r = v.clone();
+            redact(&mut r);
+            if r == v {
+                text.to_string()
+            } else {
+                r.to_string()
+            }
+        }
+        Err(_) => text.to_string(),
     }
 }
 
@@ -202,20 +233,47 @@ pub(crate) struct Recorder {
     frames: Mutex<Vec<FrameRecord>>,
     handshakes: Mutex<Vec<HandshakeRecord>>,
     calls: Mutex<Vec<ClientCall>>,
+    sink: Mutex<Option<std::fs::File>>,
 }
 
 impl Recorder {
-    pub(crate) fn new() -> Self {
+    /// A recorder that also writes JSON lines to `sink`, if any.
+    pub(crate) fn new(sink: Option<std::fs::File>) -> Self {
         Self {
             start: Instant::now(),
             frames: Mutex::new(Vec::new()),
             handshakes: Mutex::new(Vec::new()),
             calls: Mutex::new(Vec::new()),
+            sink: Mutex::new(sink),
         }
+    }
+
+    /// Appends one event line to the record file (a failing write is dropped: the in-memory
+    /// record stays complete).
+    fn write_line(&self, mut event: Value) {
+        let Ok(mut sink) = self.sink.lock() else {
+            return;
+        };
+        let Some(file) = sink.as_mut() else { return };
+        event["at_ms"] = json!(self.start.elapsed().as_secs_f64() * 1000.0);
+        // One write per line, so a reader never sees half an event.
+        let line = format!("{event}\n");
+        let _ = file.write_all(line.as_bytes());
+        let _ = file.flush();
     }
 
     pub(crate) fn frame(&self, conn: u64, direction: Direction, text: String, binary: bool) {
         let at = self.start.elapsed();
+        self.write_line(json!({
+            "event": "frame",
+            "conn": conn,
+            "direction": match direction {
+                Direction::FromClient => "from_client",
+                Direction::ToClient => "to_client",
+            },
+            "binary": binary,
+            "text": redacted_text(&text),
+        }));
         if let Ok(mut v) = self.frames.lock() {
             v.push(FrameRecord {
                 conn,
@@ -228,12 +286,54 @@ impl Recorder {
     }
 
     pub(crate) fn handshake(&self, record: HandshakeRecord) {
+        let headers: serde_json::Map<String, Value> = record
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == "authorization" {
+                    "<redacted>"
+                } else {
+                    v
+                };
+                (k.clone(), Value::String(v.to_string()))
+            })
+            .collect();
+        self.write_line(json!({
+            "event": "handshake",
+            "path": record.path,
+            "outcome": match record.outcome {
+                HandshakeOutcome::Accepted => "accepted",
+                HandshakeOutcome::Forbidden => "forbidden",
+                HandshakeOutcome::ClosedBeforeSession => "closed_before_session",
+                HandshakeOutcome::NotFound => "not_found",
+            },
+            "headers": headers,
+        }));
         if let Ok(mut v) = self.handshakes.lock() {
             v.push(record);
         }
     }
 
     pub(crate) fn call(&self, call: ClientCall) {
+        let reply = match &call.reply {
+            CallReply::Result(v) => json!({ "result": v }),
+            CallReply::Error(e) => {
+                json!({"error": {"code": e.code, "message": e.message, "data": e.data}})
+            }
+            CallReply::Malformed => json!("malformed"),
+            CallReply::NoReply => json!("no_reply"),
+            CallReply::Disconnected => json!("disconnected"),
+        };
+        let mut params = call.params.clone();
+        redact(&mut params);
+        self.write_line(json!({
+            "event": "call",
+            "conn": call.conn,
+            "id": call.id,
+            "method": call.method,
+            "params": params,
+            "reply": reply,
+        }));
         if let Ok(mut v) = self.calls.lock() {
             v.push(call);
         }

@@ -5,9 +5,9 @@ use serde_json::{Map, Value, json};
 use tcm_proto::jsonrpc::RpcError;
 use tcm_proto::jsonrpc::message::INVALID_PARAMS;
 
-use crate::registry::{
-    Model, Node, Optimizer, Registry, Variable, callable_refs, uuid4, variable_ref, variable_refs,
-};
+use crate::functions;
+use crate::log::CallReply;
+use crate::registry::{Model, Optimizer, Registry, Variable, uuid4, variable_ref, variable_refs};
 use crate::script::ScriptStep;
 
 /// The client → server methods this server implements.
@@ -29,19 +29,67 @@ pub const CLIENT_METHODS: [&str; 15] = [
     "run_optimizer_tgd",
 ];
 
-/// A method's outcome: the result to reply with and the calls to make before replying.
-#[derive(Debug, Clone, PartialEq)]
+/// A method's outcome: the result to reply with and the calls to make before replying. When
+/// the result depends on the client's replies to those calls (an evaluator's `run_callable`),
+/// `then` computes the next stage from them instead, and `result` is not used.
+#[derive(Debug)]
 pub(crate) struct Handled {
     pub(crate) result: Value,
     pub(crate) script: Vec<ScriptStep>,
+    pub(crate) then: Option<Then>,
 }
 
 impl Handled {
-    fn reply(result: Value) -> Self {
+    pub(crate) fn reply(result: Value) -> Self {
         Self {
             result,
             script: Vec::new(),
+            then: None,
         }
+    }
+
+    /// The result after `script`.
+    pub(crate) fn after(script: Vec<ScriptStep>, result: Value) -> Self {
+        Self {
+            result,
+            script,
+            then: None,
+        }
+    }
+
+    /// `script`, then `next` with the replies to its calls.
+    pub(crate) fn then(
+        script: Vec<ScriptStep>,
+        next: impl FnOnce(&mut Registry, &[CallReply]) -> Result<Handled, RpcError> + Send + 'static,
+    ) -> Self {
+        Self {
+            result: Value::Null,
+            script,
+            then: Some(Then(Box::new(next))),
+        }
+    }
+}
+
+/// The next stage of a method: given the registry and the client's replies to the calls of the
+/// previous stage's script (in order), the next [`Handled`].
+pub(crate) struct Then(
+    #[allow(clippy::type_complexity)]
+    Box<dyn FnOnce(&mut Registry, &[CallReply]) -> Result<Handled, RpcError> + Send>,
+);
+
+impl Then {
+    pub(crate) fn run(
+        self,
+        reg: &mut Registry,
+        replies: &[CallReply],
+    ) -> Result<Handled, RpcError> {
+        (self.0)(reg, replies)
+    }
+}
+
+impl std::fmt::Debug for Then {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Then(..)")
     }
 }
 
@@ -109,7 +157,7 @@ impl<'a> Params<'a> {
     }
 }
 
-fn internal(text: impl Into<String>) -> RpcError {
+pub(crate) fn internal(text: impl Into<String>) -> RpcError {
     RpcError::internal(text)
 }
 
@@ -223,60 +271,8 @@ fn run_function(reg: &mut Registry, p: Params<'_>) -> Result<Handled, RpcError> 
     let grad_enabled = p.opt("grad_enabled").is_none_or(|v| truthy(Some(v)));
     let args = p.opt("args").cloned().unwrap_or_else(|| json!([]));
     let kwargs = p.opt("kwargs").cloned().unwrap_or_else(|| json!({}));
-    let both = json!([args, kwargs]);
-    let inputs = known_refs(reg, &both)?;
-    let mut script: Vec<ScriptStep> = callable_refs(&both)
-        .into_iter()
-        .map(|c| {
-            ScriptStep::call(
-                "run_callable",
-                json!({"callable_id": c, "args": [], "kwargs": {}}),
-            )
-        })
-        .collect();
-    let ins: Vec<&Variable> = inputs
-        .iter()
-        .filter_map(|id| reg.variables.get(id))
-        .collect();
-    let data = if !ins.is_empty() && ins.iter().all(|v| v.data.is_string()) {
-        Value::String(ins.iter().filter_map(|v| v.data.as_str()).collect())
-    } else {
-        Value::Array(ins.iter().map(|v| v.data.clone()).collect())
-    };
-    let requires_grad = grad_enabled && ins.iter().any(|v| v.requires_grad);
-    let edges: Vec<(Option<String>, i64)> = ins
-        .iter()
-        .map(|v| (v.grad_fn.clone(), v.output_nr))
-        .collect();
-    let mut out = Variable::leaf(data, json!(format!("output of {name}")), requires_grad);
-    out.inputs = inputs;
-    if requires_grad {
-        let node_id = uuid4();
-        let node_name = format!("{name}Backward");
-        reg.nodes.insert(
-            node_id.clone(),
-            Node {
-                name: node_name.clone(),
-            },
-        );
-        script.push(ScriptStep::call(
-            "create_node",
-            json!({"node_id": node_id, "name": node_name}),
-        ));
-        for (to, nr) in edges {
-            script.push(ScriptStep::call(
-                "create_edge",
-                json!({"from_node_id": node_id, "to_node_id": to, "output_nr": nr}),
-            ));
-        }
-        out.grad_fn = Some(node_id);
-        out.is_leaf = false;
-    }
-    let id = reg.add_variable(out.clone());
-    Ok(Handled {
-        result: json!({"data": out.to_json(&id)}),
-        script,
-    })
+    let inputs = known_refs(reg, &json!([args, kwargs]))?;
+    functions::run(reg, name, grad_enabled, &args, &kwargs, inputs)
 }
 
 fn get_backprop_ids(reg: &mut Registry, p: Params<'_>) -> Result<Handled, RpcError> {
@@ -318,10 +314,10 @@ fn run_backward(reg: &mut Registry, p: Params<'_>) -> Result<Handled, RpcError> 
         "clear_backward",
         json!({"variable_ids": targets}),
     ));
-    Ok(Handled {
-        result: json!({"message": "Backward pass executed successfully."}),
+    Ok(Handled::after(
         script,
-    })
+        json!({"message": "Backward pass executed successfully."}),
+    ))
 }
 
 fn create_model(reg: &mut Registry, p: Params<'_>) -> Result<Handled, RpcError> {
@@ -427,10 +423,19 @@ fn optimizer<'r>(reg: &'r mut Registry, id: &str) -> Result<&'r mut Optimizer, R
         .ok_or_else(|| internal(format!("Optimizer with id '{id}' not found in registry.")))
 }
 
+/// The parameters of the groups: the refs in each group's `params` (other keys, such as TGD's
+/// `messages`, hold variables that are not optimized).
+fn group_params(groups: &[Value]) -> Vec<String> {
+    groups
+        .iter()
+        .flat_map(|g| variable_refs(g.get("params").unwrap_or(&Value::Null)))
+        .collect()
+}
+
 fn clear_grad(reg: &mut Registry, p: Params<'_>) -> Result<Handled, RpcError> {
     let id = p.string("optimizer_id")?;
     let opt = optimizer(reg, id)?;
-    let params = variable_refs(&Value::Array(opt.param_groups.clone()));
+    let params = group_params(&opt.param_groups);
     for pid in params {
         if let Some(v) = reg.variables.get_mut(&pid) {
             v.grad.clear();
@@ -481,6 +486,34 @@ fn momentum_pair(
     json!([variable_ref(&p), g])
 }
 
+/// Adds a step's token usage to the model a `{"__model_client__": true, "model_id": ...}`
+/// reference names, if it is known, and scripts the `update_model` of its `_usage`.
+fn bill_model(reg: &mut Registry, model_client: Option<&Value>, script: &mut Vec<ScriptStep>) {
+    let Some(mid) = model_client
+        .and_then(|m| m.get("model_id"))
+        .and_then(Value::as_str)
+    else {
+        return;
+    };
+    let Some(m) = reg.models.get_mut(mid) else {
+        return;
+    };
+    let mut usage: Map<String, Value> = m.usage.as_object().cloned().unwrap_or_default();
+    for (k, add) in [
+        ("prompt_tokens", 10),
+        ("completion_tokens", 5),
+        ("total_tokens", 15),
+    ] {
+        let now = usage.get(k).and_then(Value::as_i64).unwrap_or(0);
+        usage.insert(k.into(), json!(now + add));
+    }
+    m.usage = Value::Object(usage);
+    script.push(ScriptStep::call(
+        "update_model",
+        json!({"model_id": mid, "field": "_usage", "value": m.usage}),
+    ));
+}
+
 /// Scripts the data update of each param, then `clear_step`.
 fn step_params(reg: &mut Registry, params: &[String], script: &mut Vec<ScriptStep>) {
     for pid in params {
@@ -501,7 +534,7 @@ fn step_params(reg: &mut Registry, params: &[String], script: &mut Vec<ScriptSte
 fn run_step(reg: &mut Registry, p: Params<'_>) -> Result<Handled, RpcError> {
     let id = p.string("optimizer_id")?.to_string();
     let opt = optimizer(reg, &id)?.clone();
-    let params = variable_refs(&Value::Array(opt.param_groups.clone()));
+    let params = group_params(&opt.param_groups);
     let momentum = momentum_of(opt.defaults.get("momentum"));
     let mut script = Vec::new();
     let mut state = opt.state.clone();
@@ -527,12 +560,13 @@ fn run_step(reg: &mut Registry, p: Params<'_>) -> Result<Handled, RpcError> {
             }
         }
     }
+    bill_model(reg, opt.defaults.get("model_client"), &mut script);
     step_params(reg, &params, &mut script);
     optimizer(reg, &id)?.state = state.clone();
-    Ok(Handled {
-        result: json!({"message": "Optimizer step executed successfully.", "state": state}),
+    Ok(Handled::after(
         script,
-    })
+        json!({"message": "Optimizer step executed successfully.", "state": state}),
+    ))
 }
 
 fn add_param_group(reg: &mut Registry, p: Params<'_>) -> Result<Handled, RpcError> {
@@ -574,37 +608,15 @@ fn run_optimizer_tgd(reg: &mut Registry, p: Params<'_>) -> Result<Handled, RpcEr
             }
         }
     }
-    let model = p
-        .opt("model_client")
-        .and_then(|m| m.get("model_id"))
-        .and_then(Value::as_str)
-        .map(String::from);
-    if let Some(mid) = model {
-        if let Some(m) = reg.models.get_mut(&mid) {
-            let mut usage: Map<String, Value> = m.usage.as_object().cloned().unwrap_or_default();
-            for (k, add) in [
-                ("prompt_tokens", 10),
-                ("completion_tokens", 5),
-                ("total_tokens", 15),
-            ] {
-                let now = usage.get(k).and_then(Value::as_i64).unwrap_or(0);
-                usage.insert(k.into(), json!(now + add));
-            }
-            m.usage = Value::Object(usage);
-            script.push(ScriptStep::call(
-                "update_model",
-                json!({"model_id": mid, "field": "_usage", "value": m.usage}),
-            ));
-        }
-    }
+    bill_model(reg, p.opt("model_client"), &mut script);
     step_params(reg, &params, &mut script);
-    Ok(Handled {
-        result: json!({
+    Ok(Handled::after(
+        script,
+        json!({
             "message": "Functional TGD optimization step executed successfully.",
             "momentum_buffer_list": buffers,
         }),
-        script,
-    })
+    ))
 }
 
 #[cfg(test)]
@@ -641,7 +653,7 @@ mod tests {
             out.script[0],
             ScriptStep::call(
                 "create_node",
-                json!({"node_id": out.result["data"]["_grad_fn"], "name": "AddBackward"})
+                json!({"node_id": out.result["data"]["_grad_fn"], "name": "AddBackward0"})
             )
         );
         let o = out.result["data"]["variable_id"]

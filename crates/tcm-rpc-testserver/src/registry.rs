@@ -110,7 +110,7 @@ pub fn variable_ref(id: &str) -> Value {
 /// A graph node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
-    /// Its name, e.g. `AddBackward`.
+    /// Its name, e.g. `AddBackward0` or `AccumulateGrad`.
     pub name: String,
 }
 
@@ -146,6 +146,8 @@ pub struct Registry {
     pub variables: BTreeMap<String, Variable>,
     /// Graph nodes by id.
     pub nodes: BTreeMap<String, Node>,
+    /// The `AccumulateGrad` node of each leaf that has one, by variable id.
+    pub accumulators: BTreeMap<String, String>,
     /// Models by id.
     pub models: BTreeMap<String, Model>,
     /// Optimizers by id.

@@ -1,7 +1,7 @@
 //! The socket side: listener, HTTP routing and the key check at upgrade, and the handle that
 //! stops the server, scripts it, drives faults and exposes what it recorded.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,11 +9,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tungstenite::WebSocket;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::http::StatusCode;
-use tungstenite::protocol::WebSocketConfig;
+use tungstenite::protocol::{Role, WebSocketConfig};
 
-use crate::config::{LongRunning, RPC_PATH, RejectMode, RpcServerConfig, SessionFrame};
+use crate::config::{
+    LongRunning, RPC_PATH, RejectMode, RpcServerConfig, SessionFrame, SessionFrameWrite,
+};
 use crate::faults::{Fault, NextResponse, padded_notification};
 use crate::log::{CallReply, ClientCall, FrameRecord, HandshakeOutcome, HandshakeRecord, Recorder};
 use crate::script::{Plan, Plans, ScriptStep};
@@ -33,6 +36,14 @@ pub enum ServerError {
     /// A thread could not be spawned.
     #[error("cannot spawn a server thread: {0}")]
     Spawn(std::io::Error),
+    /// The record file could not be created.
+    #[error("cannot create the record file {path}: {source}")]
+    Record {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
 }
 
 /// Errors of handle operations that need a live session.
@@ -80,6 +91,7 @@ pub(crate) struct Shared {
     pub(crate) recorder: Recorder,
     reject: Mutex<RejectMode>,
     session_frame: Mutex<(SessionFrame, Duration)>,
+    session_frame_write: Mutex<SessionFrameWrite>,
     long_running: Mutex<LongRunning>,
     next: Mutex<NextResponse>,
     plans: Mutex<Plans>,
@@ -108,6 +120,13 @@ impl Shared {
             .lock()
             .map(|g| g.clone())
             .unwrap_or_default()
+    }
+
+    pub(crate) fn session_frame_write(&self) -> SessionFrameWrite {
+        self.session_frame_write
+            .lock()
+            .map(|g| *g)
+            .unwrap_or(self.config.session_frame_write)
     }
 
     pub(crate) fn long_running(&self) -> LongRunning {
@@ -190,10 +209,22 @@ impl RpcTestServer {
             addr: config.bind,
             source,
         })?;
+        let sink = match &config.record_file {
+            Some(path) => {
+                Some(
+                    std::fs::File::create(path).map_err(|source| ServerError::Record {
+                        path: path.clone(),
+                        source,
+                    })?,
+                )
+            }
+            None => None,
+        };
         let shared = Arc::new(Shared {
-            recorder: Recorder::new(),
+            recorder: Recorder::new(sink),
             reject: Mutex::new(config.reject),
             session_frame: Mutex::new((config.session_frame.clone(), config.session_delay)),
+            session_frame_write: Mutex::new(config.session_frame_write),
             long_running: Mutex::new(config.long_running),
             next: Mutex::new(NextResponse::default()),
             plans: Mutex::new(Plans::default()),
@@ -313,6 +344,14 @@ impl RpcServerHandle {
     pub fn set_session_frame(&self, frame: SessionFrame, delay: Duration) {
         if let Ok(mut g) = self.shared.session_frame.lock() {
             *g = (frame, delay);
+        }
+    }
+
+    /// Switches how the session frame is written (with the upgrade response or after it), for
+    /// later sessions.
+    pub fn set_session_frame_write(&self, write: SessionFrameWrite) {
+        if let Ok(mut g) = self.shared.session_frame_write.lock() {
+            *g = write;
         }
     }
 
@@ -509,9 +548,18 @@ fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-/// Peeks at the request head: `Some(true)` for a WebSocket upgrade, `Some(false)` for plain
-/// HTTP (with its path), `None` if nothing usable arrived.
-fn peek_head(stream: &TcpStream, stopping: &dyn Fn() -> bool) -> Option<(bool, String)> {
+/// The request head as peeked (nothing consumed yet).
+struct Head {
+    /// Whether it asks for a WebSocket upgrade.
+    upgrade: bool,
+    /// The path, without the query.
+    path: String,
+    /// Its length in bytes, blank line included.
+    len: usize,
+}
+
+/// Peeks at the request head; `None` if nothing usable arrived.
+fn peek_head(stream: &TcpStream, stopping: &dyn Fn() -> bool) -> Option<Head> {
     let deadline = Instant::now() + Duration::from_secs(5);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
     let mut buf = vec![0u8; 16 * 1024];
@@ -536,7 +584,11 @@ fn peek_head(stream: &TcpStream, stopping: &dyn Fn() -> bool) -> Option<(bool, S
                                 && v.trim().eq_ignore_ascii_case("websocket")
                         })
                     });
-                    return Some((upgrade, path));
+                    return Some(Head {
+                        upgrade,
+                        path,
+                        len: end + 4,
+                    });
                 }
                 if n == buf.len() {
                     return None;
@@ -555,6 +607,38 @@ fn peek_head(stream: &TcpStream, stopping: &dyn Fn() -> bool) -> Option<(bool, S
         if Instant::now() >= deadline || stopping() {
             return None;
         }
+    }
+}
+
+/// The socket during the upgrade. tungstenite reads the request head from the TCP stream, and not
+/// a byte more (the session then starts on a clean stream); its answer is kept in `out`, so that
+/// the session frame can leave in the same write.
+struct UpgradeIo<'a> {
+    tcp: &'a TcpStream,
+    head_left: usize,
+    out: &'a mut Vec<u8>,
+}
+
+impl Read for UpgradeIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.head_left == 0 {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.head_left);
+        let got = self.tcp.read(&mut buf[..n])?;
+        self.head_left -= got;
+        Ok(got)
+    }
+}
+
+impl Write for UpgradeIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -582,12 +666,12 @@ fn error_response(status: StatusCode, body: &str) -> ErrorResponse {
 fn handle_stream(shared: &Arc<Shared>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let stopping = || shared.stopping();
-    let Some((upgrade, path)) = peek_head(&stream, &stopping) else {
+    let Some(head) = peek_head(&stream, &stopping) else {
         return;
     };
-    if !upgrade {
+    if !head.upgrade {
         shared.counters.not_found.fetch_add(1, Ordering::SeqCst);
-        plain_http(stream, &path);
+        plain_http(stream, &head.path);
         return;
     }
     shared.counters.handshakes.fetch_add(1, Ordering::SeqCst);
@@ -601,7 +685,8 @@ fn handle_stream(shared: &Arc<Shared>, stream: TcpStream) {
     let reject = shared.reject.lock().map(|g| *g).unwrap_or_default();
     let expected = format!("Api-Key {}", shared.config.api_key);
     let outcome = std::cell::Cell::new(None);
-    let result = {
+    let mut answer = Vec::new();
+    let upgraded = {
         let outcome = &outcome;
         #[allow(clippy::result_large_err)]
         let callback = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
@@ -656,12 +741,26 @@ fn handle_stream(shared: &Arc<Shared>, stream: TcpStream) {
             outcome.set(Some(verdict));
             answer
         };
-        tungstenite::accept_hdr_with_config(stream, callback, Some(ws_config)).ok()
+        let io = UpgradeIo {
+            tcp: &stream,
+            head_left: head.len,
+            out: &mut answer,
+        };
+        tungstenite::accept_hdr_with_config(io, callback, Some(ws_config)).is_ok()
     };
+    if !upgraded {
+        // The refusal (403, 404) tungstenite wrote.
+        let _ = (&stream).write_all(&answer);
+        let _ = (&stream).flush();
+        return;
+    }
     let Some(outcome) = outcome.get() else { return };
-    let Some(mut ws) = result else { return };
+    let mut ws = WebSocket::from_raw_socket(stream, Role::Server, Some(ws_config));
     match (outcome, reject) {
         (HandshakeOutcome::ClosedBeforeSession, RejectMode::AcceptThenClose(code)) => {
+            if ws.get_mut().write_all(&answer).is_err() {
+                return;
+            }
             let end = match code {
                 Some(c) => End::Close(c, "Invalid API key".into()),
                 None => End::Drop,
@@ -670,7 +769,7 @@ fn handle_stream(shared: &Arc<Shared>, stream: TcpStream) {
         }
         (HandshakeOutcome::Accepted, _) => {
             let conn_id = shared.next_conn.fetch_add(1, Ordering::SeqCst);
-            session::serve(shared, ws, conn_id);
+            session::serve(shared, ws, conn_id, answer);
         }
         _ => {}
     }

@@ -3,6 +3,7 @@
 //! (heartbeats, script, reply) for a request or runs the connect script.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
@@ -12,12 +13,14 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tcm_proto::jsonrpc::message::{Incoming, classify, encode_reply};
 use tcm_proto::jsonrpc::{LONG_RUNNING, RpcError};
+use tungstenite::protocol::frame::Frame;
+use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::{Message, WebSocket};
 
-use crate::config::SessionFrame;
+use crate::config::{SessionFrame, SessionFrameWrite};
 use crate::faults::NextResponse;
 use crate::log::{CallReply, ClientCall, Direction};
-use crate::methods;
+use crate::methods::{self, Then};
 use crate::registry::{Registry, uuid4};
 use crate::script::{Plan, Reply, Resolved, ScriptStep};
 use crate::server::Shared;
@@ -189,22 +192,9 @@ fn nap(conn: &Conn, d: Duration) -> bool {
     }
 }
 
-/// Runs a session on an upgraded, authenticated socket until it ends.
-pub(crate) fn serve(shared: &Arc<Shared>, mut ws: WebSocket<TcpStream>, conn_id: u64) {
-    let (tx, rx) = channel();
-    let conn = Arc::new(Conn::new(conn_id, tx));
-    let (frame, delay) = shared.session_frame();
-    let session_id = uuid4();
-    // The session is reachable from the handle at once: frames queued now are written after
-    // the session frame, because the queue is only drained by the connection loop.
-    shared.session_started(&conn, session_id.clone());
-    if !nap(&conn, delay) || shared.stopping() {
-        conn.shut();
-        shared.session_ended(&conn);
-        finish(&mut ws, End::Close(1000, String::new()));
-        return;
-    }
-    let text = match frame {
+/// The session frame's text for this variant, `None` when it is omitted.
+fn session_frame_text(frame: SessionFrame, session_id: &str) -> Option<String> {
+    match frame {
         SessionFrame::Standard => {
             Some(json!({"jsonrpc": "2.0", "result": {"session_id": session_id}}).to_string())
         }
@@ -216,7 +206,58 @@ pub(crate) fn serve(shared: &Arc<Shared>, mut ws: WebSocket<TcpStream>, conn_id:
             r#"{{"jsonrpc":"2.0","result":{{"session_id":"{session_id}""#
         )),
         SessionFrame::Raw(t) => Some(t),
-    };
+    }
+}
+
+/// Appends `text` as one unmasked, final server text frame.
+fn encode_text_frame(text: &str, out: &mut Vec<u8>) -> bool {
+    Frame::message(text.as_bytes().to_vec(), OpCode::Data(Data::Text), true)
+        .format(out)
+        .is_ok()
+}
+
+/// Runs a session on an upgraded, authenticated socket until it ends. `upgrade` holds the
+/// upgrade's 101 response, not yet written: the session frame joins it in one write unless the
+/// configuration asks for two writes or a delay.
+pub(crate) fn serve(
+    shared: &Arc<Shared>,
+    mut ws: WebSocket<TcpStream>,
+    conn_id: u64,
+    mut upgrade: Vec<u8>,
+) {
+    let (tx, rx) = channel();
+    let conn = Arc::new(Conn::new(conn_id, tx));
+    let (frame, delay) = shared.session_frame();
+    let session_id = uuid4();
+    // The session is reachable from the handle at once: frames queued now are written after
+    // the session frame, because the queue is only drained by the connection loop.
+    shared.session_started(&conn, session_id.clone());
+    let mut text = session_frame_text(frame, &session_id);
+    let together =
+        delay.is_zero() && shared.session_frame_write() == SessionFrameWrite::WithUpgrade;
+    if together {
+        if let Some(t) = text.take() {
+            shared
+                .recorder
+                .frame(conn_id, Direction::ToClient, t.clone(), false);
+            encode_text_frame(&t, &mut upgrade);
+        }
+    }
+    let written = ws
+        .get_mut()
+        .write_all(&upgrade)
+        .and_then(|()| ws.get_mut().flush());
+    if written.is_err() {
+        conn.shut();
+        shared.session_ended(&conn);
+        return;
+    }
+    if !nap(&conn, delay) || shared.stopping() {
+        conn.shut();
+        shared.session_ended(&conn);
+        finish(&mut ws, End::Close(1000, String::new()));
+        return;
+    }
     if let Some(t) = text {
         shared
             .recorder
@@ -231,12 +272,14 @@ pub(crate) fn serve(shared: &Arc<Shared>, mut ws: WebSocket<TcpStream>, conn_id:
         let (s, c) = (Arc::clone(shared), Arc::clone(&conn));
         let _ = std::thread::Builder::new()
             .name("rpc-connect-script".into())
-            .spawn(move || run_script(&s, &c, &script, None));
+            .spawn(move || {
+                run_script(&s, &c, &script, None);
+            });
     }
     let mut session = Session {
         shared: Arc::clone(shared),
         conn: Arc::clone(&conn),
-        registry: Registry::default(),
+        registry: Arc::new(Mutex::new(Registry::default())),
     };
     let end = connection_loop(&mut session, &mut ws, &rx);
     conn.shut();
@@ -247,7 +290,7 @@ pub(crate) fn serve(shared: &Arc<Shared>, mut ws: WebSocket<TcpStream>, conn_id:
 struct Session {
     shared: Arc<Shared>,
     conn: Arc<Conn>,
-    registry: Registry,
+    registry: Arc<Mutex<Registry>>,
 }
 
 fn is_timeout(e: &tungstenite::Error) -> bool {
@@ -360,23 +403,43 @@ impl Session {
         if id.is_some() {
             self.shared.count_request();
         }
+        let delay = next.delay;
+        let request_id = id.clone().unwrap_or(Value::Null);
         let plan = self.shared.plan_for(method);
-        let handled = methods::handle(&mut self.registry, method, params);
-        let resolved = self.resolve(method, plan, &handled);
-        let outcome: Result<Value, RpcError> = handled.map(|h| h.result);
-        let fin = match (&id, next.never) {
-            (None, _) | (_, true) => Final::Silent,
-            (Some(id), false) => final_reply(id, &resolved.reply, outcome, &next),
+        let handled = match self.registry.lock() {
+            Ok(mut reg) => methods::handle(&mut reg, method, params),
+            Err(_) => Err(RpcError::internal("the session registry is unusable")),
         };
-        let request_id = id.unwrap_or(Value::Null);
-        if resolved.immediate() && next.delay.is_zero() {
-            return self.deliver(fin);
+        let (default_script, outcome, then) = match handled {
+            Ok(h) => (h.script, Ok(h.result), h.then),
+            Err(e) => (Vec::new(), Err(e), None),
+        };
+        let resolved = self.resolve(method, plan, default_script);
+        let reply = resolved.reply.clone();
+        let answer = move |outcome: Result<Value, RpcError>| match (&id, next.never) {
+            (None, _) | (_, true) => Final::Silent,
+            (Some(id), false) => final_reply(id, &reply, outcome, &next),
+        };
+        if resolved.immediate() && delay.is_zero() && then.is_none() {
+            return self.deliver(answer(outcome));
         }
         let (shared, conn) = (Arc::clone(&self.shared), Arc::clone(&self.conn));
-        let delay = next.delay;
+        let registry = Arc::clone(&self.registry);
+        let stage = Stage { outcome, then };
         let spawned = std::thread::Builder::new()
             .name("rpc-worker".into())
-            .spawn(move || work(&shared, &conn, &request_id, &resolved, delay, fin));
+            .spawn(move || {
+                let job = Job {
+                    shared: &shared,
+                    conn: &conn,
+                    registry: &registry,
+                    request_id: &request_id,
+                };
+                let outcome = job.work(&resolved, stage);
+                if nap(&conn, delay) {
+                    job.deliver(answer(outcome));
+                }
+            });
         if spawned.is_err() {
             self.conn.send(encode_reply(
                 &Value::Null,
@@ -390,15 +453,11 @@ impl Session {
         &self,
         method: &str,
         plan: Option<Plan>,
-        handled: &Result<methods::Handled, RpcError>,
+        default_script: Vec<ScriptStep>,
     ) -> Resolved {
         let long = LONG_RUNNING.contains(&method);
         let lr = self.shared.long_running();
         let plan = plan.unwrap_or_default();
-        let default_script = match handled {
-            Ok(h) => h.script.clone(),
-            Err(_) => Vec::new(),
-        };
         Resolved {
             work: plan
                 .work
@@ -470,69 +529,105 @@ fn final_reply(
     Final::Texts(vec![text; n])
 }
 
-/// The worker of one request: heartbeats while working, the script, an injected delay, the
-/// reply.
-fn work(
-    shared: &Shared,
-    conn: &Conn,
-    request_id: &Value,
-    plan: &Resolved,
-    delay: Duration,
-    fin: Final,
-) {
-    let start = Instant::now();
-    let end = start + plan.work;
-    // Heartbeat k is due at start + k * interval while that is before the end of the work;
-    // `slot` walks the schedule, `sent` counts the ones sent (paused slots are skipped).
-    let interval = plan
-        .heartbeat_interval
-        .filter(|iv| !iv.is_zero() && !request_id.is_null());
-    let mut slot: u32 = 0;
-    let mut sent: u32 = 0;
-    loop {
-        if !conn.alive() {
-            return;
+/// A request's outcome so far: its result (or error), or the stage that computes it from the
+/// replies to the script just played.
+struct Stage {
+    outcome: Result<Value, RpcError>,
+    then: Option<Then>,
+}
+
+/// What a worker needs to serve one request.
+struct Job<'a> {
+    shared: &'a Shared,
+    conn: &'a Conn,
+    registry: &'a Mutex<Registry>,
+    request_id: &'a Value,
+}
+
+impl Job<'_> {
+    /// Heartbeats while working, the script, then the method's later stages with their own
+    /// scripts; returns the outcome to reply with.
+    fn work(&self, plan: &Resolved, stage: Stage) -> Result<Value, RpcError> {
+        self.heartbeats(plan);
+        let mut replies = run_script(self.shared, self.conn, &plan.script, Some(self.request_id));
+        let Stage {
+            mut outcome,
+            mut then,
+        } = stage;
+        while let Some(next) = then.take() {
+            if !self.conn.alive() {
+                break;
+            }
+            let handled = match self.registry.lock() {
+                Ok(mut reg) => next.run(&mut reg, &replies),
+                Err(_) => Err(RpcError::internal("the session registry is unusable")),
+            };
+            match handled {
+                Ok(h) => {
+                    replies = run_script(self.shared, self.conn, &h.script, Some(self.request_id));
+                    outcome = Ok(h.result);
+                    then = h.then;
+                }
+                Err(e) => outcome = Err(e),
+            }
         }
-        let Some(iv) = interval else {
-            if !nap(conn, end.saturating_duration_since(Instant::now())) {
+        outcome
+    }
+
+    /// Waits out the work time, sending heartbeats as planned.
+    fn heartbeats(&self, plan: &Resolved) {
+        let (shared, conn, request_id) = (self.shared, self.conn, self.request_id);
+        let start = Instant::now();
+        let end = start + plan.work;
+        // Heartbeat k is due at start + k * interval while that is before the end of the work;
+        // `slot` walks the schedule, `sent` counts the ones sent (paused slots are skipped).
+        let interval = plan
+            .heartbeat_interval
+            .filter(|iv| !iv.is_zero() && !request_id.is_null());
+        let mut slot: u32 = 0;
+        let mut sent: u32 = 0;
+        loop {
+            if !conn.alive() {
                 return;
             }
-            break;
-        };
-        let more = plan.max_heartbeats.is_none_or(|m| sent < m);
-        let due = start + iv * (slot + 1);
-        if more && due < end && Instant::now() >= due {
-            if !shared.heartbeats_paused() {
-                conn.send(heartbeat_text(request_id));
-                sent += 1;
+            let Some(iv) = interval else {
+                nap(conn, end.saturating_duration_since(Instant::now()));
+                return;
+            };
+            let more = plan.max_heartbeats.is_none_or(|m| sent < m);
+            let due = start + iv * (slot + 1);
+            if more && due < end && Instant::now() >= due {
+                if !shared.heartbeats_paused() {
+                    conn.send(heartbeat_text(request_id));
+                    sent += 1;
+                }
+                slot += 1;
+                continue;
             }
-            slot += 1;
-            continue;
-        }
-        let now = Instant::now();
-        if now >= end {
-            break;
-        }
-        let wake = if more && due < end { due } else { end };
-        std::thread::sleep(
-            wake.saturating_duration_since(now)
-                .min(Duration::from_millis(5)),
-        );
-    }
-    run_script(shared, conn, &plan.script, Some(request_id));
-    if !nap(conn, delay) {
-        return;
-    }
-    match fin {
-        Final::Silent => {}
-        Final::Texts(texts) => {
-            for t in texts {
-                conn.set_last_response(&t);
-                conn.send(t);
+            let now = Instant::now();
+            if now >= end {
+                return;
             }
+            let wake = if more && due < end { due } else { end };
+            std::thread::sleep(
+                wake.saturating_duration_since(now)
+                    .min(Duration::from_millis(5)),
+            );
         }
-        Final::End(code) => {
-            conn.end(code);
+    }
+
+    fn deliver(&self, fin: Final) {
+        match fin {
+            Final::Silent => {}
+            Final::Texts(texts) => {
+                for t in texts {
+                    self.conn.set_last_response(&t);
+                    self.conn.send(t);
+                }
+            }
+            Final::End(code) => {
+                self.conn.end(code);
+            }
         }
     }
 }
@@ -543,14 +638,15 @@ pub(crate) fn run_script(
     conn: &Conn,
     steps: &[ScriptStep],
     request_id: Option<&Value>,
-) {
+) -> Vec<CallReply> {
+    let mut replies = Vec::new();
     for step in steps {
         if !conn.alive() {
-            return;
+            break;
         }
         match step {
             ScriptStep::Call { id, method, params } => {
-                conn.call_method(shared, id.clone(), method, params.clone());
+                replies.push(conn.call_method(shared, id.clone(), method, params.clone()));
             }
             ScriptStep::Notify { method, params } => {
                 conn.send(notification_text(method, params));
@@ -571,15 +667,16 @@ pub(crate) fn run_script(
                     .unwrap_or_default()
                     .to_string();
                 let params = parsed.get("params").cloned().unwrap_or(Value::Null);
-                conn.call(shared, id.clone(), &method, params, text.clone());
+                replies.push(conn.call(shared, id.clone(), &method, params, text.clone()));
             }
             ScriptStep::Pause(d) => {
                 if !nap(conn, *d) {
-                    return;
+                    break;
                 }
             }
         }
     }
+    replies
 }
 
 fn drain_until_closed(ws: &mut WebSocket<TcpStream>) -> End {

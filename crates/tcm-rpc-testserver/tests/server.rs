@@ -11,7 +11,7 @@ use common::*;
 use serde_json::{Value, json};
 use tcm_rpc_testserver::{
     CallReply, Direction, HandshakeOutcome, Plan, RejectMode, Reply, RpcServerConfig, ScriptStep,
-    SessionFrame,
+    SessionFrame, SessionFrameWrite,
 };
 
 #[test]
@@ -177,7 +177,7 @@ fn each_of_the_15_methods_answers_with_the_expected_fields() {
         .find(|f| f["method"] == "create_node")
         .expect("create_node before the result");
     assert_eq!(node["params"]["node_id"], out["_grad_fn"]);
-    assert_eq!(node["params"]["name"], "AddBackward");
+    assert_eq!(node["params"]["name"], "AddBackward0");
     assert!(
         seen.iter()
             .any(|f| f["method"] == "heartbeat" && f["params"]["id"] == resp["id"])
@@ -670,4 +670,203 @@ fn heartbeats_can_be_paused_while_a_call_is_working() {
     };
     assert_eq!(resp["id"], json!(id));
     assert_eq!(late_beats, 0, "no heartbeat once paused");
+}
+
+/// A child process killed when dropped, so a failing test leaves no server behind.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary with `args`; returns it and the address from its first line.
+fn spawn_binary(args: &[&str]) -> (Running, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tcm-rpc-testserver"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("a line");
+    let addr = line
+        .trim()
+        .strip_prefix("ws://")
+        .and_then(|r| r.strip_suffix("/ws/v0/rpc/"))
+        .expect("ws://ADDR/ws/v0/rpc/")
+        .parse()
+        .expect("an address");
+    (Running(child), addr)
+}
+
+#[test]
+fn the_binary_takes_a_set_up_file_and_flags_and_writes_a_json_lines_record() {
+    let dir = std::env::temp_dir().join(format!("rpc-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let setup = dir.join("setup.json");
+    let record = dir.join("record.jsonl");
+    std::fs::write(
+        &setup,
+        json!({
+            "api_key": "file-key",
+            "plans": [{"method": "create_variable", "once": true,
+                       "reply": {"result": {"variable_id": "planned", "message": "m"}}}],
+            "connect_script": [{"call": "create_node", "params": {"node_id": "n1", "name": "X"}}]
+        })
+        .to_string(),
+    )
+    .expect("write set-up");
+    let (child, addr) = spawn_binary(&[
+        "--config",
+        setup.to_str().expect("utf-8 path"),
+        "--api-key",
+        "flag-key",
+        "--fault",
+        "duplicate_next_response",
+        "--record",
+        record.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(
+        connect_path(addr, "/ws/v0/rpc/", Some("file-key")).err(),
+        Some(403),
+        "the flag after --config wins"
+    );
+    let mut c = connect_path(addr, "/ws/v0/rpc/", Some("flag-key")).expect("upgrade");
+    assert!(c.frame()["result"]["session_id"].is_string());
+    let call = c.frame();
+    assert_eq!(call["method"], "create_node");
+    c.send(&json!({"jsonrpc": "2.0", "id": call["id"], "result": {"message": "Ok"}}));
+    let id = c.request(
+        "create_variable",
+        json!({"data": "d", "role": "r", "requires_grad": false}),
+    );
+    let (first, second) = (c.frame(), c.frame());
+    assert_eq!(first["id"], id);
+    assert_eq!(first, second, "the fault duplicated the planned reply");
+    assert_eq!(first["result"]["variable_id"], "planned");
+
+    // The call's line is written once the reply is in; wait for it.
+    let deadline = Instant::now() + WAIT;
+    let mut events: Vec<Value> = Vec::new();
+    while Instant::now() < deadline {
+        let text = std::fs::read_to_string(&record).unwrap_or_default();
+        // Complete lines only: the server may be writing the next one.
+        let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        events = complete
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect();
+        if events.iter().filter(|e| e["event"] == "frame").count() >= 6
+            && events.iter().any(|e| e["event"] == "call")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = events.iter().map(Value::to_string).collect::<String>();
+    assert!(
+        !text.contains("flag-key") && !text.contains("file-key"),
+        "keys redacted"
+    );
+    let outcomes: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "handshake")
+        .map(|e| &e["outcome"])
+        .collect();
+    assert_eq!(outcomes, [&json!("forbidden"), &json!("accepted")]);
+    let call = events
+        .iter()
+        .find(|e| e["event"] == "call")
+        .expect("the connect script's call");
+    assert_eq!(call["method"], "create_node");
+    assert_eq!(call["reply"], json!({"result": {"message": "Ok"}}));
+    let directions: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "frame")
+        .filter_map(|e| e["direction"].as_str())
+        .collect();
+    assert_eq!(
+        directions,
+        [
+            "to_client",
+            "to_client",
+            "from_client",
+            "from_client",
+            "to_client",
+            "to_client"
+        ]
+    );
+}
+
+#[test]
+fn the_binary_refuses_a_broken_set_up_naming_the_place() {
+    let dir = std::env::temp_dir().join(format!("rpc-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let setup = dir.join("setup.json");
+    std::fs::write(
+        &setup,
+        r#"{"plans": [{"method": "x", "reply": "sometimes"}]}"#,
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcm-rpc-testserver"))
+        .args(["--config", setup.to_str().expect("utf-8 path")])
+        .output()
+        .expect("runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plans[0].reply"));
+}
+
+/// Reads raw bytes after sending an upgrade request: everything the first read returns.
+fn first_read_after_upgrade(addr: std::net::SocketAddr) -> Vec<u8> {
+    let mut tcp = TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(WAIT)).expect("timeout");
+    write!(
+        tcp,
+        "GET /ws/v0/rpc/ HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Authorization: Api-Key {KEY}\r\n\r\n"
+    )
+    .expect("send");
+    let mut buf = vec![0u8; 4096];
+    let n = tcp.read(&mut buf).expect("read");
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn by_default_the_session_frame_leaves_with_the_upgrade_response() {
+    let s = server();
+    let bytes = first_read_after_upgrade(s.addr());
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    let head_end = text.find("\r\n\r\n").expect("a complete head") + 4;
+    assert!(
+        text[head_end..].contains("\"session_id\""),
+        "the session frame is already there: {text:?}"
+    );
+}
+
+#[test]
+fn a_delayed_session_frame_follows_the_upgrade_response_separately() {
+    let s = server_with(RpcServerConfig {
+        session_frame_write: SessionFrameWrite::Separate,
+        session_delay: Duration::from_millis(300),
+        ..RpcServerConfig::default()
+    });
+    let bytes = first_read_after_upgrade(s.addr());
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    assert!(
+        text.ends_with("\r\n\r\n"),
+        "nothing after the head yet: {text:?}"
+    );
 }
