@@ -7,10 +7,11 @@ use tcm_proto::{Call, Capabilities, Request, Response};
 use crate::error::Error;
 use crate::options::{CallOptions, Shm};
 
-/// What must live until a call's reply has arrived: the shared-memory regions its inputs were
-/// written to (unlinked when dropped).
-#[derive(Debug, Default)]
-pub struct Keep {
+/// What must live until a call's reply has arrived: what reading the reply needs (the call's
+/// memo), and the shared-memory regions its inputs were written to (unlinked when dropped).
+#[derive(Debug)]
+pub struct Keep<M> {
+    memo: M,
     #[cfg(unix)]
     _regions: Option<tcm_shm::ShmInputs>,
 }
@@ -21,41 +22,48 @@ pub fn prepare<C: Call>(
     call: C,
     options: &CallOptions,
     capabilities: impl FnOnce() -> Option<Capabilities>,
-) -> Result<(Request, Keep), Error> {
-    let request = call.into_request();
+) -> Result<(Request, Keep<C::Memo>), Error> {
+    let (request, memo) = call.into_request();
+    let keep = Keep {
+        memo,
+        #[cfg(unix)]
+        _regions: None,
+    };
     let fallback = match options.shm {
-        Shm::Off => return Ok((request, Keep::default())),
+        Shm::Off => return Ok((request, keep)),
         Shm::Required => false,
         Shm::Preferred => true,
     };
     let Request::Inference(inference) = request else {
-        return Ok((request, Keep::default()));
+        return Ok((request, keep));
     };
     #[cfg(unix)]
     {
         let capabilities = capabilities().unwrap_or_else(|| Capabilities::from_auth_ok(None));
         let (inference, regions) = tcm_shm::prepare_request(*inference, &capabilities, fallback)?;
-        Ok((
-            Request::Inference(Box::new(inference)),
-            Keep {
-                _regions: Some(regions),
-            },
-        ))
+        let keep = Keep {
+            _regions: Some(regions),
+            ..keep
+        };
+        Ok((Request::Inference(Box::new(inference)), keep))
     }
     #[cfg(not(unix))]
     {
         let _ = capabilities;
         if fallback {
-            Ok((Request::Inference(inference), Keep::default()))
+            Ok((Request::Inference(inference), keep))
         } else {
             Err(Error::ShmUnsupported)
         }
     }
 }
 
-/// The typed result of `C` from the outcome of its request.
+/// The typed result of `C` from the outcome of its request; the shared-memory regions in
+/// `keep` are unlinked now (the server has read them, or the call failed).
 pub fn finish<C: Call>(
+    keep: Keep<C::Memo>,
     outcome: Result<Response, tcm_proto::RequestError>,
 ) -> Result<C::Output, Error> {
-    Ok(C::read(outcome?)?)
+    let Keep { memo, .. } = keep;
+    Ok(C::read(memo, outcome?)?)
 }

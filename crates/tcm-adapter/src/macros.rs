@@ -81,10 +81,7 @@ macro_rules! tcm_client {
                     $crate::call::prepare(call, &options, || self.capabilities())?;
                 let mut ticket = self.shared.caller.start(request, options.timeout)?;
                 let outcome = $crate::__wait!(ticket, { $($await)* } $recv)?;
-                // Only now may shared-memory inputs go: the server has read them (or the call
-                // failed).
-                drop(keep);
-                $crate::call::finish::<C>(outcome)
+                $crate::call::finish::<C>(keep, outcome)
             }
 
             /// A gRPC streaming inference: its frames as they arrive. `options` give the
@@ -269,13 +266,14 @@ macro_rules! tcm_calls {
                 self.call(request, $crate::CallOptions::new()) $($await)*
             }
 
-            /// A management request (`action` plus the other payload keys); returns the
-            /// reply's `data`. Management is never retried automatically.
+            /// A management request (`action` plus the other payload keys); returns the reply,
+            /// typed with `result()` for the actions with a known shape, its `data()` as sent.
+            /// Management is never retried automatically.
             pub $($async)* fn management(
                 &self,
                 action: &str,
                 payload: $crate::__private::Map<String, $crate::__private::Value>,
-            ) -> Result<$crate::__private::Value, $crate::Error> {
+            ) -> Result<$crate::__private::tcm_proto::management::ManagementReply, $crate::Error> {
                 let request = $crate::__private::tcm_proto::ManagementRequest::new(action, payload);
                 self.call(request, $crate::CallOptions::new()) $($await)*
             }

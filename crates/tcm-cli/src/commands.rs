@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use tcm_blocking::{CallOptions, Client, ClientOptions, Shm};
 use tcm_proto::jsonrpc::Call;
-use tcm_proto::management::{ManagementReply, ManagementResult};
+use tcm_proto::management::ManagementResult;
 use tcm_proto::{
     AuthContext, ClientIdentity, Config, GetQueueStats, InferenceRequest, InfoRequest,
     ManagementRequest, Protocol, Secret, StreamFrame, TensorInput,
@@ -119,7 +119,7 @@ fn management(cli: &Cli, action: Option<&str>, payload: &Path, raw: bool) -> Res
         client.call(ManagementRequest::new(action.as_str(), body), timeout(cli)?)
     };
     client.close();
-    let reply = ManagementReply::new(action, reply?);
+    let reply = reply?;
     if raw {
         output::print(cli.output, reply.data());
         return Ok(());
@@ -727,7 +727,9 @@ mod tests {
             "inputs": [{"name": "INPUT__0", "type": "TYPE_FP32", "dims": [-1, 3]}],
             "outputs": []
         });
-        let result = ManagementReply::new("creation", data).result().unwrap();
+        let result = tcm_proto::management::ManagementReply::new("creation", data)
+            .result()
+            .unwrap();
         let printed = serde_json::to_string_pretty(&result).unwrap();
         let path = std::env::temp_dir().join(format!("tcm-endpoint-{}.json", std::process::id()));
         std::fs::write(&path, printed).unwrap();

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::envelope::{InferenceRequest, InfoRequest, ManagementRequest, PipelineStep, Request};
 use crate::event::{QueueStats, Response};
+use crate::management::ManagementReply;
 use crate::tensor::Outputs;
 
 /// A reply that is not of the kind its call expects (the server answered an info request with
@@ -32,23 +33,27 @@ impl UnexpectedResponse {
 pub trait Call {
     /// The typed result.
     type Output;
+    /// What reading the reply needs to remember of the call (`()` for most calls; the action
+    /// of a management call).
+    type Memo: Send + 'static;
 
-    /// The request to send.
-    fn into_request(self) -> Request;
+    /// The request to send, and what to remember for reading its reply.
+    fn into_request(self) -> (Request, Self::Memo);
 
     /// Reads the successful reply to the request.
-    fn read(response: Response) -> Result<Self::Output, UnexpectedResponse>;
+    fn read(memo: Self::Memo, response: Response) -> Result<Self::Output, UnexpectedResponse>;
 }
 
 /// Any request, answered with the raw [`Response`].
 impl Call for Request {
     type Output = Response;
+    type Memo = ();
 
-    fn into_request(self) -> Request {
-        self
+    fn into_request(self) -> (Request, ()) {
+        (self, ())
     }
 
-    fn read(response: Response) -> Result<Response, UnexpectedResponse> {
+    fn read((): (), response: Response) -> Result<Response, UnexpectedResponse> {
         Ok(response)
     }
 }
@@ -56,12 +61,13 @@ impl Call for Request {
 /// An info request with any action, answered with the reply's `data`.
 impl Call for InfoRequest {
     type Output = Value;
+    type Memo = ();
 
-    fn into_request(self) -> Request {
-        Request::Info(self)
+    fn into_request(self) -> (Request, ()) {
+        (Request::Info(self), ())
     }
 
-    fn read(response: Response) -> Result<Value, UnexpectedResponse> {
+    fn read((): (), response: Response) -> Result<Value, UnexpectedResponse> {
         match response {
             Response::Info { data, .. } => Ok(data),
             _ => Err(UnexpectedResponse::expected("an info response")),
@@ -75,28 +81,32 @@ pub struct GetQueueStats;
 
 impl Call for GetQueueStats {
     type Output = QueueStats;
+    type Memo = ();
 
-    fn into_request(self) -> Request {
-        Request::Info(InfoRequest::queue_stats())
+    fn into_request(self) -> (Request, ()) {
+        (Request::Info(InfoRequest::queue_stats()), ())
     }
 
-    fn read(response: Response) -> Result<QueueStats, UnexpectedResponse> {
-        let data = InfoRequest::read(response)?;
+    fn read((): (), response: Response) -> Result<QueueStats, UnexpectedResponse> {
+        let data = InfoRequest::read((), response)?;
         QueueStats::from_data(&data).ok_or(UnexpectedResponse::expected("a queue_stats object"))
     }
 }
 
-/// A management request, answered with the reply's `data`. Never retried automatically.
+/// A management request, answered with a [`ManagementReply`]: the reply's `data` as sent,
+/// typed on request for the actions with a known success shape. Never retried automatically.
 impl Call for ManagementRequest {
-    type Output = Value;
+    type Output = ManagementReply;
+    type Memo = String;
 
-    fn into_request(self) -> Request {
-        Request::Management(self)
+    fn into_request(self) -> (Request, String) {
+        let action = self.action.clone();
+        (Request::Management(self), action)
     }
 
-    fn read(response: Response) -> Result<Value, UnexpectedResponse> {
+    fn read(action: String, response: Response) -> Result<ManagementReply, UnexpectedResponse> {
         match response {
-            Response::Management { data } => Ok(data),
+            Response::Management { data } => Ok(ManagementReply::new(action, data)),
             _ => Err(UnexpectedResponse::expected("a management response")),
         }
     }
@@ -115,12 +125,13 @@ pub struct InferenceOutput {
 /// arrive before its final reply, whose outputs are empty: use a client's stream call for it.
 impl Call for InferenceRequest {
     type Output = InferenceOutput;
+    type Memo = ();
 
-    fn into_request(self) -> Request {
-        Request::Inference(Box::new(self))
+    fn into_request(self) -> (Request, ()) {
+        (Request::Inference(Box::new(self)), ())
     }
 
-    fn read(response: Response) -> Result<InferenceOutput, UnexpectedResponse> {
+    fn read((): (), response: Response) -> Result<InferenceOutput, UnexpectedResponse> {
         match response {
             Response::Inference {
                 model_name,
@@ -177,20 +188,35 @@ mod tests {
     fn a_reply_of_another_kind_is_an_unexpected_response() {
         let management = Response::Management { data: Value::Null };
         assert_eq!(
-            InfoRequest::read(management.clone()),
+            InfoRequest::read((), management.clone()),
             Err(UnexpectedResponse::expected("an info response"))
         );
-        assert!(InferenceRequest::read(management.clone()).is_err());
+        assert!(InferenceRequest::read((), management.clone()).is_err());
         let info = Response::Info {
             request_type: None,
             data: serde_json::json!({"total_queued": 1}),
         };
-        assert!(ManagementRequest::read(info.clone()).is_err());
-        assert_eq!(GetQueueStats::read(info).map(|s| s.total_queued), Ok(1));
+        assert!(ManagementRequest::read("deletion".into(), info.clone()).is_err());
+        assert_eq!(GetQueueStats::read((), info).map(|s| s.total_queued), Ok(1));
         let not_stats = Response::Info {
             request_type: None,
             data: serde_json::json!({"x": 1}),
         };
-        assert!(GetQueueStats::read(not_stats).is_err());
+        assert!(GetQueueStats::read((), not_stats).is_err());
+    }
+
+    #[test]
+    fn a_management_reply_remembers_its_action_for_typing() {
+        let request = ManagementRequest::new("create_vm", serde_json::Map::new());
+        let (_, memo) = request.into_request();
+        let data = serde_json::json!(["192.0.2.10", "vm-1"]);
+        let reply = ManagementRequest::read(memo, Response::Management { data: data.clone() });
+        let reply = reply.expect("a management reply");
+        assert_eq!(reply.action(), "create_vm");
+        assert_eq!(reply.data(), &data);
+        assert!(matches!(
+            reply.result(),
+            Ok(crate::management::ManagementResult::Vm(_))
+        ));
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use tcm_proto::management::ManagementReply;
 use tcm_proto::{
     AuthContext, Capabilities, Config, ConnectionState, DisconnectError, InferenceRequest,
     Notification, Outputs, PipelineStep, QueueStats, RequestError,
@@ -64,7 +65,11 @@ pub trait Adapter: 'static {
     fn capabilities(c: &Self::Client) -> Option<Capabilities>;
     fn state(c: &Self::Client) -> ConnectionState;
     fn queue_stats(c: &Self::Client) -> Call<QueueStats>;
-    fn management(c: &Self::Client, action: &str, payload: Map<String, Value>) -> Call<Value>;
+    fn management(
+        c: &Self::Client,
+        action: &str,
+        payload: Map<String, Value>,
+    ) -> Call<ManagementReply>;
     fn infer(c: &Self::Client, r: InferenceRequest, timeout: Option<Duration>) -> Call<Outputs>;
     fn pipeline(
         c: &Self::Client,
@@ -163,7 +168,11 @@ impl Adapter for Blocking {
     fn queue_stats(c: &Self::Client) -> Call<QueueStats> {
         c.queue_stats().map_err(|e| map_call!(tcm_blocking, e))
     }
-    fn management(c: &Self::Client, action: &str, payload: Map<String, Value>) -> Call<Value> {
+    fn management(
+        c: &Self::Client,
+        action: &str,
+        payload: Map<String, Value>,
+    ) -> Call<ManagementReply> {
         c.management(action, payload)
             .map_err(|e| map_call!(tcm_blocking, e))
     }
@@ -330,7 +339,7 @@ macro_rules! async_adapter {
                 c: &Self::Client,
                 action: &str,
                 payload: Map<String, Value>,
-            ) -> Call<Value> {
+            ) -> Call<ManagementReply> {
                 $block_on(c.management(action, payload)).map_err(|e| map_call!(tcm_async, e))
             }
             fn infer(
