@@ -271,13 +271,13 @@ fn config() -> RpcConfig {
         interval: Duration::from_secs(5),
         timeout: Duration::from_secs(5),
     });
-    c.reconnect = Some(ReconnectPolicy {
-        backoff: Backoff {
+    c.reconnect = Some(ReconnectPolicy::at_most(
+        5,
+        Backoff {
             initial: Duration::from_millis(50),
             cap: Duration::from_millis(200),
         },
-        max_attempts: Some(5),
-    });
+    ));
     c
 }
 

@@ -4,7 +4,7 @@ use std::io;
 
 use tcm_proto::{DisconnectError, EndpointError, RequestError, UnexpectedResponse};
 
-use crate::engine::Stopped;
+use crate::engine::{NotStarted, Stopped};
 
 /// Why a call on a connected TCM client failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,15 @@ pub enum Error {
 impl From<Stopped> for Error {
     fn from(_: Stopped) -> Self {
         Self::Stopped
+    }
+}
+
+impl From<NotStarted> for Error {
+    fn from(e: NotStarted) -> Self {
+        match e {
+            NotStarted::Stopped => Self::Stopped,
+            NotStarted::Full { limit } => Self::Request(RequestError::QueueFull { limit }),
+        }
     }
 }
 

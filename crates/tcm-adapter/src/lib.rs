@@ -11,12 +11,14 @@ pub mod call;
 #[doc(hidden)]
 pub mod engine;
 pub mod error;
+mod event;
 mod macros;
 pub mod options;
 pub mod rpc;
 pub mod tls;
 
 pub use error::{ConnectError, Error, ProbeError, TransportError};
+pub use event::ClientEvent;
 pub use options::{CallOptions, ClientOptions, Shm};
 pub use rpc::{RpcClientEvent, RpcConnectError, RpcHandlers, RpcOptions};
 pub use tcm_proto::InferenceOutput;

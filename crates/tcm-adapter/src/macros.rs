@@ -79,7 +79,7 @@ macro_rules! tcm_client {
                 let options = options.into();
                 let (request, keep) =
                     $crate::call::prepare(call, &options, || self.capabilities())?;
-                let mut ticket = self.shared.caller.start(request, options.timeout)?;
+                let mut ticket = self.shared.caller.start(request, options.timeout, 0)?;
                 let outcome = $crate::__wait!(ticket, { $($await)* } $recv)?;
                 $crate::call::finish::<C>(keep, outcome)
             }
@@ -94,7 +94,8 @@ macro_rules! tcm_client {
             ) -> Result<$stream, $crate::Error> {
                 let timeout = options.into().timeout;
                 let request = request.into_stream().into();
-                let ticket = self.shared.caller.start(request, timeout)?;
+                let frames = self.shared.target.options.stream_buffer;
+                let ticket = self.shared.caller.start(request, timeout, frames)?;
                 Ok(<$stream>::new(self.clone(), ticket))
             }
 
@@ -127,6 +128,13 @@ macro_rules! tcm_client {
             /// out once. When it is full, new notifications are dropped (and counted in the log).
             pub fn notifications(&self) -> Option<$crate::__private::Receiver<$crate::__private::tcm_proto::Notification>> {
                 self.shared.extra.notifications.lock().ok()?.take()
+            }
+
+            /// The connection's changes: every (re)connect and disconnect, with when the next
+            /// attempt starts (`None`: given up). Up to 64 unread are kept; later ones are
+            /// dropped (and counted in the log). Handed out once.
+            pub fn events(&self) -> Option<$crate::__private::Receiver<$crate::ClientEvent>> {
+                self.shared.extra.events.lock().ok()?.take()
             }
 
             /// The capabilities negotiated on the current transport; `None` while reconnecting.
@@ -367,8 +375,13 @@ macro_rules! rpc_client {
             ) -> Result<$crate::__private::Value, $crate::__private::tcm_proto::jsonrpc::CallError> {
                 use $crate::__private::tcm_proto::jsonrpc::CallError;
                 let timeout = options.into().timeout;
-                let started = self.shared.caller.start(call, timeout);
-                let mut ticket = started.map_err(|_| CallError::NotConnected)?;
+                let mut ticket = match self.shared.caller.start(call, timeout, 0) {
+                    Ok(ticket) => ticket,
+                    Err($crate::engine::NotStarted::Full { limit }) => {
+                        return Err(CallError::TooManyPending(limit));
+                    }
+                    Err($crate::engine::NotStarted::Stopped) => return Err(CallError::NotConnected),
+                };
                 $crate::__wait!(ticket, { $($await)* } $recv).unwrap_or(Err(CallError::NotConnected))
             }
 

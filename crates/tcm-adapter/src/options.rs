@@ -24,8 +24,20 @@ pub struct ClientOptions {
     pub webpki_roots: bool,
     /// Capacity of the notification channel (alerts, advisories, unmatched frames) returned by
     /// `Client::notifications`; 0 (the default) only logs them. When the channel is full, new
-    /// notifications are dropped with a warning rather than blocking the connection.
+    /// notifications are dropped (and counted in one warning per interval) rather than blocking
+    /// the connection.
     pub notification_capacity: usize,
+    /// Frames of one stream that may wait unread (default 1024). A stream whose reader falls
+    /// further behind is cancelled and ends with `RequestError::SlowConsumer`: one slow reader
+    /// must neither grow the client's memory without bound nor stall the other calls sharing the
+    /// connection (which holding back the socket would).
+    pub stream_buffer: usize,
+    /// Calls made but not yet taken by the I/O loop (default 4096). When it is full, a new
+    /// call fails at once with `RequestError::QueueFull` (`CallError::TooManyPending` for
+    /// JSON-RPC) instead of waiting: the loop is already behind, and an immediate typed error
+    /// is the backpressure the caller can act on, in blocking and async code alike. The core's
+    /// own queues (`Config::max_queued`) bound what the loop then holds.
+    pub max_queued_calls: usize,
 }
 
 impl Default for ClientOptions {
@@ -38,6 +50,8 @@ impl Default for ClientOptions {
             ca_pem: None,
             webpki_roots: true,
             notification_capacity: 0,
+            stream_buffer: 1024,
+            max_queued_calls: 4096,
         }
     }
 }
@@ -64,6 +78,18 @@ impl ClientOptions {
     /// Keeps up to `capacity` unread notifications for `Client::notifications`.
     pub fn with_notifications(mut self, capacity: usize) -> Self {
         self.notification_capacity = capacity;
+        self
+    }
+
+    /// Sets how many frames of one stream may wait unread.
+    pub fn with_stream_buffer(mut self, frames: usize) -> Self {
+        self.stream_buffer = frames.max(1);
+        self
+    }
+
+    /// Sets how many calls may wait for the I/O loop.
+    pub fn with_max_queued_calls(mut self, calls: usize) -> Self {
+        self.max_queued_calls = calls.max(1);
         self
     }
 

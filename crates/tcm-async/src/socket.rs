@@ -62,6 +62,8 @@ impl Socket {
     /// Drops the open socket without a close frame.
     pub(crate) fn abandon(&mut self) {
         self.ws = None;
+        self.out = None;
+        self.unflushed = false;
     }
 
     /// Drops a closing socket whose time is up.
@@ -80,6 +82,10 @@ impl Socket {
         until: Instant,
     ) -> bool {
         self.poll_closing(cx);
+        if (self.out.is_some() || self.unflushed) && !engine.wants_transport() {
+            // A peer that stopped reading, on a transport the session has given up: drop it.
+            self.abandon();
+        }
         loop {
             if self.out.is_none() {
                 self.out = match engine.poll_transmit() {

@@ -13,7 +13,8 @@ use tcm_proto::http::{HttpResponse, get_request};
 use crate::transport::open_stream;
 
 /// Performs `GET path` on a fresh stream to `target` (TLS for `wss`) within its HTTP timeout;
-/// every read is bounded by what is left of it, so a trickling server cannot stretch it.
+/// every read and write is bounded by what is left of it, so a trickling server cannot stretch
+/// it.
 pub(crate) fn get(target: &Target, path: &str) -> Result<HttpResponse, ProbeError> {
     let deadline = Instant::now() + target.options.http_timeout;
     let mut stream = open_stream(&target.endpoint, target.tls.as_ref(), deadline)?;
@@ -21,11 +22,7 @@ pub(crate) fn get(target: &Target, path: &str) -> Result<HttpResponse, ProbeErro
     stream.flush()?;
     let mut reader = ResponseReader::new();
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(ProbeError::Io(std::io::ErrorKind::TimedOut.into()));
-        }
-        stream.tcp().set_read_timeout(Some(left))?;
+        // Every read is bounded by what is left of the deadline (see `Tcp`).
         let read = stream.read(reader.chunk());
         if let Some(response) = reader.on_read(read)? {
             return Ok(response);

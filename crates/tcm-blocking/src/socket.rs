@@ -58,6 +58,7 @@ impl Socket {
     /// Drops the open socket without a close frame.
     pub(crate) fn abandon(&mut self) {
         self.ws = None;
+        self.blocked = false;
     }
 
     /// Writes what `engine` has to send, as far as the socket takes it without blocking; a close
@@ -69,6 +70,10 @@ impl Socket {
         grace: Duration,
     ) {
         self.finish_closing(now);
+        if self.blocked && !engine.wants_transport() {
+            // A peer that stopped reading, on a transport the session has given up: drop it.
+            self.abandon();
+        }
         if self.blocked {
             self.flush(engine, now);
         }
@@ -204,5 +209,5 @@ impl Socket {
 
 #[cfg(unix)]
 fn tcp(ws: &Ws) -> &std::net::TcpStream {
-    ws.get_ref().tcp()
+    ws.get_ref().tcp().socket()
 }

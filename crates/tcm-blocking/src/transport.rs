@@ -14,21 +14,82 @@ use tcm_proto::{Endpoint, Secret};
 use tungstenite::WebSocket;
 use tungstenite::handshake::HandshakeError;
 
-/// A byte stream the WebSocket runs over, with the TCP socket under it (to poll and time out).
-pub(crate) trait Io: Read + Write + Send {
-    /// The underlying socket.
-    fn tcp(&self) -> &TcpStream;
+/// A TCP socket whose every read and write, while a deadline is set, is bounded by what is left
+/// of it: a peer that trickles bytes during TLS, the upgrade or a probe cannot stretch them past
+/// their deadline. The I/O loop lifts the deadline once the socket is non-blocking.
+#[derive(Debug)]
+pub(crate) struct Tcp {
+    socket: TcpStream,
+    deadline: Option<Instant>,
 }
 
-impl Io for TcpStream {
-    fn tcp(&self) -> &TcpStream {
-        self
+impl Tcp {
+    fn arm(&self) -> io::Result<()> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.socket.set_read_timeout(Some(left))?;
+        self.socket.set_write_timeout(Some(left))
     }
 }
 
-impl Io for StreamOwned<ClientConnection, TcpStream> {
-    fn tcp(&self) -> &TcpStream {
+impl Read for Tcp {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.socket.read(buf)
+    }
+}
+
+impl Write for Tcp {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.socket.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.socket.flush()
+    }
+}
+
+/// A byte stream the WebSocket runs over, with the TCP socket under it (to poll).
+pub(crate) trait Io: Read + Write + Send {
+    /// The underlying socket.
+    fn tcp(&self) -> &Tcp;
+
+    /// Makes the socket non-blocking and lifts the dial's deadline: from now on the I/O loop
+    /// bounds every wait itself.
+    fn go_non_blocking(&mut self) -> io::Result<()>;
+}
+
+impl Io for Tcp {
+    fn tcp(&self) -> &Tcp {
+        self
+    }
+
+    fn go_non_blocking(&mut self) -> io::Result<()> {
+        self.deadline = None;
+        self.socket.set_nonblocking(true)
+    }
+}
+
+impl Io for StreamOwned<ClientConnection, Tcp> {
+    fn tcp(&self) -> &Tcp {
         &self.sock
+    }
+
+    fn go_non_blocking(&mut self) -> io::Result<()> {
+        self.sock.go_non_blocking()
+    }
+}
+
+impl Tcp {
+    /// The socket itself, to poll on.
+    pub(crate) fn socket(&self) -> &TcpStream {
+        &self.socket
     }
 }
 
@@ -82,16 +143,16 @@ fn tls_error(e: io::Error) -> TransportError {
     tcm_adapter::error::tls_error(e)
 }
 
-/// Opens TCP (and TLS for `wss`) with the socket timeouts set to what is left of `deadline`.
+/// Opens TCP (and TLS for `wss`), every read and write bounded by `deadline`.
 pub(crate) fn open_stream(
     endpoint: &Endpoint,
     tls: Option<&Arc<ClientConfig>>,
     deadline: Instant,
 ) -> Result<Stream, TransportError> {
-    let tcp = tcp_connect(endpoint, deadline)?;
-    let left = remaining(deadline)?;
-    tcp.set_read_timeout(Some(left))?;
-    tcp.set_write_timeout(Some(left))?;
+    let tcp = Tcp {
+        socket: tcp_connect(endpoint, deadline)?,
+        deadline: Some(deadline),
+    };
     if !endpoint.tls {
         return Ok(Box::new(tcp));
     }
@@ -119,11 +180,11 @@ pub(crate) fn connect_ws(
     let stream = open_stream(&target.endpoint, target.tls.as_ref(), deadline)?;
     let request = upgrade::request(&target.endpoint, headers)?;
     let config = upgrade::config(max_inbound);
-    let ws = match tungstenite::client::client_with_config(request, stream, Some(config)) {
+    let mut ws = match tungstenite::client::client_with_config(request, stream, Some(config)) {
         Ok((ws, _response)) => ws,
         Err(HandshakeError::Failure(e)) => return Err(upgrade::error(e)),
         Err(HandshakeError::Interrupted(_)) => return Err(TransportError::Timeout),
     };
-    ws.get_ref().tcp().set_nonblocking(true)?;
+    ws.get_mut().go_non_blocking()?;
     Ok(ws)
 }

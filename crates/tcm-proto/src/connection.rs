@@ -11,6 +11,7 @@ use crate::error::{DisconnectError, ErrorCode, RequestError};
 use crate::event::{Dial, Event, Notification, RequestId, Response, Transmit};
 use crate::frame::{DecodeError, ErrorFrame, ServerFrame};
 use crate::keepalive::{self, Keepalive};
+use crate::outgoing::Outgoing;
 use crate::retry::Reconnects;
 use crate::rng::Rng;
 use crate::session::{DialFailure, Routed, Session, delegate_session};
@@ -115,7 +116,7 @@ pub struct Connection {
     keepalive: Option<Keepalive>,
     correlator: Correlator,
     next_id: u64,
-    transmits: VecDeque<Transmit>,
+    transmits: Outgoing<RequestId>,
     events: VecDeque<Event>,
     dial: Option<Dial>,
     reconnects: Reconnects,
@@ -143,7 +144,7 @@ impl Connection {
             keepalive: None,
             correlator: Correlator::new(),
             next_id: 1,
-            transmits: VecDeque::new(),
+            transmits: Outgoing::default(),
             events: VecDeque::new(),
             dial: None,
             reconnects: Reconnects::default(),
@@ -217,10 +218,9 @@ impl Connection {
         self.last_error = None;
         self.shutdown_seen = false;
         match encode_auth(&self.uuid, &self.auth, &self.config.capabilities) {
-            Ok(text) => self.transmits.push_back(Transmit::Text(text)),
+            Ok(text) => self.transmits.push(Transmit::Text(text)),
             Err(e) => {
-                self.transmits
-                    .push_back(close_frame(1000, "encode failure"));
+                self.transmits.push(close_frame(1000, "encode failure"));
                 self.disconnect(now, DisconnectError::ConnectFailed { message: e }, false);
                 return;
             }
@@ -301,7 +301,7 @@ impl Connection {
             k.on_receive(now);
         }
         match frame {
-            ServerFrame::AuthOk { capability } => self.on_auth_ok(capability),
+            ServerFrame::AuthOk { capability } => self.on_auth_ok(now, capability),
             ServerFrame::Error(e) => self.on_error(now, e),
             other => self.route(now, other),
         }
@@ -314,7 +314,7 @@ impl Connection {
                 self.shutdown_seen = true;
                 let message = e.message.clone();
                 self.transmits
-                    .push_back(close_frame(1000, "server shutting down"));
+                    .push(close_frame(1000, "server shutting down"));
                 self.notify(Notification::ServerError(e));
                 self.disconnect(now, DisconnectError::Shutdown { message }, true);
                 return;
@@ -378,7 +378,7 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
             State::Authenticating { deadline } if now >= deadline => {
-                self.transmits.push_back(close_frame(1000, "auth timeout"));
+                self.transmits.push(close_frame(1000, "auth timeout"));
                 self.disconnect(now, DisconnectError::AuthTimeout, true);
             }
             State::Backoff { until, probe } if now >= until => {
@@ -487,7 +487,7 @@ impl Connection {
             return;
         }
         if matches!(self.state, State::Authenticating { .. } | State::Open) {
-            self.transmits.push_back(close_frame(1000, ""));
+            self.transmits.push(close_frame(1000, ""));
         }
         self.dial = None;
         self.disconnect(now, DisconnectError::Local, false);
@@ -498,7 +498,7 @@ impl Connection {
     /// The next frame to write to the socket.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        self.transmits.pop()
     }
 
     /// The next event for the application.
@@ -556,6 +556,8 @@ impl Connection {
         outcome: Result<Response, RequestError>,
         orphan: Option<Instant>,
     ) {
+        // A request whose frame was never written holds no slot on the server.
+        let orphan = orphan.filter(|_| !self.transmits.withdraw(&id));
         if self.correlator.remove(id, orphan).is_some() {
             self.events.push_back(Event::Finished { id, outcome });
         }
@@ -566,7 +568,7 @@ impl Connection {
         self.finish(id, Err(error), Some(now));
     }
 
-    fn on_auth_ok(&mut self, capability: Option<Vec<String>>) {
+    fn on_auth_ok(&mut self, now: Instant, capability: Option<Vec<String>>) {
         if !matches!(self.state, State::Authenticating { .. }) {
             // A second auth.ok answers nothing.
             self.notify(Notification::Unmatched(ServerFrame::AuthOk { capability }));
@@ -574,7 +576,7 @@ impl Connection {
         }
         let caps = Capabilities::from_auth_ok(capability);
         self.state = State::Open;
-        self.reconnects.reset();
+        self.reconnects.established(now);
         self.capabilities = Some(caps.clone());
         self.events.push_back(Event::Authenticated {
             uuid: self.uuid.clone(),
@@ -645,7 +647,7 @@ impl Connection {
             };
             match encoded {
                 Ok(text) if text.len() <= self.config.max_message_bytes => {
-                    self.transmits.push_back(Transmit::Text(text));
+                    self.transmits.push_request(id, Transmit::Text(text));
                 }
                 Ok(text) => {
                     let error = RequestError::TooLarge {
@@ -662,6 +664,7 @@ impl Connection {
     /// The transport is gone: fail everything, then back off or close for good.
     fn disconnect(&mut self, now: Instant, error: DisconnectError, may_reconnect: bool) {
         self.keepalive = None;
+        self.transmits.withdraw_all();
         self.capabilities = None;
         for id in self.correlator.drain() {
             self.events.push_back(Event::Finished {
@@ -697,7 +700,8 @@ impl Connection {
     /// connection gets a new uuid, so the late reply can never reach it. Requests in flight fail
     /// (their replies would go to the old uuid); requests never sent wait for the new transport.
     fn recycle(&mut self, now: Instant) {
-        self.transmits.push_back(close_frame(1000, "recycle"));
+        self.transmits.push(close_frame(1000, "recycle"));
+        self.transmits.withdraw_all();
         self.keepalive = None;
         self.capabilities = None;
         for id in self.correlator.drain_in_flight() {

@@ -296,6 +296,14 @@ pub enum RequestError {
     /// The request could not be encoded.
     #[error("request could not be encoded: {0}")]
     Encode(String),
+    /// A stream's frames were not read fast enough: more than `limit` waited unread, so the
+    /// stream was cancelled rather than buffered without bound. Raised by the client, not the
+    /// server.
+    #[error("the stream was read too slowly: more than {limit} frames waited unread")]
+    SlowConsumer {
+        /// The stream buffer's limit (`ClientOptions::stream_buffer`).
+        limit: usize,
+    },
 }
 
 impl RequestError {

@@ -1,7 +1,6 @@
 //! Keepalive: ask for a ping when the link has been idle, declare the peer dead when nothing
 //! comes back in time.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -87,7 +86,7 @@ impl Keepalive {
 pub(crate) fn fire(
     keepalive: &mut Option<Keepalive>,
     now: Instant,
-    transmits: &mut VecDeque<Transmit>,
+    transmits: &mut impl Extend<Transmit>,
 ) -> bool {
     let action = keepalive
         .as_mut()
@@ -95,14 +94,14 @@ pub(crate) fn fire(
     match action {
         KeepaliveAction::Nothing => false,
         KeepaliveAction::Ping => {
-            transmits.push_back(Transmit::Ping(Bytes::from_static(b"keepalive")));
+            transmits.extend([Transmit::Ping(Bytes::from_static(b"keepalive"))]);
             false
         }
         KeepaliveAction::Dead => {
-            transmits.push_back(Transmit::Close {
+            transmits.extend([Transmit::Close {
                 code: 1001,
                 reason: "keepalive timeout".to_owned(),
-            });
+            }]);
             true
         }
     }

@@ -42,6 +42,7 @@ pub mod http;
 pub mod jsonrpc;
 pub mod keepalive;
 pub mod management;
+mod outgoing;
 pub mod retry;
 pub mod rng;
 pub mod session;

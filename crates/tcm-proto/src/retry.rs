@@ -98,12 +98,22 @@ impl RetryPolicy {
 /// After an unexpected close the connection waits a jittered backoff, then dials again with a
 /// fresh uuid. After `SYSTEM_SHUTDOWN` it first asks the driver to probe `GET /ready` and dials
 /// only once the server says ready. Authentication failures and local closes are final.
+///
+/// The backoff grows with every attempt and starts again only once a connection has stayed up
+/// for [`healthy_after`](Self::healthy_after): a server that accepts and then drops at once
+/// (flapping) is dialled ever more slowly, up to the cap, never in a storm. The default keeps
+/// trying for as long as the client lives, with a capped delay, while requests fail by their own
+/// deadlines; giving up is an explicit choice ([`at_most`](Self::at_most)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReconnectPolicy {
-    /// Delay between attempts; the attempt counter resets after a successful auth.
+    /// Delay between attempts.
     pub backoff: Backoff,
-    /// Consecutive failed attempts before giving up; `None` retries forever.
+    /// Consecutive failed attempts before giving up; `None` retries for as long as the client
+    /// lives.
     pub max_attempts: Option<u32>,
+    /// How long a connection must stay up before the backoff starts again from `initial`.
+    pub healthy_after: Duration,
 }
 
 impl Default for ReconnectPolicy {
@@ -113,8 +123,34 @@ impl Default for ReconnectPolicy {
                 initial: Duration::from_millis(200),
                 cap: Duration::from_secs(30),
             },
-            max_attempts: Some(10),
+            max_attempts: None,
+            healthy_after: Duration::from_secs(10),
         }
+    }
+}
+
+impl ReconnectPolicy {
+    /// The default: keep trying, with `backoff`.
+    pub fn forever(backoff: Backoff) -> Self {
+        Self {
+            backoff,
+            ..Self::default()
+        }
+    }
+
+    /// Give up after `attempts` consecutive failed attempts, with `backoff`.
+    pub fn at_most(attempts: u32, backoff: Backoff) -> Self {
+        Self {
+            backoff,
+            max_attempts: Some(attempts),
+            ..Self::default()
+        }
+    }
+
+    /// Sets [`healthy_after`](Self::healthy_after).
+    pub fn with_healthy_after(mut self, healthy_after: Duration) -> Self {
+        self.healthy_after = healthy_after;
+        self
     }
 }
 
@@ -123,6 +159,8 @@ impl Default for ReconnectPolicy {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Reconnects {
     attempts: u32,
+    /// When the current connection was established, if it is up.
+    up_since: Option<std::time::Instant>,
 }
 
 impl Reconnects {
@@ -134,6 +172,13 @@ impl Reconnects {
         rng: &mut Rng,
     ) -> Option<std::time::Instant> {
         let policy = policy?;
+        if self
+            .up_since
+            .take()
+            .is_some_and(|t| now.saturating_duration_since(t) >= policy.healthy_after)
+        {
+            self.attempts = 0;
+        }
         if policy.max_attempts.is_some_and(|max| self.attempts >= max) {
             return None;
         }
@@ -142,9 +187,10 @@ impl Reconnects {
         Some(until)
     }
 
-    /// A session was established: the next failure starts the backoff again.
-    pub(crate) fn reset(&mut self) {
-        self.attempts = 0;
+    /// A session was established at `now`: if it stays up long enough, the next failure
+    /// starts the backoff again.
+    pub(crate) fn established(&mut self, now: std::time::Instant) {
+        self.up_since = Some(now);
     }
 }
 
@@ -224,6 +270,52 @@ mod tests {
             message: String::new(),
         };
         assert!(p.next_delay(1, true, &full, &mut rng).is_some());
+    }
+
+    #[test]
+    fn the_backoff_starts_again_only_after_a_healthy_connection() {
+        let policy = ReconnectPolicy::at_most(
+            100,
+            Backoff {
+                initial: Duration::from_secs(1),
+                cap: Duration::from_secs(1_000),
+            },
+        );
+        let mut rng = Rng::new(7);
+        let mut r = Reconnects::default();
+        let t0 = std::time::Instant::now();
+        // A flapping server: up for a moment after every attempt.
+        for _ in 0..5 {
+            r.next(Some(policy), t0, &mut rng);
+            r.established(t0);
+        }
+        r.next(Some(policy), t0 + Duration::from_secs(1), &mut rng);
+        assert_eq!(
+            r.attempts, 6,
+            "short-lived connections do not reset the backoff"
+        );
+        r.established(t0);
+        r.next(Some(policy), t0 + policy.healthy_after, &mut rng);
+        assert_eq!(r.attempts, 1, "a healthy connection starts it again");
+    }
+
+    #[test]
+    fn the_default_never_gives_up_and_a_finite_policy_does() {
+        let mut rng = Rng::new(7);
+        let mut r = Reconnects::default();
+        let now = std::time::Instant::now();
+        for _ in 0..10_000 {
+            assert!(
+                r.next(Some(ReconnectPolicy::default()), now, &mut rng)
+                    .is_some()
+            );
+        }
+        let finite = ReconnectPolicy::at_most(3, Backoff::default());
+        let mut r = Reconnects::default();
+        let tries = (0..10)
+            .filter(|_| r.next(Some(finite), now, &mut rng).is_some())
+            .count();
+        assert_eq!(tries, 3);
     }
 
     #[test]

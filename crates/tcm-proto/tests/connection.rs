@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::{Value, json};
 use tcm_proto::{
-    Config, ConnectionState, Dial, DisconnectError, ErrorCode, Event, InferenceRequest,
+    Backoff, Config, ConnectionState, Dial, DisconnectError, ErrorCode, Event, InferenceRequest,
     InfoRequest, ManagementRequest, Notification, Protocol, ReconnectPolicy, Request, RequestError,
     Response, ShmReference, StreamFrame, TritonCode,
 };
@@ -697,10 +697,7 @@ fn a_shutdown_drop_notice_fails_its_request_without_retry() {
 #[test]
 fn reconnect_attempts_are_bounded_by_the_policy() {
     let mut c = config();
-    c.reconnect = Some(ReconnectPolicy {
-        max_attempts: Some(2),
-        ..Default::default()
-    });
+    c.reconnect = Some(ReconnectPolicy::at_most(2, Backoff::default()));
     let mut h = Harness::open(c);
     h.closed(None);
     for _ in 0..2 {
@@ -786,4 +783,46 @@ fn the_auth_token_never_appears_in_debug_output() {
     assert!(!format!("{auth:?}").contains("s3cr3t"));
     let conn = tcm_proto::Connection::new(Config::new("c"), auth);
     assert!(!format!("{conn:?}").contains("s3cr3t"));
+}
+
+#[test]
+fn a_request_that_times_out_before_its_frame_was_taken_is_never_sent_and_holds_no_slot() {
+    // The driver cannot write (the peer does not read), so it takes no frame from the queue.
+    let mut h = Harness::open(config());
+    let a = h
+        .conn
+        .request(h.now, identity(vec![1.0]), Some(Duration::from_secs(1)))
+        .unwrap();
+    h.now += Duration::from_secs(1);
+    h.conn.handle_timeout(h.now);
+    h.drain();
+    assert_eq!(h.outcome(a), Err(RequestError::Timeout));
+    assert!(
+        h.take_frames().is_empty(),
+        "the timed-out request's frame was withdrawn, never written"
+    );
+    let b = h.request(identity(vec![2.0]));
+    assert_eq!(
+        h.take_frames().len(),
+        1,
+        "the inference slot is free at once: b goes out without a recycle"
+    );
+    h.server(&completed(r#"{"OUTPUT0":[2.0]}"#));
+    assert!(h.outcome(b).is_ok());
+}
+
+#[test]
+fn a_disconnect_withdraws_every_request_frame_not_yet_written() {
+    let mut h = Harness::open(config());
+    let a = h
+        .conn
+        .request(h.now, queue_stats(), Some(Duration::from_secs(5)))
+        .unwrap();
+    h.conn.handle_closed(h.now, None, "reset");
+    h.drain();
+    assert!(matches!(h.outcome(a), Err(RequestError::Disconnected(_))));
+    assert!(
+        h.take_frames().is_empty(),
+        "nothing of the old transport is written to the next one"
+    );
 }

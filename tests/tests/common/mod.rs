@@ -34,13 +34,13 @@ pub fn client_config(uuid: &str) -> Config {
             cap: Duration::from_millis(50),
         },
     };
-    c.reconnect = Some(ReconnectPolicy {
-        backoff: Backoff {
+    c.reconnect = Some(ReconnectPolicy::at_most(
+        100,
+        Backoff {
             initial: Duration::from_millis(20),
             cap: Duration::from_millis(200),
         },
-        max_attempts: Some(100),
-    });
+    ));
     c
 }
 

@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Command, Protocol, Reply};
@@ -13,6 +13,34 @@ use super::{Command, Protocol, Reply};
 #[error("the client's I/O loop has stopped")]
 pub struct Stopped;
 
+/// Why a call could not be started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStarted {
+    /// The I/O loop has stopped.
+    Stopped,
+    /// `limit` calls already wait for the I/O loop.
+    Full {
+        /// `ClientOptions::max_queued_calls`.
+        limit: usize,
+    },
+}
+
+impl From<Stopped> for NotStarted {
+    fn from(_: Stopped) -> Self {
+        Self::Stopped
+    }
+}
+
+/// Counts a call as waiting for the I/O loop until the loop takes it (drops the command).
+#[derive(Debug)]
+pub struct Queued(Arc<AtomicUsize>);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Wakes a loop that sleeps on something other than the command channel.
 pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
@@ -21,6 +49,8 @@ pub struct Caller<P: Protocol> {
     commands: async_channel::Sender<Command<P>>,
     wake: Option<Wake>,
     next_call: AtomicU64,
+    queued: Arc<AtomicUsize>,
+    max_queued: usize,
 }
 
 impl<P: Protocol> std::fmt::Debug for Caller<P> {
@@ -32,12 +62,19 @@ impl<P: Protocol> std::fmt::Debug for Caller<P> {
 }
 
 impl<P: Protocol> Caller<P> {
-    /// A caller on `commands`; `wake` (if any) is rung after every command.
-    pub fn new(commands: async_channel::Sender<Command<P>>, wake: Option<Wake>) -> Self {
+    /// A caller on `commands` that lets at most `max_queued` calls wait for the loop; `wake`
+    /// (if any) is rung after every command.
+    pub fn new(
+        commands: async_channel::Sender<Command<P>>,
+        wake: Option<Wake>,
+        max_queued: usize,
+    ) -> Self {
         Self {
             commands,
             wake,
             next_call: AtomicU64::new(1),
+            queued: Arc::new(AtomicUsize::new(0)),
+            max_queued,
         }
     }
 
@@ -51,20 +88,31 @@ impl<P: Protocol> Caller<P> {
     }
 
     /// Starts a request with a deadline of `timeout` from now; its replies arrive on the
-    /// ticket, which cancels the request if dropped before the outcome.
+    /// ticket, which cancels the request if dropped before the outcome. A stream's ticket holds
+    /// up to `frames` unread frames (0 for a call with one outcome).
     pub fn start(
         self: &Arc<Self>,
         request: P::Request,
         timeout: Option<Duration>,
-    ) -> Result<Ticket<P>, Stopped> {
+        frames: usize,
+    ) -> Result<Ticket<P>, NotStarted> {
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= self.max_queued {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(NotStarted::Full {
+                limit: self.max_queued,
+            });
+        }
+        let queued = Queued(Arc::clone(&self.queued));
         let call = self.next_call.fetch_add(1, Ordering::Relaxed);
-        let (reply, rx) = async_channel::unbounded();
+        // One place more than the frames, so the outcome always has room.
+        let (reply, rx) = async_channel::bounded(frames.saturating_add(1));
         self.send(Command::Request {
             call,
             request,
             timeout,
             issued: Instant::now(),
             reply,
+            queued,
         })?;
         Ok(Ticket {
             caller: Arc::clone(self),

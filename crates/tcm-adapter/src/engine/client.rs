@@ -12,13 +12,19 @@ use super::caller::{Caller, Wake};
 use super::outbox::Outbox;
 use super::{Command, Engine, Protocol, RpcObserver, Status, TcmObserver};
 use crate::error::ConnectError;
+use crate::event::ClientEvent;
 use crate::options::ClientOptions;
 use crate::rpc::{
     RpcClientEvent, RpcConnectError, RpcHandlers, RpcOptions, SharedHandlers, worker,
 };
 
-/// Unread JSON-RPC client events kept; later ones are dropped (and counted in the log).
-pub const RPC_EVENT_CAPACITY: usize = 64;
+/// Unread connection events kept (TCM and JSON-RPC clients); later ones are dropped (and
+/// counted in the log).
+pub const EVENT_CAPACITY: usize = 64;
+
+/// Server requests and notifications waiting for the JSON-RPC handler worker. When it is full,
+/// a request is answered with -32603 at once and a notification is dropped (and counted).
+pub const JOB_CAPACITY: usize = 1024;
 
 /// Where and how the I/O loop dials.
 #[derive(Debug, Clone)]
@@ -115,7 +121,7 @@ fn assemble<P: Protocol, X>(
     let engine = Engine::new(session, observer, status.clone(), ready_tx);
     let (tx, commands) = async_channel::unbounded();
     let shared = Arc::new(Shared {
-        caller: Arc::new(Caller::new(tx, wake)),
+        caller: Arc::new(Caller::new(tx, wake, target.options.max_queued_calls)),
         status,
         target: target.clone(),
         extra,
@@ -137,6 +143,8 @@ fn assemble<P: Protocol, X>(
 pub struct TcmExtra {
     /// The notification receiver, handed out once.
     pub notifications: Mutex<Option<async_channel::Receiver<Notification>>>,
+    /// The connection-event receiver, handed out once.
+    pub events: Mutex<Option<async_channel::Receiver<ClientEvent>>>,
 }
 
 /// The shared state of a TCM client.
@@ -154,16 +162,16 @@ pub fn tcm(
     let session = Connection::new(super::seeded(config), auth);
     let capacity = target.options.notification_capacity;
     let (notifications, rx) = Outbox::bounded(capacity, "notification");
+    let (events, events_rx) = Outbox::bounded(EVENT_CAPACITY, "client event");
     let extra = TcmExtra {
         notifications: Mutex::new(rx),
+        events: Mutex::new(events_rx),
     };
-    Ok(assemble(
-        session,
-        TcmObserver { notifications },
-        target,
-        extra,
-        wake,
-    ))
+    let observer = TcmObserver {
+        notifications,
+        events,
+    };
+    Ok(assemble(session, observer, target, extra, wake))
 }
 
 /// What a JSON-RPC client's handles hold beyond the common part.
@@ -189,8 +197,8 @@ pub fn rpc<C: Send + 'static>(
 ) -> Result<Parts<RpcSession, RpcExtra<C>>, RpcConnectError> {
     let target = Target::new::<RpcConnectError>(url, options.transport)?;
     let session = RpcSession::new(super::seeded_rpc(config));
-    let (events, events_rx) = Outbox::bounded(RPC_EVENT_CAPACITY, "client event");
-    let (jobs, jobs_rx) = std::sync::mpsc::channel();
+    let (events, events_rx) = Outbox::bounded(EVENT_CAPACITY, "client event");
+    let (jobs, jobs_rx) = Outbox::bounded(JOB_CAPACITY, "server request or notification");
     let extra = RpcExtra {
         handlers: SharedHandlers::new(handlers),
         events: Mutex::new(events_rx),
@@ -198,8 +206,9 @@ pub fn rpc<C: Send + 'static>(
     let parts = assemble(session, RpcObserver { events, jobs }, target, extra, wake);
     let weak: Weak<RpcShared<C>> = Arc::downgrade(&parts.shared);
     let replies = Arc::clone(&parts.shared.caller);
+    let no_worker = || RpcConnectError::Spawn(std::io::ErrorKind::InvalidInput.into());
     worker::spawn(
-        jobs_rx,
+        jobs_rx.ok_or_else(no_worker)?,
         parts.shared.extra.handlers.clone(),
         move || weak.upgrade().map(handle),
         move |id, outcome| {

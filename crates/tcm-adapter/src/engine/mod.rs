@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use tcm_proto::{ConnectionState, DialFailure, Routed, Session, StreamFrame, Transmit};
 
-pub use caller::{Caller, Outcome, Stopped, Ticket, Wake};
+pub use caller::{Caller, NotStarted, Outcome, Queued, Stopped, Ticket, Wake};
 pub use frames::Frames;
 pub use load::{LoadGuard, Members};
 pub use protocol::{Protocol, RpcObserver, TcmObserver};
@@ -60,8 +60,10 @@ pub enum Command<S: Session> {
         timeout: Option<Duration>,
         /// When the call was made.
         issued: Instant,
-        /// Where its replies go.
+        /// Where its replies go: its capacity less one is how many stream frames may wait.
         reply: ReplyTx<S>,
+        /// Counts it as waiting for the loop until the loop takes it.
+        queued: Queued,
     },
     /// Cancel the request started with this call number.
     Cancel {
@@ -123,6 +125,15 @@ impl<P: Protocol> Engine<P> {
         &self.session
     }
 
+    /// Whether the session still wants its transport (it is authenticating or open). A socket
+    /// whose output is stuck is dropped once it does not: nothing more is meant for it.
+    pub fn wants_transport(&self) -> bool {
+        matches!(
+            self.session.state(),
+            ConnectionState::Authenticating | ConnectionState::Open
+        )
+    }
+
     /// The next frame to write.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.session.poll_transmit()
@@ -139,11 +150,7 @@ impl<P: Protocol> Engine<P> {
                         let _ = p.reply.try_send(Reply::Finished(outcome));
                     }
                 }
-                Routed::Stream { id, frame } => {
-                    if let Some(p) = self.pending.get(&id) {
-                        let _ = p.reply.try_send(Reply::Stream(frame));
-                    }
-                }
+                Routed::Stream { id, frame } => self.stream_frame(id, frame),
                 Routed::Down {
                     error,
                     reconnect_at,
@@ -172,6 +179,32 @@ impl<P: Protocol> Engine<P> {
         self.status.set_state(self.session.state());
     }
 
+    /// Hands a stream frame to its reader. A reader more than its buffer behind gets
+    /// [`Protocol::slow_consumer`] as its outcome at once, and the stream is cancelled: the
+    /// client never buffers a stream without bound, nor stalls the connection for it.
+    fn stream_frame(&mut self, id: P::Id, frame: StreamFrame) {
+        let Some(p) = self.pending.get(&id) else {
+            return;
+        };
+        // A call with a single outcome has no room for frames: they are not its business.
+        let frames = p.reply.capacity().unwrap_or(1).saturating_sub(1);
+        if frames == 0 {
+            return;
+        }
+        if p.reply.len() < frames {
+            let _ = p.reply.try_send(Reply::Stream(frame));
+            return;
+        }
+        tracing::warn!(limit = frames, "stream read too slowly; cancelled");
+        if let Some(p) = self.pending.remove(&id) {
+            self.by_call.remove(&p.call);
+            let _ = p
+                .reply
+                .try_send(Reply::Finished(Err(P::slow_consumer(frames))));
+        }
+        self.session.cancel(Instant::now(), id);
+    }
+
     /// Signals the callers of `close` (once the close frame is out, or given up).
     pub fn closed_flushed(&mut self) {
         for done in self.closers.drain(..) {
@@ -198,7 +231,9 @@ impl<P: Protocol> Engine<P> {
                 timeout,
                 issued,
                 reply,
+                queued,
             } => {
+                drop(queued);
                 // The deadline runs from the call, not from now.
                 let timeout =
                     timeout.map(|t| t.saturating_sub(now.saturating_duration_since(issued)));

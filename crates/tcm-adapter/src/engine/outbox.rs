@@ -40,19 +40,23 @@ impl<T> Outbox<T> {
         (outbox, rx)
     }
 
-    /// Hands `item` on, or drops it (counted) when the channel is full. Once the receiver is
-    /// gone, items are discarded silently.
-    pub fn push(&mut self, item: T) {
+    /// Hands `item` on, or drops it (counted) when the channel is full; returns whether it was
+    /// handed on. Once the receiver is gone, items are discarded silently.
+    pub fn push(&mut self, item: T) -> bool {
         let Some(tx) = &self.tx else {
-            return;
+            return false;
         };
         match tx.try_send(item) {
-            Ok(()) => {}
+            Ok(()) => true,
             Err(async_channel::TrySendError::Full(_)) => {
                 self.dropped += 1;
                 self.warn(Instant::now());
+                false
             }
-            Err(async_channel::TrySendError::Closed(_)) => self.tx = None,
+            Err(async_channel::TrySendError::Closed(_)) => {
+                self.tx = None;
+                false
+            }
         }
     }
 

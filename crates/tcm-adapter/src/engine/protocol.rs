@@ -5,12 +5,13 @@
 
 use std::time::Instant;
 
-use tcm_proto::jsonrpc::{RpcError, RpcEvent, RpcSession};
-use tcm_proto::{Connection, DisconnectError, Event, Notification, Routed, Session};
+use tcm_proto::jsonrpc::{CallError, RpcError, RpcEvent, RpcSession};
+use tcm_proto::{Connection, DisconnectError, Event, Notification, RequestError, Routed, Session};
 
 use super::outbox::Outbox;
 use super::status::Status;
 use crate::error::{ConnectError, TransportError};
+use crate::event::ClientEvent;
 use crate::rpc::{RpcClientEvent, RpcConnectError, worker::Job};
 
 /// A session machine as the I/O loops drive it.
@@ -27,6 +28,9 @@ pub trait Protocol: Session<Request: Send> + Send + Sized + 'static {
         transport: Option<TransportError>,
     ) -> Self::ConnectError;
 
+    /// The failure of a stream whose reader fell more than `limit` frames behind.
+    fn slow_consumer(limit: usize) -> Self::Error;
+
     /// Handles an event that is not a request's outcome (`Up`, `Down` or `Other`).
     fn observe(
         observer: &mut Self::Observer,
@@ -36,11 +40,13 @@ pub trait Protocol: Session<Request: Send> + Send + Sized + 'static {
     );
 }
 
-/// Where a TCM connection's notifications go.
+/// Where a TCM connection's notifications and connection changes go.
 #[derive(Debug)]
 pub struct TcmObserver {
     /// Alerts, advisories and frames that answer nothing, for `Client::notifications`.
     pub notifications: Outbox<Notification>,
+    /// Connects and disconnects, for `Client::events`.
+    pub events: Outbox<ClientEvent>,
 }
 
 impl Protocol for Connection {
@@ -51,11 +57,17 @@ impl Protocol for Connection {
         crate::error::connect_error(error, transport)
     }
 
+    fn slow_consumer(limit: usize) -> RequestError {
+        RequestError::SlowConsumer { limit }
+    }
+
     fn observe(observer: &mut TcmObserver, _: &mut Self, status: &Status, event: Routed<Self>) {
         match event {
             Routed::Up(Event::Authenticated { uuid, capabilities }) => {
                 tracing::info!(%uuid, capabilities = ?capabilities.as_slice(), "authenticated");
-                status.authenticated(uuid, capabilities);
+                status.authenticated(uuid.clone(), capabilities.clone());
+                let connected = ClientEvent::Connected { uuid, capabilities };
+                observer.events.push(connected);
             }
             Routed::Down {
                 error,
@@ -64,9 +76,14 @@ impl Protocol for Connection {
                 let retry_in = reconnect_at.map(|t| t.saturating_duration_since(Instant::now()));
                 if matches!(error, DisconnectError::Local) {
                     tracing::debug!("connection closed");
+                } else if retry_in.is_none() {
+                    tracing::warn!(%error, "disconnected; giving up");
                 } else {
                     tracing::warn!(%error, ?retry_in, "disconnected");
                 }
+                observer
+                    .events
+                    .push(ClientEvent::Disconnected { error, retry_in });
             }
             Routed::Other(Event::Notification(n)) => {
                 tracing::debug!(notification = ?n, "notification");
@@ -83,7 +100,7 @@ pub struct RpcObserver {
     /// Reconnects and disconnects, for `RpcClient::events`.
     pub events: Outbox<RpcClientEvent>,
     /// The handler worker.
-    pub jobs: std::sync::mpsc::Sender<Job>,
+    pub jobs: Outbox<Job>,
 }
 
 impl Protocol for RpcSession {
@@ -95,6 +112,11 @@ impl Protocol for RpcSession {
         transport: Option<TransportError>,
     ) -> RpcConnectError {
         crate::rpc::rpc_connect_error(error, transport)
+    }
+
+    /// The dialect has no streams; a call is never one.
+    fn slow_consumer(_: usize) -> CallError {
+        CallError::Cancelled
     }
 
     fn observe(
@@ -131,17 +153,14 @@ impl Protocol for RpcSession {
             }
             Routed::Other(RpcEvent::Request { id, method }) => {
                 tracing::debug!(%id, method = method.name(), "server request");
-                if observer
-                    .jobs
-                    .send(Job::request(id.clone(), method))
-                    .is_err()
-                {
-                    session.respond(&id, Err(RpcError::internal("no handler worker")));
+                if !observer.jobs.push(Job::request(id.clone(), method)) {
+                    let busy = RpcError::internal("the client's handlers are busy");
+                    session.respond(&id, Err(busy));
                 }
             }
             Routed::Other(RpcEvent::Notification { method, params }) => {
                 tracing::debug!(%method, "server notification");
-                let _ = observer.jobs.send(Job::notification(method, params));
+                observer.jobs.push(Job::notification(method, params));
             }
             Routed::Other(other) => tracing::debug!(event = ?other, "frame answering nothing"),
             _ => {}

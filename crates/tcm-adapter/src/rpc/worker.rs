@@ -13,8 +13,10 @@ use tcm_proto::jsonrpc::{RpcError, ServerMethod};
 use super::handlers::SharedHandlers;
 
 /// Work for the handler worker, in arrival order: a server request or notification.
+#[derive(Debug)]
 pub struct Job(Work);
 
+#[derive(Debug)]
 enum Work {
     /// A server request; its reply goes back with this id.
     Request { id: Value, method: ServerMethod },
@@ -115,7 +117,7 @@ fn run(
 /// Starts the worker thread. `client` yields a handle for the handlers (`None` once every
 /// handle is gone); `reply` sends a request's outcome back to the I/O loop.
 pub fn spawn<C, U, R>(
-    jobs: Receiver<Job>,
+    jobs: async_channel::Receiver<Job>,
     handlers: SharedHandlers<C>,
     client: U,
     reply: R,
@@ -130,7 +132,7 @@ where
         .name("tcm-rpc-worker".to_owned())
         .spawn(move || {
             let mut executor = None;
-            for Job(job) in jobs {
+            while let Ok(Job(job)) = jobs.recv_blocking() {
                 let current = handlers.current();
                 match job {
                     Work::Request { id, method } => {

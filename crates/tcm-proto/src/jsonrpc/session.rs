@@ -13,6 +13,7 @@ use crate::connection::ConnectionState;
 use crate::envelope::Secret;
 use crate::event::{Dial, Transmit};
 use crate::keepalive::{self, Keepalive, KeepaliveConfig};
+use crate::outgoing::Outgoing;
 use crate::retry::{ReconnectPolicy, Reconnects};
 use crate::rng::Rng;
 use crate::session::{DialFailure, Routed, Session, delegate_session};
@@ -242,7 +243,7 @@ pub struct RpcSession {
     keepalive: Option<Keepalive>,
     next_id: u64,
     reconnects: Reconnects,
-    transmits: VecDeque<Transmit>,
+    transmits: Outgoing<CallId>,
     events: VecDeque<RpcEvent>,
 }
 
@@ -262,7 +263,7 @@ impl RpcSession {
             keepalive: None,
             next_id: 1,
             reconnects: Reconnects::default(),
-            transmits: VecDeque::new(),
+            transmits: Outgoing::default(),
             events: VecDeque::new(),
         }
     }
@@ -384,7 +385,7 @@ impl RpcSession {
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
             State::AwaitingSession { deadline } if now >= deadline => {
-                self.transmits.push_back(close(1000, "no session frame"));
+                self.transmits.push(close(1000, "no session frame"));
                 self.disconnect(now, RpcDisconnect::SessionTimeout, true);
             }
             State::Backoff { until } if now >= until => {
@@ -445,7 +446,7 @@ impl RpcSession {
                 sliding: self.config.long_running.contains(&call.method),
             },
         );
-        self.transmits.push_back(Transmit::Text(text));
+        self.transmits.push_request(id, Transmit::Text(text));
         Ok(id)
     }
 
@@ -467,7 +468,7 @@ impl RpcSession {
             return false;
         }
         self.transmits
-            .push_back(Transmit::Text(encode_reply(id, &outcome)));
+            .push(Transmit::Text(encode_reply(id, &outcome)));
         true
     }
 
@@ -477,7 +478,7 @@ impl RpcSession {
             return;
         }
         if matches!(self.state, State::AwaitingSession { .. } | State::Ready) {
-            self.transmits.push_back(close(1000, ""));
+            self.transmits.push(close(1000, ""));
         }
         self.dial = false;
         // Pending calls end as cancelled (the application ended them), then the transport
@@ -491,7 +492,7 @@ impl RpcSession {
     /// The next frame to write.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        self.transmits.pop()
     }
 
     /// The next event.
@@ -544,7 +545,7 @@ impl RpcSession {
         match session {
             Ok(session_id) => {
                 self.state = State::Ready;
-                self.reconnects.reset();
+                self.reconnects.established(now);
                 self.events.push_back(if self.generation == 1 {
                     RpcEvent::Connected { session_id }
                 } else {
@@ -552,7 +553,7 @@ impl RpcSession {
                 });
             }
             Err(why) => {
-                self.transmits.push_back(close(1002, "bad session frame"));
+                self.transmits.push(close(1002, "bad session frame"));
                 self.disconnect(now, RpcDisconnect::BadSessionFrame(why), true);
             }
         }
@@ -591,7 +592,7 @@ impl RpcSession {
                 Ok(Some(ServerMethod::Heartbeat(h))) => {
                     self.heartbeat(now, h.id);
                     self.transmits
-                        .push_back(Transmit::Text(encode_reply(&id, &Ok(Value::Null))));
+                        .push(Transmit::Text(encode_reply(&id, &Ok(Value::Null))));
                 }
                 Ok(Some(m)) => {
                     self.inbound.insert(id.to_string());
@@ -609,7 +610,7 @@ impl RpcSession {
 
     fn reply_error(&mut self, id: &Value, error: RpcError) {
         self.transmits
-            .push_back(Transmit::Text(encode_reply(id, &Err(error))));
+            .push(Transmit::Text(encode_reply(id, &Err(error))));
     }
 
     /// A heartbeat for a pending long-running call slides its deadline; any other is dropped
@@ -629,6 +630,7 @@ impl RpcSession {
 
     fn finish(&mut self, id: CallId, outcome: Result<Value, CallError>) {
         if let Some(p) = self.pending.remove(&id) {
+            self.transmits.withdraw(&id);
             self.deadlines.remove(p.deadline, id);
             self.by_wire.remove(&p.wire_id);
             self.events.push_back(RpcEvent::Finished { id, outcome });
@@ -646,6 +648,7 @@ impl RpcSession {
 
     fn disconnect(&mut self, now: Instant, error: RpcDisconnect, may_reconnect: bool) {
         self.keepalive = None;
+        self.transmits.withdraw_all();
         self.fail_all(CallError::Disconnected(error.clone()));
         let policy = self.config.reconnect.filter(|_| may_reconnect);
         let reconnect_at = self.reconnects.next(policy, now, &mut self.rng);
