@@ -31,6 +31,13 @@ impl<R: Runtime> InferStream<R> {
         self.0.completion()
     }
 
+    /// Frames waiting unread (and the outcome, once it is in). At most
+    /// `ClientOptions::stream_buffer` frames wait; a reader further behind gets
+    /// `RequestError::SlowConsumer`.
+    pub fn unread(&self) -> usize {
+        self.0.unread()
+    }
+
     /// Collects the text chunks until the end of the stream.
     pub async fn collect_text(mut self) -> Result<String, Error> {
         let mut text = String::new();

@@ -76,6 +76,8 @@ fn spawn<P: Protocol>(setup: Setup<P>, waker: Arc<Waker>) -> std::io::Result<()>
 
 impl<P: Protocol> Driver<P> {
     fn run(mut self) {
+        // Whether the last read left messages behind (it ran out of budget).
+        let mut more = false;
         loop {
             let now = Instant::now();
             self.socket.write(&mut self.engine, now, CLOSE_GRACE);
@@ -120,11 +122,11 @@ impl<P: Protocol> Driver<P> {
             .flatten()
             .min();
             let timeout = deadline.map(|d| d.saturating_duration_since(now));
-            if timeout != Some(Duration::ZERO) {
+            if !more && timeout != Some(Duration::ZERO) {
                 let fallback = self.target.options.command_poll;
                 self.waker.wait(&self.socket.fds(), timeout, fallback);
             }
-            self.socket.read(&mut self.engine, Instant::now());
+            more = self.socket.read(&mut self.engine, Instant::now());
         }
     }
 

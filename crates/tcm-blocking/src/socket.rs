@@ -150,15 +150,16 @@ impl Socket {
     }
 
     /// Hands on every complete message the socket holds (at most [`READ_BUDGET`]) and pushes
-    /// blocked output on.
-    pub(crate) fn read<P: Protocol>(&mut self, engine: &mut Engine<P>, now: Instant) {
+    /// blocked output on. Returns whether messages may be left (the budget ran out): they may
+    /// already sit in the WebSocket's buffer, where `poll` cannot see them.
+    pub(crate) fn read<P: Protocol>(&mut self, engine: &mut Engine<P>, now: Instant) -> bool {
         self.finish_closing(now);
         if self.blocked {
             self.flush(engine, now);
         }
         for _ in 0..READ_BUDGET {
             let Some(ws) = self.ws.as_mut() else {
-                return;
+                return false;
             };
             let event = match ws.read() {
                 Ok(Message::Text(text)) => SocketEvent::Text(text),
@@ -179,7 +180,7 @@ impl Socket {
                 }
                 // A read never yields a raw frame.
                 Ok(Message::Frame(_)) => continue,
-                Err(e) if would_block(&e) => return,
+                Err(e) if would_block(&e) => return false,
                 Err(e) => {
                     tracing::debug!(error = %e, "read failed");
                     self.ws = None;
@@ -189,6 +190,7 @@ impl Socket {
             };
             engine.receive(now, event);
         }
+        true
     }
 
     /// The sockets to wait on, with whether to wait for writability too.

@@ -26,6 +26,13 @@ impl InferStream {
         self.0.completion()
     }
 
+    /// Frames waiting unread (and the outcome, once it is in). At most
+    /// `ClientOptions::stream_buffer` frames wait; a reader further behind gets
+    /// `RequestError::SlowConsumer`.
+    pub fn unread(&self) -> usize {
+        self.0.unread()
+    }
+
     /// Collects the text chunks until the end of the stream.
     pub fn collect_text(self) -> Result<String, Error> {
         let mut text = String::new();

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use tcm_adapter::ClientEvent;
+use tcm_proto::GetQueueStats;
 use tcm_proto::management::ManagementReply;
 use tcm_proto::{
     AuthContext, Capabilities, Config, ConnectionState, DisconnectError, InferenceRequest,
@@ -18,7 +20,12 @@ pub struct Opts {
     pub notifications: usize,
     /// Overrides the dial timeout (5 s).
     pub connect_timeout: Option<Duration>,
+    /// Overrides how many frames of a stream may wait unread.
+    pub stream_buffer: Option<usize>,
 }
+
+/// A call running in the background; calling it waits for its outcome.
+pub type Pending<T> = Box<dyn FnOnce() -> Call<T> + Send>;
 
 /// A connect failure, normalised across adapters.
 #[derive(Debug)]
@@ -77,6 +84,24 @@ pub trait Adapter: 'static {
         steps: Vec<PipelineStep>,
     ) -> Call<Outputs>;
     fn stream_text(c: &Self::Client, r: InferenceRequest) -> Call<String>;
+    /// `queue_stats` with a deadline of its own.
+    fn queue_stats_within(c: &Self::Client, timeout: Duration) -> Call<QueueStats>;
+    /// Starts an inference with a deadline in the background.
+    fn infer_in_background(
+        c: &Self::Client,
+        r: InferenceRequest,
+        timeout: Duration,
+    ) -> Pending<Outputs>;
+    /// Takes the connection-event receiver; the closure returns the next one without waiting.
+    fn events(c: &Self::Client) -> Box<dyn FnMut() -> Option<ClientEvent> + Send>;
+    /// Starts a stream, waits (up to `within`) until `unread` replies wait unread, then reads
+    /// it to the end: the number of chunks read and how it ended.
+    fn late_stream(
+        c: &Self::Client,
+        r: InferenceRequest,
+        unread: usize,
+        within: Duration,
+    ) -> (usize, Call<()>);
     fn health(c: &Self::Client) -> Result<u16, String>;
     fn ready(c: &Self::Client) -> Result<u16, String>;
     fn close(c: &Self::Client);
@@ -138,6 +163,7 @@ fn blocking_options(opts: &Opts) -> tcm_blocking::ClientOptions {
     let o = tcm_blocking::ClientOptions::default()
         .with_connect_timeout(opts.connect_timeout.unwrap_or(Duration::from_secs(5)))
         .with_http_timeout(Duration::from_secs(2))
+        .with_stream_buffer(opts.stream_buffer.unwrap_or(1024))
         .with_notifications(opts.notifications);
     match &opts.ca_pem {
         Some(pem) => o.with_ca_pem(pem.clone()).without_webpki_roots(),
@@ -194,6 +220,46 @@ impl Adapter for Blocking {
         c.infer_stream(r)
             .and_then(|s| s.collect_text())
             .map_err(|e| map_call!(tcm_blocking, e))
+    }
+    fn queue_stats_within(c: &Self::Client, timeout: Duration) -> Call<QueueStats> {
+        c.call(GetQueueStats, timeout)
+            .map_err(|e| map_call!(tcm_blocking, e))
+    }
+    fn infer_in_background(
+        c: &Self::Client,
+        r: InferenceRequest,
+        timeout: Duration,
+    ) -> Pending<Outputs> {
+        let c = c.clone();
+        let call = std::thread::spawn(move || Self::infer(&c, r, Some(timeout)));
+        Box::new(move || {
+            call.join()
+                .unwrap_or_else(|_| Err(CallFailure::Other("panic".into())))
+        })
+    }
+    fn events(c: &Self::Client) -> Box<dyn FnMut() -> Option<ClientEvent> + Send> {
+        let rx = c.events().expect("events taken once");
+        Box::new(move || rx.try_recv().ok())
+    }
+    fn late_stream(
+        c: &Self::Client,
+        r: InferenceRequest,
+        unread: usize,
+        within: Duration,
+    ) -> (usize, Call<()>) {
+        let stream = c.infer_stream(r).expect("the stream starts");
+        assert!(
+            super::eventually(within, || stream.unread() >= unread),
+            "{unread} replies wait unread"
+        );
+        let mut chunks = 0;
+        for frame in stream {
+            match frame {
+                Ok(_) => chunks += 1,
+                Err(e) => return (chunks, Err(map_call!(tcm_blocking, e))),
+            }
+        }
+        (chunks, Ok(()))
     }
     fn health(c: &Self::Client) -> Result<u16, String> {
         c.health().map(|r| r.status).map_err(|e| e.to_string())
@@ -294,6 +360,7 @@ fn async_options(opts: &Opts) -> tcm_async::ClientOptions {
     let o = tcm_async::ClientOptions::default()
         .with_connect_timeout(opts.connect_timeout.unwrap_or(Duration::from_secs(5)))
         .with_http_timeout(Duration::from_secs(2))
+        .with_stream_buffer(opts.stream_buffer.unwrap_or(1024))
         .with_notifications(opts.notifications);
     match &opts.ca_pem {
         Some(pem) => o.with_ca_pem(pem.clone()).without_webpki_roots(),
@@ -363,6 +430,49 @@ macro_rules! async_adapter {
             fn stream_text(c: &Self::Client, r: InferenceRequest) -> Call<String> {
                 let stream = c.infer_stream(r).map_err(|e| map_call!(tcm_async, e))?;
                 $block_on(stream.collect_text()).map_err(|e| map_call!(tcm_async, e))
+            }
+            fn queue_stats_within(c: &Self::Client, timeout: Duration) -> Call<QueueStats> {
+                $block_on(c.call(GetQueueStats, timeout)).map_err(|e| map_call!(tcm_async, e))
+            }
+            fn infer_in_background(
+                c: &Self::Client,
+                r: InferenceRequest,
+                timeout: Duration,
+            ) -> Pending<Outputs> {
+                let c = c.clone();
+                let task = $spawn(async move { c.call(r, timeout).await });
+                Box::new(move || {
+                    $block_on(task)
+                        .map(|o| o.outputs)
+                        .map_err(|e| map_call!(tcm_async, e))
+                })
+            }
+            fn events(c: &Self::Client) -> Box<dyn FnMut() -> Option<ClientEvent> + Send> {
+                let rx = c.events().expect("events taken once");
+                Box::new(move || rx.try_recv().ok())
+            }
+            fn late_stream(
+                c: &Self::Client,
+                r: InferenceRequest,
+                unread: usize,
+                within: Duration,
+            ) -> (usize, Call<()>) {
+                use futures_util::StreamExt;
+                let mut stream = c.infer_stream(r).expect("the stream starts");
+                assert!(
+                    super::eventually(within, || stream.unread() >= unread),
+                    "{unread} replies wait unread"
+                );
+                $block_on(async move {
+                    let mut chunks = 0;
+                    while let Some(frame) = stream.next().await {
+                        match frame {
+                            Ok(_) => chunks += 1,
+                            Err(e) => return (chunks, Err(map_call!(tcm_async, e))),
+                        }
+                    }
+                    (chunks, Ok(()))
+                })
             }
             fn health(c: &Self::Client) -> Result<u16, String> {
                 $block_on(c.health())

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod adapter;
+pub mod hostile;
 pub mod tls;
 
 use std::time::{Duration, Instant};
@@ -610,4 +611,237 @@ pub fn payload(pairs: &[(&str, Value)]) -> Map<String, Value> {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect()
+}
+
+// ----- hostile peers --------------------------------------------------------------------------
+
+/// Generous slack on a deadline: a deadline holds if its call resolves within it plus this, on
+/// any machine, while a peer that could stretch it would stretch it by seconds to minutes.
+pub const SLACK: Duration = Duration::from_secs(2);
+
+fn hostile_config(uuid: &str) -> Config {
+    let mut c = client_config(uuid);
+    c.auth_timeout = Duration::from_secs(1);
+    c.reconnect = None;
+    c.max_message_bytes = 16 << 20;
+    c
+}
+
+fn connect_hostile<A: Adapter>(
+    server: &hostile::Hostile,
+    config: Config,
+    opts: &Opts,
+) -> A::Client {
+    A::connect(&server.url(), AuthContext::anonymous(), config, opts).expect("connects")
+}
+
+/// Asserts that `call` resolved (with `outcome`) by `deadline` plus the slack.
+fn resolved_by<T: std::fmt::Debug>(started: Instant, deadline: Duration, outcome: &T) {
+    let took = started.elapsed();
+    assert!(
+        took <= deadline + SLACK,
+        "resolved with {outcome:?} after {took:?}, past its deadline {deadline:?}"
+    );
+}
+
+/// A server that sends the upgrade response one byte at a time cannot stretch the dial.
+pub fn a_trickled_upgrade_fails_by_the_connect_deadline<A: Adapter>() {
+    let server = hostile::Hostile::start(hostile::Behaviour::TrickleUpgrade);
+    let deadline = Duration::from_secs(1);
+    let opts = Opts {
+        connect_timeout: Some(deadline),
+        ..Opts::default()
+    };
+    let started = Instant::now();
+    let r = A::connect(
+        &server.url(),
+        AuthContext::anonymous(),
+        hostile_config("t-up"),
+        &opts,
+    );
+    resolved_by(started, deadline, &r.as_ref().err());
+    assert!(matches!(r, Err(ConnectFailure::Timeout)), "{r:?}");
+}
+
+/// A server that sends `auth.ok` one byte at a time cannot stretch the auth deadline.
+pub fn a_trickled_auth_ok_fails_by_the_auth_deadline<A: Adapter>() {
+    let server = hostile::Hostile::start(hostile::Behaviour::TrickleAuthOk);
+    let config = hostile_config("t-auth");
+    let deadline = config.auth_timeout;
+    let started = Instant::now();
+    let r = A::connect(
+        &server.url(),
+        AuthContext::anonymous(),
+        config,
+        &Opts::default(),
+    );
+    resolved_by(started, deadline, &r.as_ref().err());
+    assert!(
+        matches!(
+            r,
+            Err(ConnectFailure::Disconnected(DisconnectError::AuthTimeout))
+        ),
+        "{r:?}"
+    );
+}
+
+/// A reply that arrives one byte at a time cannot stretch its request's deadline.
+pub fn a_trickled_reply_times_out_by_its_deadline<A: Adapter>() {
+    let server = hostile::Hostile::start(hostile::Behaviour::TrickleReplies);
+    let client = connect_hostile::<A>(&server, hostile_config("t-reply"), &Opts::default());
+    let deadline = Duration::from_secs(1);
+    let started = Instant::now();
+    let r = A::queue_stats_within(&client, deadline);
+    resolved_by(started, deadline, &r);
+    assert!(
+        matches!(r, Err(CallFailure::Request(RequestError::Timeout))),
+        "{r:?}"
+    );
+    A::close(&client);
+}
+
+/// An inference far larger than the socket buffers, to a peer that reads slowly or not at all:
+/// neither it nor a small call behind it is held past its deadline, and close still returns.
+fn stuck_writes<A: Adapter>(behaviour: hostile::Behaviour, uuid: &str) {
+    let server = hostile::Hostile::start(behaviour);
+    let client = connect_hostile::<A>(&server, hostile_config(uuid), &Opts::default());
+    let big = inference(
+        "identity",
+        vec![Tensor::vector("INPUT0", TensorData::Bytes(vec!["x".repeat(8 << 20)])).into()],
+    );
+    let (big_deadline, small_deadline) = (Duration::from_secs(3), Duration::from_secs(1));
+    let started = Instant::now();
+    let big = A::infer_in_background(&client, big, big_deadline);
+    let small = A::queue_stats_within(&client, small_deadline);
+    resolved_by(started, small_deadline, &small);
+    assert!(
+        matches!(small, Err(CallFailure::Request(RequestError::Timeout))),
+        "{small:?}"
+    );
+    let big = big();
+    resolved_by(started, big_deadline, &big);
+    assert!(
+        matches!(big, Err(CallFailure::Request(RequestError::Timeout))),
+        "{big:?}"
+    );
+    let closing = Instant::now();
+    A::close(&client);
+    resolved_by(closing, Duration::ZERO, &"close");
+}
+
+pub fn a_peer_that_never_reads_holds_no_call_past_its_deadline<A: Adapter>() {
+    stuck_writes::<A>(hostile::Behaviour::NoRead, "no-read");
+}
+
+pub fn a_slow_reader_holds_no_call_past_its_deadline<A: Adapter>() {
+    stuck_writes::<A>(hostile::Behaviour::SlowRead(8 * 1024), "slow-read");
+}
+
+/// A server that drops every connection right after `auth.ok` is dialled with a growing
+/// backoff, and the client never gives up on its own.
+pub fn a_flapping_server_is_dialled_with_a_growing_backoff<A: Adapter>() {
+    let server = hostile::Hostile::start(hostile::Behaviour::Flapping);
+    let mut config = hostile_config("flap");
+    let initial = Duration::from_millis(20);
+    config.seed = Some(3);
+    config.reconnect = Some(ReconnectPolicy::forever(Backoff {
+        initial,
+        cap: Duration::from_millis(800),
+    }));
+    let client = connect_hostile::<A>(&server, config, &Opts::default());
+    let mut next = A::events(&client);
+    let mut retries = Vec::new();
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            while let Some(e) = next() {
+                if let tcm_adapter::ClientEvent::Disconnected { retry_in, .. } = e {
+                    retries.push(retry_in);
+                }
+            }
+            retries.len() >= 8
+        }),
+        "eight disconnects reported: {retries:?}"
+    );
+    assert!(
+        retries.iter().all(Option::is_some),
+        "the default never gives up: {retries:?}"
+    );
+    let late = retries[4..]
+        .iter()
+        .flatten()
+        .max()
+        .copied()
+        .unwrap_or_default();
+    assert!(
+        late > initial * 2,
+        "short-lived connections do not reset the backoff: {retries:?}"
+    );
+    A::close(&client);
+}
+
+/// A frame larger than the inbound limit ends the transport (a typed failure), and is never
+/// buffered whole.
+pub fn a_frame_over_the_inbound_limit_ends_the_transport<A: Adapter>() {
+    let server = hostile::Hostile::start(hostile::Behaviour::Huge(8 << 20));
+    let mut config = hostile_config("huge");
+    config.max_inbound_bytes = 1 << 20;
+    let client = connect_hostile::<A>(&server, config, &Opts::default());
+    let r = A::queue_stats_within(&client, Duration::from_secs(10));
+    assert!(
+        matches!(r, Err(CallFailure::Request(RequestError::Disconnected(_)))),
+        "{r:?}"
+    );
+    A::close(&client);
+}
+
+/// A flood of unsolicited frames fills at most the notification channel, and the connection
+/// stays responsive.
+pub fn a_flood_of_unsolicited_frames_leaves_the_client_responsive<A: Adapter>() {
+    let server = hostile::Hostile::start(hostile::Behaviour::Flood(20_000));
+    let opts = Opts {
+        notifications: 8,
+        ..Opts::default()
+    };
+    let client = connect_hostile::<A>(&server, hostile_config("flood"), &opts);
+    let mut notifications = A::notifications(&client);
+    let stats = A::queue_stats_within(&client, Duration::from_secs(30));
+    assert!(stats.is_ok(), "{stats:?}");
+    let mut kept = 0;
+    while notifications().is_some() {
+        kept += 1;
+    }
+    assert!((1..=8).contains(&kept), "{kept} notifications kept");
+    A::close(&client);
+}
+
+/// A stream read late is cancelled once its buffer is full: the reader gets what was
+/// buffered, then `SlowConsumer`, and the client's memory never held more.
+pub fn a_late_stream_consumer_gets_a_slow_consumer_error<A: Adapter>() {
+    let server = server();
+    let opts = Opts {
+        stream_buffer: Some(16),
+        ..Opts::default()
+    };
+    let client = A::connect(
+        &server.ws_url(),
+        AuthContext::anonymous(),
+        client_config(&format!("{}-late", A::NAME)),
+        &opts,
+    )
+    .expect("connects");
+    let long = inference("stream", vec![fp32("INPUT0", vec![5_000.0])]);
+    let (chunks, end) = A::late_stream(&client, long, 17, Duration::from_secs(30));
+    assert_eq!(chunks, 16, "the buffered frames are delivered");
+    assert!(
+        matches!(
+            end,
+            Err(CallFailure::Request(RequestError::SlowConsumer {
+                limit: 16
+            }))
+        ),
+        "{end:?}"
+    );
+    // The connection is fine: the stream was cancelled, not the transport.
+    assert!(A::queue_stats(&client).is_ok());
+    A::close(&client);
 }

@@ -41,6 +41,15 @@ impl<C> Frames<C> {
         self.completion.as_ref()
     }
 
+    /// Frames (and the outcome, once it is in) waiting unread.
+    pub fn unread(&self) -> usize {
+        if self.done {
+            0
+        } else {
+            self.ticket.replies().len()
+        }
+    }
+
     /// The ticket to read the next reply from, until the stream has ended.
     pub fn pending(&mut self) -> Option<&mut Ticket<Connection>> {
         (!self.done).then_some(&mut self.ticket)
