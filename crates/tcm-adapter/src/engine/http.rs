@@ -2,20 +2,21 @@
 
 use std::io;
 
-use tcm_proto::http::{HttpResponse, parse_response};
+use tcm_proto::http::{HttpResponse, ResponseParser};
 
 use crate::error::ProbeError;
 
-/// The bytes of one probe response, read a chunk at a time until the response is complete.
+/// The bytes of one probe response, read a chunk at a time and fed to a [`ResponseParser`]
+/// until the response is complete: as soon as its body is, whether or not the peer closes.
 pub struct ResponseReader {
-    buf: Vec<u8>,
+    parser: ResponseParser,
     chunk: [u8; 4096],
 }
 
 impl Default for ResponseReader {
     fn default() -> Self {
         Self {
-            buf: Vec::new(),
+            parser: ResponseParser::new(),
             chunk: [0; 4096],
         }
     }
@@ -33,15 +34,16 @@ impl ResponseReader {
     }
 
     /// Takes the outcome of a read into [`chunk`](Self::chunk); returns the response once it
-    /// is complete (a read of 0 bytes is the end of the stream).
+    /// is complete (a read of 0 bytes is the end of the stream). A malformed, truncated,
+    /// oversized or redirecting response is [`ProbeError::Http`].
     pub fn on_read(&mut self, read: io::Result<usize>) -> Result<Option<HttpResponse>, ProbeError> {
         let n = match read {
-            Ok(n) => n,
-            // A TLS peer that closes without close_notify: the body is complete anyway.
+            Ok(n) => n.min(self.chunk.len()),
+            // A TLS peer that closes without close_notify: a body delimited by the end of the
+            // stream is complete anyway; any other framing reports what is missing.
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
             Err(e) => return Err(e.into()),
         };
-        self.buf.extend_from_slice(&self.chunk[..n]);
-        Ok(parse_response(&self.buf, n == 0)?)
+        Ok(self.parser.push(&self.chunk[..n], n == 0)?)
     }
 }
