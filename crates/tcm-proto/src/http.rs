@@ -139,9 +139,10 @@ pub fn parse_response(buf: &[u8], eof: bool) -> Result<Option<HttpResponse>, Htt
 
 /// Reads one HTTP/1.1 response as its bytes arrive, in pieces split anywhere.
 ///
-/// Each byte is examined once (a head is handed to `httparse` once it is complete), and the
-/// parser holds only the bytes it has not consumed yet and the body. After it returns a
-/// response it ignores further input; after an error it returns that error again.
+/// Work is linear in the bytes received however they are split: a head or trailer section is
+/// handed to `httparse` once its blank line has arrived, a chunk-size line once its line feed
+/// has. The parser holds only the bytes it has not consumed yet and the body. After it returns
+/// a response it ignores further input; after an error it returns that error again.
 #[derive(Debug, Default)]
 pub struct ResponseParser {
     /// Received bytes not consumed yet.
