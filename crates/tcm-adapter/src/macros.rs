@@ -454,3 +454,37 @@ macro_rules! rpc_client {
         }
     };
 }
+
+/// What a client's stream type (a newtype over [`Frames`]($crate::engine::Frames) holding a
+/// `$client`) has in every I/O model.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! stream_methods {
+    ({ $($head:tt)* } $client:ty) => {
+        $($head)* {
+            pub(crate) fn new(
+                client: $client,
+                ticket: $crate::engine::Ticket<$crate::__private::tcm_proto::Connection>,
+            ) -> Self {
+                Self($crate::engine::Frames::new(client, ticket))
+            }
+
+            /// Counts this stream against a pool member's load until it ends or is dropped.
+            pub(crate) fn with_load(self, load: $crate::engine::LoadGuard) -> Self {
+                Self(self.0.with_load(load))
+            }
+
+            /// The final response once the stream completed (it carries the model name).
+            pub fn completion(&self) -> Option<&$crate::__private::tcm_proto::Response> {
+                self.0.completion()
+            }
+
+            /// Frames waiting unread (and the outcome, once it is in). At most
+            /// `ClientOptions::stream_buffer` frames wait; a reader further behind gets
+            /// `RequestError::SlowConsumer`.
+            pub fn unread(&self) -> usize {
+                self.0.unread()
+            }
+        }
+    };
+}

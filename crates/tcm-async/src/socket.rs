@@ -8,10 +8,12 @@ use std::time::Instant;
 
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use async_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
+use async_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 use futures_core::Stream as _;
 use futures_util::Sink;
 
+use futures_util::io::AsyncWrite;
+use tcm_adapter::engine::upgrade;
 use tcm_adapter::engine::{Closed, Engine, Protocol};
 use tcm_proto::Transmit;
 
@@ -35,6 +37,9 @@ pub(crate) struct Socket {
     out: Option<Message>,
     unflushed: bool,
     closing: Option<Closing>,
+    /// A frame written around the WebSocket library (it carries a credential), and how much of
+    /// it is out.
+    raw: Option<(Vec<u8>, usize)>,
 }
 
 fn failed(e: &async_tungstenite::tungstenite::Error) -> Closed {
@@ -47,6 +52,7 @@ impl Socket {
         self.ws = Some(ws);
         self.out = None;
         self.unflushed = false;
+        self.raw = None;
     }
 
     /// Whether a socket is open or still closing.
@@ -64,6 +70,7 @@ impl Socket {
         self.ws = None;
         self.out = None;
         self.unflushed = false;
+        self.raw = None;
     }
 
     /// Drops a closing socket whose time is up.
@@ -87,9 +94,18 @@ impl Socket {
             self.abandon();
         }
         loop {
+            match self.poll_raw(cx) {
+                Poll::Pending => return false,
+                Poll::Ready(Err(e)) => return self.fail(engine, &e),
+                Poll::Ready(Ok(())) => {}
+            }
             if self.out.is_none() {
                 self.out = match engine.poll_transmit() {
                     None => break,
+                    Some(Transmit::Secret(text)) => {
+                        self.raw = Some((upgrade::secret_frame(text.expose()), 0));
+                        continue;
+                    }
                     Some(Transmit::Text(text)) => Some(Message::text(text)),
                     Some(Transmit::Ping(payload)) => Some(Message::Ping(payload)),
                     Some(Transmit::Close { code, reason }) => {
@@ -125,6 +141,29 @@ impl Socket {
             }
         }
         false
+    }
+
+    /// Writes the frame meant to go around the library, after what the library holds.
+    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        let (Some((bytes, sent)), Some(ws)) = (self.raw.as_mut(), self.ws.as_mut()) else {
+            self.raw = None;
+            return Poll::Ready(Ok(()));
+        };
+        if self.unflushed {
+            std::task::ready!(Pin::new(&mut *ws).poll_flush(cx))?;
+            self.unflushed = false;
+        }
+        while *sent < bytes.len() {
+            let stream = Pin::new(ws.get_mut());
+            match std::task::ready!(stream.poll_write(cx, &bytes[*sent..])) {
+                Ok(0) => return Poll::Ready(Err(WsError::ConnectionClosed)),
+                Ok(n) => *sent += n,
+                Err(e) => return Poll::Ready(Err(WsError::Io(e))),
+            }
+        }
+        self.raw = None;
+        std::task::ready!(Pin::new(ws.get_mut()).poll_flush(cx)).map_err(WsError::Io)?;
+        Poll::Ready(Ok(()))
     }
 
     fn fail<P: Protocol>(

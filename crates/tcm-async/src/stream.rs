@@ -5,8 +5,8 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 use tcm_adapter::Error;
-use tcm_adapter::engine::{Frames, LoadGuard, Ticket};
-use tcm_proto::{Connection, Response, StreamFrame};
+use tcm_adapter::engine::Frames;
+use tcm_proto::StreamFrame;
 
 use crate::client::Client;
 use crate::runtime::Runtime;
@@ -18,26 +18,6 @@ use crate::runtime::Runtime;
 pub struct InferStream<R: Runtime>(Frames<Client<R>>);
 
 impl<R: Runtime> InferStream<R> {
-    pub(crate) fn new(client: Client<R>, ticket: Ticket<Connection>) -> Self {
-        Self(Frames::new(client, ticket))
-    }
-
-    pub(crate) fn with_load(self, load: LoadGuard) -> Self {
-        Self(self.0.with_load(load))
-    }
-
-    /// The final response once the stream completed (it carries the model name).
-    pub fn completion(&self) -> Option<&Response> {
-        self.0.completion()
-    }
-
-    /// Frames waiting unread (and the outcome, once it is in). At most
-    /// `ClientOptions::stream_buffer` frames wait; a reader further behind gets
-    /// `RequestError::SlowConsumer`.
-    pub fn unread(&self) -> usize {
-        self.0.unread()
-    }
-
     /// Collects the text chunks until the end of the stream.
     pub async fn collect_text(mut self) -> Result<String, Error> {
         let mut text = String::new();
@@ -64,3 +44,5 @@ impl<R: Runtime> Stream for InferStream<R> {
         }
     }
 }
+
+tcm_adapter::stream_methods!({ impl<R: Runtime> InferStream<R> } Client<R>);

@@ -10,7 +10,9 @@ use tungstenite::Message;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
-use tcm_adapter::engine::upgrade::is_timeout;
+use std::io::Write;
+
+use tcm_adapter::engine::upgrade::{self, is_timeout};
 
 use crate::transport::Ws;
 
@@ -26,6 +28,9 @@ pub(crate) struct Socket {
     blocked: bool,
     /// A socket whose close frame is still going out, until the instant given.
     closing: Option<(Ws, Instant)>,
+    /// A frame written around the WebSocket library (it carries a credential), and how much of
+    /// it is out.
+    raw: Option<(Vec<u8>, usize)>,
 }
 
 /// How a write or read went wrong, as the close the session is told of.
@@ -43,6 +48,7 @@ impl Socket {
     pub(crate) fn open(&mut self, ws: Ws) {
         self.ws = Some(ws);
         self.blocked = false;
+        self.raw = None;
     }
 
     /// Whether a socket is open or still closing.
@@ -59,6 +65,7 @@ impl Socket {
     pub(crate) fn abandon(&mut self) {
         self.ws = None;
         self.blocked = false;
+        self.raw = None;
     }
 
     /// Writes what `engine` has to send, as far as the socket takes it without blocking; a close
@@ -84,6 +91,12 @@ impl Socket {
             let message = match transmit {
                 Transmit::Text(text) => Message::text(text),
                 Transmit::Ping(payload) => Message::Ping(payload),
+                Transmit::Secret(text) => {
+                    self.raw = Some((upgrade::secret_frame(text.expose()), 0));
+                    self.blocked = true;
+                    self.flush(engine, now);
+                    continue;
+                }
                 Transmit::Close { code, reason } => {
                     self.close(code, reason, now + grace);
                     continue;
@@ -100,12 +113,25 @@ impl Socket {
         }
     }
 
-    /// Pushes buffered output on.
+    /// Pushes buffered output on: a frame written around the library first, then the
+    /// library's own.
     fn flush<P: Protocol>(&mut self, engine: &mut Engine<P>, now: Instant) {
         let Some(ws) = self.ws.as_mut() else {
             self.blocked = false;
+            self.raw = None;
             return;
         };
+        if let Some((bytes, sent)) = self.raw.as_mut() {
+            while *sent < bytes.len() {
+                match ws.get_mut().write(&bytes[*sent..]) {
+                    Ok(0) => return self.fail(engine, now, &tungstenite::Error::ConnectionClosed),
+                    Ok(n) => *sent += n,
+                    Err(e) if is_timeout(&e) => return,
+                    Err(e) => return self.fail(engine, now, &tungstenite::Error::Io(e)),
+                }
+            }
+            self.raw = None;
+        }
         match ws.flush() {
             Ok(()) => self.blocked = false,
             Err(e) if would_block(&e) => {}
@@ -117,6 +143,7 @@ impl Socket {
         tracing::debug!(error = %e, "socket failed");
         self.ws = None;
         self.blocked = false;
+        self.raw = None;
         engine.closed(now, &failed(e));
     }
 

@@ -1,8 +1,8 @@
 //! [`InferStream`]: the frames of a gRPC streaming inference as a blocking iterator.
 
 use tcm_adapter::Error;
-use tcm_adapter::engine::{Frames, LoadGuard, Ticket};
-use tcm_proto::{Connection, Response, StreamFrame};
+use tcm_adapter::engine::Frames;
+use tcm_proto::StreamFrame;
 
 use crate::client::Client;
 
@@ -13,26 +13,6 @@ use crate::client::Client;
 pub struct InferStream(Frames<Client>);
 
 impl InferStream {
-    pub(crate) fn new(client: Client, ticket: Ticket<Connection>) -> Self {
-        Self(Frames::new(client, ticket))
-    }
-
-    pub(crate) fn with_load(self, load: LoadGuard) -> Self {
-        Self(self.0.with_load(load))
-    }
-
-    /// The final response once the stream completed (it carries the model name).
-    pub fn completion(&self) -> Option<&Response> {
-        self.0.completion()
-    }
-
-    /// Frames waiting unread (and the outcome, once it is in). At most
-    /// `ClientOptions::stream_buffer` frames wait; a reader further behind gets
-    /// `RequestError::SlowConsumer`.
-    pub fn unread(&self) -> usize {
-        self.0.unread()
-    }
-
     /// Collects the text chunks until the end of the stream.
     pub fn collect_text(self) -> Result<String, Error> {
         let mut text = String::new();
@@ -53,3 +33,5 @@ impl Iterator for InferStream {
         self.0.take(reply)
     }
 }
+
+tcm_adapter::stream_methods!({ impl InferStream } Client);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::capability::Capabilities;
 use crate::config::Config;
 use crate::correlate::{Correlator, Lane, Route, tag};
-use crate::envelope::{AuthContext, Protocol, Request, encode_auth, encode_request};
+use crate::envelope::{AuthContext, Protocol, Request, Secret, encode_auth, encode_request};
 use crate::error::{DisconnectError, ErrorCode, RequestError};
 use crate::event::{Dial, Event, Notification, RequestId, Response, Transmit};
 use crate::frame::{DecodeError, ErrorFrame, ServerFrame};
@@ -218,7 +218,7 @@ impl Connection {
         self.last_error = None;
         self.shutdown_seen = false;
         match encode_auth(&self.uuid, &self.auth, &self.config.capabilities) {
-            Ok(text) => self.transmits.push(Transmit::Text(text)),
+            Ok(text) => self.transmits.push(Transmit::Secret(Secret::new(text))),
             Err(e) => {
                 self.transmits.push(close_frame(1000, "encode failure"));
                 self.disconnect(now, DisconnectError::ConnectFailed { message: e }, false);

@@ -36,6 +36,10 @@ impl fmt::Display for RequestId {
 pub enum Transmit {
     /// A text frame.
     Text(String),
+    /// A text frame that carries a credential (the TCM auth frame): redacted in `Debug`, and
+    /// written by the clients around their WebSocket library, so that no frame log of the
+    /// library ever holds it.
+    Secret(Secret),
     /// A ping with this payload.
     Ping(Bytes),
     /// Close the socket with this code and reason, then drop it: the connection has already

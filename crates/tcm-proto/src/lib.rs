@@ -21,9 +21,9 @@
 //! let mut conn = Connection::new(Config::new("client-1"), AuthContext::anonymous());
 //! assert!(matches!(conn.poll_dial(), Some(Dial::Connect { .. })));
 //! conn.handle_connected(now);
-//! // The auth frame goes out first.
-//! let Some(Transmit::Text(auth)) = conn.poll_transmit() else { panic!() };
-//! assert!(auth.contains(r#""type":"auth""#));
+//! // The auth frame goes out first (a `Secret`: it may carry a token).
+//! let Some(Transmit::Secret(auth)) = conn.poll_transmit() else { panic!() };
+//! assert!(auth.expose().contains(r#""type":"auth""#));
 //! ```
 
 #![warn(missing_docs)]

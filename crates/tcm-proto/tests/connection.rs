@@ -826,3 +826,19 @@ fn a_disconnect_withdraws_every_request_frame_not_yet_written() {
         "nothing of the old transport is written to the next one"
     );
 }
+
+#[test]
+fn the_auth_frame_is_a_secret_hidden_from_debug_output() {
+    let mut conn =
+        tcm_proto::Connection::new(config(), tcm_proto::AuthContext::with_token("s3cr3t-token"));
+    let _ = conn.poll_dial();
+    conn.handle_connected(std::time::Instant::now());
+    let Some(auth) = conn.poll_transmit() else {
+        panic!("the auth frame goes out first")
+    };
+    let tcm_proto::Transmit::Secret(text) = &auth else {
+        panic!("the auth frame is a Secret: {auth:?}")
+    };
+    assert!(text.expose().contains("s3cr3t-token"));
+    assert!(!format!("{auth:?}").contains("s3cr3t-token"));
+}

@@ -137,6 +137,10 @@ impl Model {
     /// Drains the connection's outputs, playing the server's side of the socket.
     fn drain(&mut self) -> Result<(), TestCaseError> {
         while let Some(t) = self.conn.poll_transmit() {
+            let t = match t {
+                Transmit::Secret(s) => Transmit::Text(s.expose().to_owned()),
+                other => other,
+            };
             match t {
                 Transmit::Text(s) => {
                     let frame: Value =
@@ -150,7 +154,7 @@ impl Model {
                         self.held.push(Held { uuid, frame });
                     }
                 }
-                Transmit::Ping(_) => {}
+                Transmit::Ping(_) | Transmit::Secret(_) => {}
                 Transmit::Close { .. } => {
                     // The connection dropped the socket: the server forgets its frames
                     // (replies are routed by uuid, and the next connection has a new one).

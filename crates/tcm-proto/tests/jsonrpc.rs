@@ -60,7 +60,7 @@ impl Peer {
             match t {
                 Transmit::Text(s) => self.sent.push(serde_json::from_str(&s).expect("JSON")),
                 Transmit::Close { code, .. } => self.closes.push(code),
-                Transmit::Ping(_) => {}
+                Transmit::Ping(_) | Transmit::Secret(_) => {}
             }
         }
         while let Some(e) = self.s.poll_event() {

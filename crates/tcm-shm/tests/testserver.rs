@@ -54,6 +54,10 @@ impl Client {
         while let Some(t) = self.conn.poll_transmit() {
             match t {
                 Transmit::Text(text) => self.ws.send(Message::text(text)).expect("send"),
+                Transmit::Secret(text) => {
+                    let text = text.expose().to_owned();
+                    self.ws.send(Message::text(text)).expect("send");
+                }
                 Transmit::Ping(p) => self.ws.send(Message::Ping(p)).expect("ping"),
                 Transmit::Close { code, reason } => {
                     let _ = self.ws.close(Some(CloseFrame {

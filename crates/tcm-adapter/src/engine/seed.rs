@@ -8,7 +8,7 @@ use tcm_proto::Config;
 use tcm_proto::jsonrpc::RpcConfig;
 
 /// A random non-zero seed: std's `RandomState` (seeded by the OS) over the time and process id.
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     let mut h = RandomState::new().build_hasher();
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

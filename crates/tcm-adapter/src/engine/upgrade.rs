@@ -38,6 +38,24 @@ pub fn config(max_inbound: usize) -> WebSocketConfig {
         .max_frame_size(Some(max_inbound))
 }
 
+/// A client text frame carrying `text`, masked with a fresh key, encoded here rather than by
+/// the WebSocket library so that the library's frame logs never hold it (it carries a
+/// credential).
+pub fn secret_frame(text: &str) -> Vec<u8> {
+    use tungstenite::protocol::frame::Frame;
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    let mut frame = Frame::message(text.as_bytes().to_vec(), OpCode::Data(Data::Text), true);
+    frame.header_mut().mask = Some(
+        super::seed::random_seed().to_le_bytes()[..4]
+            .try_into()
+            .unwrap_or([0x5a; 4]),
+    );
+    let mut out = Vec::with_capacity(text.len() + 14);
+    // Writing to a Vec cannot fail.
+    let _ = frame.format(&mut out);
+    out
+}
+
 /// Whether an I/O error is a read or write timeout (Unix reports `WouldBlock`).
 pub fn is_timeout(e: &io::Error) -> bool {
     matches!(

@@ -110,6 +110,9 @@ impl Harness {
         while let Some(t) = self.conn.poll_transmit() {
             self.out.push(match t {
                 Transmit::Text(s) => Out::Frame(serde_json::from_str(&s).expect("client JSON")),
+                Transmit::Secret(s) => {
+                    Out::Frame(serde_json::from_str(s.expose()).expect("client JSON"))
+                }
                 Transmit::Ping(_) => Out::Ping,
                 Transmit::Close { code, .. } => Out::Close(code),
             });
