@@ -95,6 +95,15 @@ const CLIENTS: [&str; 4] = ["tcm-blocking", "tcm-smol", "tcm-async-std", "tcm-to
 const RAW: &str = "raw tungstenite";
 const SDK: &str = "Python SDK";
 
+/// A note for a measurement whose longest window ran far past its `seconds` (calls stalled).
+fn stalled(figure: &Summary, seconds: f64) -> String {
+    if figure.longest > 2.0 * seconds + 0.5 {
+        format!("calls stalled: a window took {:.1} s", figure.longest)
+    } else {
+        String::new()
+    }
+}
+
 /// Our four clients under `load`, in [`CLIENTS`] order.
 fn ours<'a>(
     tokio: &'a tokio::runtime::Runtime,
@@ -135,14 +144,14 @@ fn run(args: &Args) -> Result<Vec<Row>> {
     let (s, r) = (args.seconds, args.repeats);
     eprintln!("tcm-bench: server {url}; {r} rounds of {s} s each");
     let mut rows = Vec::new();
-    let row = |section: &str, contender: &str, unit, figure, raw, sdk| Row {
+    let row = |section: &str, contender: &str, unit, figure: Summary, raw, sdk| Row {
         section: section.into(),
         contender: contender.into(),
         unit,
         figure,
         raw,
         sdk,
-        note: String::new(),
+        note: stalled(&figure, s),
     };
 
     // 1. lock-step queue_stats
@@ -205,7 +214,8 @@ fn run(args: &Args) -> Result<Vec<Row>> {
         let (j, m) = (figures[i], figures[i + CLIENTS.len()]);
         rows.push(row(json_section, name, Unit::Millis, j, None, sdk_call));
         let mut shm_row = row(shm_section, name, Unit::Millis, m, None, sdk_call);
-        shm_row.note = format!("{:.2}× faster than its JSON", m.rate / j.rate);
+        let faster = format!("{:.2}× faster than its JSON", m.rate / j.rate);
+        shm_row.note = [faster, shm_row.note].join(" ").trim_end().to_owned();
         rows.push(shm_row);
     }
     if let Some(sdk_call) = sdk_call {

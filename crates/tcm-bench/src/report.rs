@@ -69,6 +69,7 @@ impl Row {
             "per_s": self.figure.rate,
             "ms_per_call": self.figure.ms(),
             "cpu_us_per_call": self.figure.cpu_us,
+            "longest_window_s": self.figure.longest,
             "speed_vs_raw": speed(&self.figure, raw),
             "speed_vs_sdk": speed(&self.figure, sdk),
             "cpu_vs_raw": cpu(&self.figure, raw),
@@ -164,6 +165,7 @@ mod tests {
         Summary {
             rate,
             cpu_us: Some(cpu_us),
+            longest: 1.0,
         }
     }
 
@@ -204,6 +206,7 @@ mod tests {
             figure: Summary {
                 rate: 8.0,
                 cpu_us: None,
+                longest: 0.5,
             },
             raw: None,
             sdk: None,

@@ -65,6 +65,9 @@ pub struct Summary {
     pub rate: f64,
     /// CPU microseconds per operation; `None` where the peer did not report it.
     pub cpu_us: Option<f64>,
+    /// The longest window's wall-clock seconds: far beyond the requested length, it shows that
+    /// calls stalled (a timed loop stops starting calls at its deadline but waits for them).
+    pub longest: f64,
 }
 
 impl Summary {
@@ -73,6 +76,7 @@ impl Summary {
         Self {
             rate: median(samples.iter().map(Sample::rate).collect()),
             cpu_us: Some(median(samples.iter().map(Sample::cpu_us).collect())),
+            longest: samples.iter().map(|s| s.wall).fold(0.0, f64::max),
         }
     }
 
@@ -120,6 +124,7 @@ mod tests {
         assert_eq!(s.rate, 200.0);
         assert_eq!(s.cpu_us, Some(10.0));
         assert_eq!(s.ms(), 5.0);
+        assert_eq!(s.longest, 1.0);
     }
 
     #[test]
