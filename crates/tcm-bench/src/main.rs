@@ -35,6 +35,8 @@ use window::{Sample, Summary};
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The bench's result type.
 pub type Result<T> = std::result::Result<T, BoxError>;
+/// A contender's figures, or why it failed.
+pub type Outcome<T = Summary> = std::result::Result<T, String>;
 
 const USAGE: &str = "usage: tcm-bench [--seconds S] [--repeats N] [--python PATH] [--json FILE]";
 
@@ -79,15 +81,27 @@ fn parse_args(args: impl Iterator<Item = String>) -> std::result::Result<Args, S
 type Contender<'a> = (&'a str, Box<dyn FnMut() -> Result<Sample> + 'a>);
 
 /// Runs the contenders in turn, `repeats` rounds (so that drift in the machine's load spreads
-/// over all of them), and summarises each one's samples.
-fn side_by_side(repeats: usize, mut contenders: Vec<Contender<'_>>) -> Result<Vec<Summary>> {
-    let mut samples: Vec<Vec<Sample>> = vec![Vec::with_capacity(repeats); contenders.len()];
+/// over all of them), and summarises each one's samples. A contender that fails is reported,
+/// left out of the later rounds and shown as failed; the others go on.
+fn side_by_side(repeats: usize, mut contenders: Vec<Contender<'_>>) -> Vec<Outcome> {
+    let mut samples: Vec<Outcome<Vec<Sample>>> =
+        vec![Ok(Vec::with_capacity(repeats)); contenders.len()];
     for _ in 0..repeats {
         for ((name, run), out) in contenders.iter_mut().zip(&mut samples) {
-            out.push(run().map_err(|e| format!("{name}: {e}"))?);
+            let Ok(list) = out else { continue };
+            match run() {
+                Ok(sample) => list.push(sample),
+                Err(e) => {
+                    eprintln!("tcm-bench: {name} failed: {e}");
+                    *out = Err(e.to_string());
+                }
+            }
         }
     }
-    Ok(samples.iter().map(|s| Summary::of(s)).collect())
+    samples
+        .into_iter()
+        .map(|s| s.map(|s| Summary::of(&s)))
+        .collect()
 }
 
 /// Names of our clients, in table order.
@@ -144,14 +158,14 @@ fn run(args: &Args) -> Result<Vec<Row>> {
     let (s, r) = (args.seconds, args.repeats);
     eprintln!("tcm-bench: server {url}; {r} rounds of {s} s each");
     let mut rows = Vec::new();
-    let row = |section: &str, contender: &str, unit, figure: Summary, raw, sdk| Row {
+    let row = |section: &str, contender: &str, unit, figure: &Outcome, raw, sdk| Row {
         section: section.into(),
         contender: contender.into(),
         unit,
-        figure,
+        note: figure.as_ref().map_or(String::new(), |f| stalled(f, s)),
+        figure: figure.clone(),
         raw,
         sdk,
-        note: stalled(&figure, s),
     };
 
     // 1. lock-step queue_stats
@@ -161,15 +175,16 @@ fn run(args: &Args) -> Result<Vec<Row>> {
         contenders.push((SDK, Box::new(|| sdk.lockstep(url, s))));
     }
     eprintln!("tcm-bench: lock-step queue_stats");
-    let lockstep = side_by_side(r, contenders)?;
-    let (raw_l, sdk_l) = (lockstep[4], lockstep.get(5).copied());
+    let lockstep = side_by_side(r, contenders);
+    let raw_l = lockstep[4].as_ref().ok().copied();
+    let sdk_l = lockstep.get(5).and_then(|f| f.as_ref().ok()).copied();
     let section = "lock-step queue_stats";
     for (name, figure) in CLIENTS.iter().chain([&RAW]).zip(&lockstep) {
-        let raw = (*name != RAW).then_some(raw_l);
-        rows.push(row(section, name, Unit::PerSecond, *figure, raw, sdk_l));
+        let raw = raw_l.filter(|_| *name != RAW);
+        rows.push(row(section, name, Unit::PerSecond, figure, raw, sdk_l));
     }
-    if let Some(sdk_l) = sdk_l {
-        rows.push(row(section, SDK, Unit::PerSecond, sdk_l, Some(raw_l), None));
+    if let Some(sdk_figure) = lockstep.get(5) {
+        rows.push(row(section, SDK, Unit::PerSecond, sdk_figure, raw_l, None));
     }
 
     // 2. pipelined queue_stats
@@ -177,27 +192,41 @@ fn run(args: &Args) -> Result<Vec<Row>> {
         eprintln!("tcm-bench: pipelined W={w}");
         let mut contenders = ours(&tokio, url, Load::Pipelined(w), s);
         contenders.push((RAW, Box::new(move || raw::pipelined(url, w, s))));
-        let figures = side_by_side(r, contenders)?;
+        let figures = side_by_side(r, contenders);
         let section = format!("pipelined W={w} queue_stats");
         for (name, figure) in CLIENTS.iter().chain([&RAW]).zip(&figures) {
-            let raw = (*name != RAW).then_some(figures[4]);
-            rows.push(row(&section, name, Unit::PerSecond, *figure, raw, sdk_l));
+            let raw = figures[4].as_ref().ok().copied().filter(|_| *name != RAW);
+            rows.push(row(&section, name, Unit::PerSecond, figure, raw, sdk_l));
         }
     }
 
     // 3. encode and send of a 1×3×224×224 FP32 inference
     let n = (r * 2).max(5);
     eprintln!("tcm-bench: encode+send and identity inferences");
-    let ours_enc = Summary::of(&encode::encode_send(url, n)?);
-    let sdk_id = sdk.as_ref().map(|sdk| sdk.identity(url, n)).transpose()?;
-    let (sdk_enc, sdk_call) = match &sdk_id {
-        Some(id) => (Some(Summary::of(&id.encode)), Some(Summary::of(&id.call))),
+    let failed = |e: BoxError| e.to_string();
+    let ours_enc = encode::encode_send(url, n).map(|s| Summary::of(&s));
+    let sdk_id = sdk.as_ref().map(|sdk| sdk.identity(url, n).map_err(failed));
+    let (sdk_enc, sdk_call): (Option<Outcome>, Option<Outcome>) = match sdk_id {
+        Some(Ok(id)) => (
+            Some(Ok(Summary::of(&id.encode))),
+            Some(Ok(Summary::of(&id.call))),
+        ),
+        Some(Err(e)) => (Some(Err(e.clone())), Some(Err(e))),
         None => (None, None),
     };
+    let ok = |f: &Option<Outcome>| f.as_ref().and_then(|f| f.as_ref().ok()).copied();
     let section = "encode+send 1x3x224x224 FP32";
     let core = "tcm (the core of all four)";
-    rows.push(row(section, core, Unit::Millis, ours_enc, None, sdk_enc));
-    if let Some(sdk_enc) = sdk_enc {
+    let ours_enc = ours_enc.map_err(failed);
+    rows.push(row(
+        section,
+        core,
+        Unit::Millis,
+        &ours_enc,
+        None,
+        ok(&sdk_enc),
+    ));
+    if let Some(sdk_enc) = &sdk_enc {
         rows.push(row(section, SDK, Unit::Millis, sdk_enc, None, None));
     }
 
@@ -205,20 +234,29 @@ fn run(args: &Args) -> Result<Vec<Row>> {
     let (json, shm) = (Op::Identity { shm: false }, Op::Identity { shm: true });
     let mut contenders = ours(&tokio, url, Load::Lockstep(json), s);
     contenders.extend(ours(&tokio, url, Load::Lockstep(shm), s));
-    let figures = side_by_side(r, contenders)?;
+    let figures = side_by_side(r, contenders);
     let (json_section, shm_section) = (
         "identity 150528 FP32 end to end, JSON",
         "identity 150528 FP32 end to end, SHM",
     );
     for (i, name) in CLIENTS.iter().enumerate() {
-        let (j, m) = (figures[i], figures[i + CLIENTS.len()]);
-        rows.push(row(json_section, name, Unit::Millis, j, None, sdk_call));
-        let mut shm_row = row(shm_section, name, Unit::Millis, m, None, sdk_call);
-        let faster = format!("{:.2}× faster than its JSON", m.rate / j.rate);
-        shm_row.note = [faster, shm_row.note].join(" ").trim_end().to_owned();
+        let (j, m) = (&figures[i], &figures[i + CLIENTS.len()]);
+        rows.push(row(
+            json_section,
+            name,
+            Unit::Millis,
+            j,
+            None,
+            ok(&sdk_call),
+        ));
+        let mut shm_row = row(shm_section, name, Unit::Millis, m, None, ok(&sdk_call));
+        if let (Ok(j), Ok(m)) = (j, m) {
+            let faster = format!("{:.2}× faster than its JSON", m.rate / j.rate);
+            shm_row.note = [faster, shm_row.note].join(" ").trim_end().to_owned();
+        }
         rows.push(shm_row);
     }
-    if let Some(sdk_call) = sdk_call {
+    if let Some(sdk_call) = &sdk_call {
         rows.push(row(json_section, SDK, Unit::Millis, sdk_call, None, None));
     }
     drop(server);

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::Outcome;
 use crate::window::Summary;
 
 /// How a row's main figure reads.
@@ -19,7 +20,8 @@ pub struct Row {
     pub section: String,
     pub contender: String,
     pub unit: Unit,
-    pub figure: Summary,
+    /// The figures, or why the contender failed.
+    pub figure: Outcome,
     pub raw: Option<Summary>,
     pub sdk: Option<Summary>,
     pub note: String,
@@ -37,43 +39,62 @@ fn cpu(a: &Summary, peer: Option<&Summary>) -> Option<f64> {
 }
 
 impl Row {
-    fn value(&self) -> String {
-        match self.unit {
-            Unit::PerSecond => format!("{:.0} /s", self.figure.rate),
-            Unit::Millis => format!("{:.2} ms", self.figure.ms()),
-        }
-    }
-
     fn cells(&self) -> [String; 8] {
+        let name = format!("{}, {}", self.section, self.contender);
+        let f = match &self.figure {
+            Ok(f) => f,
+            Err(e) => {
+                let blank = String::new;
+                let note = format!("failed: {e}");
+                return [
+                    name,
+                    "failed".into(),
+                    blank(),
+                    blank(),
+                    blank(),
+                    blank(),
+                    blank(),
+                    note,
+                ];
+            }
+        };
         let ratio = |r: Option<f64>| r.map_or(String::new(), |r| format!("{r:.2}×"));
         let (raw, sdk) = (self.raw.as_ref(), self.sdk.as_ref());
+        let value = match self.unit {
+            Unit::PerSecond => format!("{:.0} /s", f.rate),
+            Unit::Millis => format!("{:.2} ms", f.ms()),
+        };
         [
-            format!("{}, {}", self.section, self.contender),
-            self.value(),
-            ratio(speed(&self.figure, raw)),
-            ratio(speed(&self.figure, sdk)),
-            self.figure
-                .cpu_us
-                .map_or(String::new(), |c| format!("{c:.1}")),
-            ratio(cpu(&self.figure, raw)),
-            ratio(cpu(&self.figure, sdk)),
+            name,
+            value,
+            ratio(speed(f, raw)),
+            ratio(speed(f, sdk)),
+            f.cpu_us.map_or(String::new(), |c| format!("{c:.1}")),
+            ratio(cpu(f, raw)),
+            ratio(cpu(f, sdk)),
             self.note.clone(),
         ]
     }
 
     fn json(&self) -> Value {
         let (raw, sdk) = (self.raw.as_ref(), self.sdk.as_ref());
+        let figures = match &self.figure {
+            Ok(f) => json!({
+                "per_s": f.rate,
+                "ms_per_call": f.ms(),
+                "cpu_us_per_call": f.cpu_us,
+                "longest_window_s": f.longest,
+                "speed_vs_raw": speed(f, raw),
+                "speed_vs_sdk": speed(f, sdk),
+                "cpu_vs_raw": cpu(f, raw),
+                "cpu_vs_sdk": cpu(f, sdk),
+            }),
+            Err(e) => json!({ "failed": e }),
+        };
         json!({
             "section": self.section,
             "contender": self.contender,
-            "per_s": self.figure.rate,
-            "ms_per_call": self.figure.ms(),
-            "cpu_us_per_call": self.figure.cpu_us,
-            "longest_window_s": self.figure.longest,
-            "speed_vs_raw": speed(&self.figure, raw),
-            "speed_vs_sdk": speed(&self.figure, sdk),
-            "cpu_vs_raw": cpu(&self.figure, raw),
-            "cpu_vs_sdk": cpu(&self.figure, sdk),
+            "figures": figures,
             "note": self.note,
         })
     }
@@ -175,7 +196,7 @@ mod tests {
             section: "lock-step queue_stats".into(),
             contender: "tcm-smol".into(),
             unit: Unit::PerSecond,
-            figure: summary(9000.0, 33.0),
+            figure: Ok(summary(9000.0, 33.0)),
             raw: Some(summary(10000.0, 30.0)),
             sdk: Some(summary(3000.0, 220.0)),
             note: String::new(),
@@ -203,18 +224,39 @@ mod tests {
             section: "identity".into(),
             contender: "Python SDK".into(),
             unit: Unit::Millis,
-            figure: Summary {
+            figure: Ok(Summary {
                 rate: 8.0,
                 cpu_us: None,
                 longest: 0.5,
-            },
+            }),
             raw: None,
             sdk: None,
             note: String::new(),
         };
         let json = json(&[row], 1.0, 3);
-        assert_eq!(json["rows"][0]["ms_per_call"], 125.0);
-        assert!(json["rows"][0]["speed_vs_raw"].is_null());
-        assert!(json["rows"][0]["cpu_vs_sdk"].is_null());
+        let figures = &json["rows"][0]["figures"];
+        assert_eq!(figures["ms_per_call"], 125.0);
+        assert!(figures["speed_vs_raw"].is_null());
+        assert!(figures["cpu_vs_sdk"].is_null());
+    }
+
+    #[test]
+    fn a_failed_contender_shows_why_in_its_row() {
+        let row = Row {
+            section: "pipelined W=256 queue_stats".into(),
+            contender: "tcm-blocking".into(),
+            unit: Unit::PerSecond,
+            figure: Err("request timed out".into()),
+            raw: Some(summary(60000.0, 5.0)),
+            sdk: None,
+            note: String::new(),
+        };
+        let table = markdown(std::slice::from_ref(&row));
+        let line = table.lines().nth(2).unwrap_or_default();
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        assert_eq!(cells[2..4], ["failed", ""]);
+        assert_eq!(cells[8], "failed: request timed out");
+        let json = json(&[row], 1.0, 3);
+        assert_eq!(json["rows"][0]["figures"]["failed"], "request timed out");
     }
 }
