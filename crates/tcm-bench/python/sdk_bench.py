@@ -1,12 +1,19 @@
 """Measures the official Python SDK (tcm-client) for tcm-bench.
 
 Usage:
-  sdk_bench.py lockstep URL SECONDS   -> {"count": N, "seconds": S}
-  sdk_bench.py encode URL REPEATS     -> {"samples_ms": [...]}
+  sdk_bench.py lockstep URL SECONDS   -> {"ops": N, "wall": S, "cpu": S}
+  sdk_bench.py identity URL REPEATS   -> {"encode": [[WALL, CPU], ...], "call": [[WALL, CPU], ...]}
 
-`encode` times the SDK's own path for one 1x3x224x224 FP32 inference, from the call to
-`inference_http` until its frame has been written to the socket (model validation, dumping,
-json.dumps and the send); the reply is not waited for in the timing.
+Every figure is in seconds; CPU is this process's CPU time (`time.process_time()`, all threads)
+over exactly the timed stretch, so that it compares with the process CPU clock of tcm-bench.
+
+`lockstep` makes `info_queue_stats` calls one after the other for SECONDS (the SDK sends a
+request and then waits for its reply; it has no way to keep several in flight on one socket).
+
+`identity` makes REPEATS identity inferences of one 1x3x224x224 FP32 tensor. `encode` times the
+SDK's own path from the call to `inference_http` until its frame has been written to the socket
+(model validation, dumping, json.dumps and the send); `call` times the whole call, reply
+included.
 """
 
 import asyncio
@@ -17,25 +24,30 @@ import time
 from tcm_client.sdk import AuthContext, InferenceInput, TcmWebSocketClient
 
 
+def clocks() -> tuple:
+    return time.perf_counter(), time.process_time()
+
+
 async def lockstep(url: str, seconds: float) -> dict:
     ctx = AuthContext(uuid=f"sdk-bench-{time.monotonic_ns()}")
     async with TcmWebSocketClient(url, ctx) as client:
         await client.auth()
-        for _ in range(50):
+        for _ in range(100):
             await client.info_queue_stats()
-        count = 0
-        start = time.perf_counter()
-        deadline = start + seconds
+        ops = 0
+        wall0, cpu0 = clocks()
+        deadline = wall0 + seconds
         while time.perf_counter() < deadline:
             await client.info_queue_stats()
-            count += 1
-        return {"count": count, "seconds": time.perf_counter() - start}
+            ops += 1
+        wall1, cpu1 = clocks()
+        return {"ops": ops, "wall": wall1 - wall0, "cpu": cpu1 - cpu0}
 
 
-async def encode(url: str, repeats: int) -> dict:
+async def identity(url: str, repeats: int) -> dict:
     data = [[[[0.1234567 for _ in range(224)] for _ in range(224)] for _ in range(3)]]
-    ctx = AuthContext(uuid=f"sdk-bench-enc-{time.monotonic_ns()}")
-    samples = []
+    ctx = AuthContext(uuid=f"sdk-bench-id-{time.monotonic_ns()}")
+    encode, call = [], []
     async with TcmWebSocketClient(url, ctx, message_timeout_seconds=60.0) as client:
         await client.auth()
         sock = client._sock
@@ -44,27 +56,30 @@ async def encode(url: str, repeats: int) -> dict:
 
         async def timed_send(message):
             await original_send(message)
-            sent_at.append(time.perf_counter())
+            sent_at.append(clocks())
 
         sock.send = timed_send
         for _ in range(repeats):
             sent_at.clear()
-            t0 = time.perf_counter()
+            wall0, cpu0 = clocks()
             inp = InferenceInput(name="INPUT0", shape=[1, 3, 224, 224], datatype="FP32", data=data)
             await client.inference_http(
                 vm_id="vm", vm_ip="127.0.0.1", container_id="c", model_name="identity",
                 inputs=[inp], allow_transient=True,
             )
-            samples.append((sent_at[0] - t0) * 1e3)
-    return {"samples_ms": samples}
+            wall1, cpu1 = clocks()
+            wall_sent, cpu_sent = sent_at[0]
+            encode.append([wall_sent - wall0, cpu_sent - cpu0])
+            call.append([wall1 - wall0, cpu1 - cpu0])
+    return {"encode": encode, "call": call}
 
 
 def main() -> None:
     mode, url, arg = sys.argv[1], sys.argv[2], sys.argv[3]
     if mode == "lockstep":
         out = asyncio.run(lockstep(url, float(arg)))
-    elif mode == "encode":
-        out = asyncio.run(encode(url, int(arg)))
+    elif mode == "identity":
+        out = asyncio.run(identity(url, int(arg)))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     print(json.dumps(out))
