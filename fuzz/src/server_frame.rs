@@ -99,7 +99,7 @@ fn accessors(frame: &ServerFrame) {
             let _ = format!("{:?}", f.failure());
             // Outputs of a completed frame, as the connection reads them.
             if let Value::Object(map) = &f.data {
-                let outputs = tcm_proto::Outputs(map.clone());
+                let outputs = tcm_proto::Outputs::from_json(map.clone());
                 for name in outputs
                     .names()
                     .take(16)

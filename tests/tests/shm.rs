@@ -116,7 +116,7 @@ fn blocking_round_trip_of_every_datatype_through_shared_memory() {
             .unwrap_or_else(|e| panic!("{model}: {e}"));
         assert_eq!(
             out.outputs.get("OUTPUT0").expect("OUTPUT0"),
-            &expected,
+            expected,
             "{model}"
         );
     }
@@ -141,7 +141,7 @@ fn smol_and_async_std_round_trip_through_shared_memory() {
                 .unwrap_or_else(|e| panic!("{model}: {e}"));
             assert_eq!(
                 out.outputs.get("OUTPUT0").expect("OUTPUT0"),
-                &expected,
+                expected,
                 "{model}"
             );
         }
@@ -162,7 +162,7 @@ fn smol_and_async_std_round_trip_through_shared_memory() {
             )
             .await
             .expect("infer");
-        assert_eq!(out.outputs.get("OUTPUT0").expect("OUTPUT0"), &json!([5, 6]));
+        assert_eq!(out.outputs.get("OUTPUT0").expect("OUTPUT0"), json!([5, 6]));
         client.close().await;
     });
 }

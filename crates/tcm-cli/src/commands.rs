@@ -484,7 +484,7 @@ fn inference(
         reply.map_err(Failure::from).map(|out| {
             output::print(
                 cli.output,
-                &json!({"model_name": out.model_name, "outputs": Value::Object(out.outputs.0)}),
+                &json!({"model_name": out.model_name, "outputs": Value::Object(out.outputs.to_json())}),
             );
         })
     };
@@ -685,8 +685,8 @@ fn demo(cli: &Cli) -> Result<(), Failure> {
             "server": url,
             "capabilities": caps,
             "queue_stats": stats,
-            "identity": Value::Object(identity.outputs.0),
-            "add": Value::Object(add.outputs.0),
+            "identity": Value::Object(identity.outputs.to_json()),
+            "add": Value::Object(add.outputs.to_json()),
             "stream": text,
         }),
     );

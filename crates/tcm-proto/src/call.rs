@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::envelope::{InferenceRequest, InfoRequest, ManagementRequest, PipelineStep, Request};
 use crate::event::{QueueStats, Response};
 use crate::management::ManagementReply;
-use crate::tensor::Outputs;
+use crate::outputs::Outputs;
 
 /// A reply that is not of the kind its call expects (the server answered an info request with
 /// something else, say). The request itself succeeded, so this is not a request error.

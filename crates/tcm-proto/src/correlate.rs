@@ -21,7 +21,7 @@ use crate::envelope::{Protocol, Request};
 use crate::error::{ErrorCode, RequestError};
 use crate::event::{Notification, RequestId, Response, StreamFrame};
 use crate::frame::{ErrorFrame, Failure, InferenceStatus, MessageKind, ServerFrame};
-use crate::tensor::Outputs;
+use crate::outputs::Outputs;
 use crate::timer::DeadlineSet;
 
 /// The three kinds of request, each with its own queue and in-flight limit.
@@ -424,9 +424,10 @@ impl Correlator {
                         Route::Stream(id, StreamFrame::Chunk(chunk))
                     }
                     InferenceStatus::Completed => {
-                        let outputs = match f.data {
-                            Value::Object(map) => Outputs(map),
-                            _ => Outputs::default(),
+                        let outputs = match (f.outputs, f.data) {
+                            (Some(outputs), _) => outputs,
+                            (None, Value::Object(map)) => Outputs::from_json(map),
+                            (None, _) => Outputs::default(),
                         };
                         Route::Response(
                             id,

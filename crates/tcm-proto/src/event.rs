@@ -12,7 +12,7 @@ use crate::capability::Capabilities;
 use crate::envelope::Secret;
 use crate::error::{DisconnectError, RequestError};
 use crate::frame::{Alert, DecodeError, ErrorFrame, ServerFrame};
-use crate::tensor::Outputs;
+use crate::outputs::Outputs;
 
 /// Identifies one request on a [`Connection`](crate::Connection), unique for its lifetime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -9,6 +9,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorCode, TritonCode, TritonError};
+use crate::outputs::Outputs;
 
 /// Why a server frame could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -201,10 +202,15 @@ pub struct InferenceFrame {
     pub uuid: Option<String>,
     /// The status.
     pub status: InferenceStatus,
-    /// `data`: outputs on COMPLETED, a text chunk on ONGOING, an error on FAILED.
+    /// `data`: outputs on COMPLETED (then null when [`outputs`](Self::outputs) holds them), a
+    /// text chunk on ONGOING, an error on FAILED.
     pub data: Value,
     /// The model name (null on START/ONGOING and on string failures).
     pub model_name: Option<String>,
+    /// The outputs of a COMPLETED frame decoded by [`ServerFrame::decode`], straight from the
+    /// text into typed vectors (no JSON tree); `None` when the frame was decoded from a
+    /// `Value`, whose `data` then holds them.
+    pub outputs: Option<Outputs>,
 }
 
 impl InferenceFrame {
@@ -306,9 +312,49 @@ fn payload_object(
     }
 }
 
+/// A completed inference frame as it is on the wire, with its `data` left as text.
+#[derive(serde::Deserialize)]
+struct CompletedWire<'a> {
+    #[serde(rename = "type")]
+    kind: std::borrow::Cow<'a, str>,
+    uuid: Option<String>,
+    #[serde(borrow)]
+    payload: CompletedPayload<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct CompletedPayload<'a> {
+    status: std::borrow::Cow<'a, str>,
+    model_name: Option<String>,
+    #[serde(borrow)]
+    data: std::collections::BTreeMap<String, &'a serde_json::value::RawValue>,
+}
+
 impl ServerFrame {
+    /// A completed inference decoded without a JSON tree for its outputs (the frames that can
+    /// be large); `None` for any other frame, or one of another shape.
+    fn completed_inference(text: &str) -> Option<Self> {
+        let wire: CompletedWire<'_> = serde_json::from_str(text).ok()?;
+        if wire.kind != "inference" || wire.payload.status != "COMPLETED" {
+            return None;
+        }
+        let outputs = Outputs::decode(wire.payload.data).ok()?;
+        Some(Self::Inference(InferenceFrame {
+            uuid: wire.uuid,
+            status: InferenceStatus::Completed,
+            data: Value::Null,
+            model_name: wire.payload.model_name,
+            outputs: Some(outputs),
+        }))
+    }
+
     /// Decodes one server text frame.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        if text.contains("COMPLETED") {
+            if let Some(frame) = Self::completed_inference(text) {
+                return Ok(frame);
+            }
+        }
         let value: Value = serde_json::from_str(text).map_err(|e| DecodeError::InvalidJson {
             line: e.line(),
             column: e.column(),
@@ -425,6 +471,7 @@ impl ServerFrame {
                     status,
                     data: p.remove("data").unwrap_or(Value::Null),
                     model_name: opt_string(p.get("model_name")),
+                    outputs: None,
                 }))
             }
             "alert" => Ok(Self::Alert(Alert {

@@ -43,6 +43,7 @@ pub mod jsonrpc;
 pub mod keepalive;
 pub mod management;
 mod outgoing;
+mod outputs;
 pub mod retry;
 pub mod rng;
 pub mod session;
@@ -64,7 +65,8 @@ pub use event::{
 };
 pub use frame::{DecodeError, ServerFrame};
 pub use keepalive::KeepaliveConfig;
+pub use outputs::Outputs;
 pub use retry::{Backoff, ReconnectPolicy, RetryPolicy};
 pub use rng::Rng;
 pub use session::{DialFailure, Routed, Session};
-pub use tensor::{DataType, OutputTensor, Outputs, ShmReference, Tensor, TensorData, TensorInput};
+pub use tensor::{DataType, OutputTensor, ShmReference, Tensor, TensorData, TensorInput};

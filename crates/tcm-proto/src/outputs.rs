@@ -1,0 +1,391 @@
+//! [`Outputs`]: the outputs of a completed inference, decoded straight from the frame's text
+//! into typed vectors.
+//!
+//! A rectangular (nested) list of numbers or booleans becomes its shape and one flat vector
+//! (`i64` while every element is an integer, `f64` otherwise), without a JSON tree in between:
+//! decoding a large reply holds the frame and about as many bytes again, not the many times the
+//! frame a `serde_json::Value` per element costs. Anything else (strings, ragged lists, the
+//! per-step objects of a pipeline) is kept as JSON.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::tensor::{OutputError, OutputTensor, flatten};
+
+/// One output as decoded.
+#[derive(Debug, Clone, PartialEq)]
+enum Output {
+    Ints {
+        shape: Vec<usize>,
+        values: Vec<i64>,
+    },
+    Floats {
+        shape: Vec<usize>,
+        values: Vec<f64>,
+    },
+    Bools {
+        shape: Vec<usize>,
+        values: Vec<bool>,
+    },
+    Json(Value),
+}
+
+/// The outputs of a completed HTTP inference (or the per-step outputs of a pipeline): output
+/// name → tensor, with typed accessors.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outputs(BTreeMap<String, Output>);
+
+impl Outputs {
+    /// Outputs given as JSON (output name → nested value).
+    pub fn from_json(outputs: Map<String, Value>) -> Self {
+        Self(
+            outputs
+                .into_iter()
+                .map(|(name, value)| (name, Output::Json(value)))
+                .collect(),
+        )
+    }
+
+    /// Decodes the outputs of a completed frame from their texts, each straight into a typed
+    /// vector where it is a rectangular list of numbers or booleans.
+    pub(crate) fn decode(raw: BTreeMap<String, &RawValue>) -> Result<Self, serde_json::Error> {
+        let mut outputs = BTreeMap::new();
+        for (name, text) in raw {
+            let output = match typed(text.get()) {
+                Some(output) => output,
+                None => Output::Json(serde_json::from_str(text.get())?),
+            };
+            outputs.insert(name, output);
+        }
+        Ok(Self(outputs))
+    }
+
+    fn output(&self, name: &str) -> Result<&Output, OutputError> {
+        self.0
+            .get(name)
+            .ok_or_else(|| OutputError::Missing(name.to_owned()))
+    }
+
+    /// The JSON of one output (built on request for typed outputs).
+    pub fn get(&self, name: &str) -> Result<Value, OutputError> {
+        Ok(self.output(name)?.to_json())
+    }
+
+    /// Output names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    /// Every output as JSON (output name → nested value).
+    pub fn to_json(&self) -> Map<String, Value> {
+        self.0
+            .iter()
+            .map(|(name, output)| (name.clone(), output.to_json()))
+            .collect()
+    }
+
+    /// An output as `f64` values (any numeric output).
+    pub fn f64(&self, name: &str) -> Result<OutputTensor<f64>, OutputError> {
+        self.numbers(name, |v| v, |v| v as f64)
+    }
+
+    /// An output as `f32` values (FP32, FP16).
+    pub fn f32(&self, name: &str) -> Result<OutputTensor<f32>, OutputError> {
+        self.numbers(name, |v| v as f32, |v| v as f32)
+    }
+
+    /// An output as `i64` values (integer types).
+    pub fn i64(&self, name: &str) -> Result<OutputTensor<i64>, OutputError> {
+        match self.output(name)? {
+            Output::Ints { shape, values } => Ok(tensor(shape, values.clone())),
+            Output::Json(v) => flatten(name, v, "integers", Value::as_i64),
+            _ => Err(wrong(name, "integers")),
+        }
+    }
+
+    /// An output as booleans.
+    pub fn bool(&self, name: &str) -> Result<OutputTensor<bool>, OutputError> {
+        match self.output(name)? {
+            Output::Bools { shape, values } => Ok(tensor(shape, values.clone())),
+            Output::Json(v) => flatten(name, v, "booleans", Value::as_bool),
+            _ => Err(wrong(name, "booleans")),
+        }
+    }
+
+    /// A BYTES output as strings (the server flattens these; one element arrives as a string).
+    pub fn strings(&self, name: &str) -> Result<Vec<String>, OutputError> {
+        match self.output(name)? {
+            Output::Json(Value::String(s)) => Ok(vec![s.clone()]),
+            Output::Json(v) => {
+                flatten(name, v, "strings", |x| x.as_str().map(str::to_owned)).map(|t| t.values)
+            }
+            _ => Err(wrong(name, "strings")),
+        }
+    }
+
+    fn numbers<T>(
+        &self,
+        name: &str,
+        float: impl Fn(f64) -> T,
+        int: impl Fn(i64) -> T,
+    ) -> Result<OutputTensor<T>, OutputError> {
+        match self.output(name)? {
+            Output::Floats { shape, values } => {
+                Ok(tensor(shape, values.iter().map(|v| float(*v)).collect()))
+            }
+            Output::Ints { shape, values } => {
+                Ok(tensor(shape, values.iter().map(|v| int(*v)).collect()))
+            }
+            Output::Json(v) => flatten(name, v, "numbers", |x| x.as_f64().map(&float)),
+            Output::Bools { .. } => Err(wrong(name, "numbers")),
+        }
+    }
+}
+
+fn tensor<T>(shape: &[usize], values: Vec<T>) -> OutputTensor<T> {
+    OutputTensor {
+        shape: shape.to_vec(),
+        values,
+    }
+}
+
+fn wrong(name: &str, expected: &'static str) -> OutputError {
+    OutputError::WrongType {
+        name: name.to_owned(),
+        expected,
+    }
+}
+
+impl Output {
+    fn to_json(&self) -> Value {
+        match self {
+            Self::Ints { shape, values } => {
+                nest(shape, &mut values.iter().map(|v| Value::from(*v)))
+            }
+            Self::Floats { shape, values } => {
+                nest(shape, &mut values.iter().map(|v| Value::from(*v)))
+            }
+            Self::Bools { shape, values } => {
+                nest(shape, &mut values.iter().map(|v| Value::from(*v)))
+            }
+            Self::Json(v) => v.clone(),
+        }
+    }
+}
+
+/// Rebuilds the nested lists of `shape` from row-major `values`.
+fn nest(shape: &[usize], values: &mut dyn Iterator<Item = Value>) -> Value {
+    match shape.split_first() {
+        None => values.next().unwrap_or(Value::Null),
+        Some((n, rest)) => Value::Array((0..*n).map(|_| nest(rest, values)).collect()),
+    }
+}
+
+/// The elements collected so far: integers until the first non-integer.
+enum Elements {
+    Ints(Vec<i64>),
+    Floats(Vec<f64>),
+    Bools(Vec<bool>),
+}
+
+/// What the typed decode of one output collects: the length of the lists at each depth, the
+/// depth of the leaves, and the elements.
+struct Collected {
+    shape: Vec<Option<usize>>,
+    leaf_depth: Option<usize>,
+    elements: Elements,
+}
+
+/// An output's text as a typed tensor, or `None` when it is not a rectangular list of numbers
+/// or booleans (or a single one).
+fn typed(text: &str) -> Option<Output> {
+    let mut collected = Collected {
+        shape: Vec::new(),
+        leaf_depth: None,
+        elements: Elements::Ints(Vec::new()),
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    Collect {
+        into: &mut collected,
+        depth: 0,
+    }
+    .deserialize(&mut de)
+    .ok()?;
+    de.end().ok()?;
+    let shape: Vec<usize> = collected.shape.into_iter().collect::<Option<_>>()?;
+    Some(match collected.elements {
+        Elements::Ints(values) => Output::Ints { shape, values },
+        Elements::Floats(values) => Output::Floats { shape, values },
+        Elements::Bools(values) => Output::Bools { shape, values },
+    })
+}
+
+/// Collects one value at `depth` of the nesting.
+struct Collect<'a> {
+    into: &'a mut Collected,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Collect<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Collect<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a rectangular list of numbers or booleans")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let depth = self.depth;
+        let mut n = 0;
+        while seq
+            .next_element_seed(Collect {
+                into: &mut *self.into,
+                depth: depth + 1,
+            })?
+            .is_some()
+        {
+            n += 1;
+        }
+        if self.into.shape.len() <= depth {
+            self.into.shape.resize(depth + 1, None);
+        }
+        match self.into.shape[depth] {
+            Some(m) if m != n => Err(serde::de::Error::custom("ragged")),
+            _ => {
+                self.into.shape[depth] = Some(n);
+                // An empty list holds no leaf: its depth is where the leaves would be.
+                if n == 0 && self.into.leaf_depth.is_none() {
+                    self.into.leaf_depth = Some(depth + 1);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        let into = &mut *self.into;
+        let depth_ok = into.leaf_depth.is_none_or(|d| d == self.depth);
+        if !depth_ok {
+            return Err(E::custom("ragged"));
+        }
+        into.leaf_depth = Some(self.depth);
+        match &mut into.elements {
+            Elements::Ints(values) => values.push(v),
+            Elements::Floats(values) => values.push(v as f64),
+            Elements::Bools(_) => return Err(E::custom("mixed")),
+        }
+        Ok(())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        // Beyond i64 (UINT64's upper half) only JSON keeps the value exact.
+        match i64::try_from(v) {
+            Ok(v) => self.visit_i64(v),
+            Err(_) => Err(E::custom("out of range")),
+        }
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        let into = &mut *self.into;
+        if into.leaf_depth.is_some_and(|d| d != self.depth) {
+            return Err(E::custom("ragged"));
+        }
+        into.leaf_depth = Some(self.depth);
+        match &mut into.elements {
+            Elements::Ints(values) => {
+                let mut floats: Vec<f64> = values.iter().map(|i| *i as f64).collect();
+                floats.push(v);
+                into.elements = Elements::Floats(floats);
+            }
+            Elements::Floats(values) => values.push(v),
+            Elements::Bools(_) => return Err(E::custom("mixed")),
+        }
+        Ok(())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
+        let into = &mut *self.into;
+        if into.leaf_depth.is_some_and(|d| d != self.depth) {
+            return Err(E::custom("ragged"));
+        }
+        into.leaf_depth = Some(self.depth);
+        match &mut into.elements {
+            Elements::Ints(values) if values.is_empty() => {
+                into.elements = Elements::Bools(vec![v]);
+            }
+            Elements::Bools(values) => values.push(v),
+            _ => return Err(E::custom("mixed")),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(data: &str) -> Outputs {
+        let raw: BTreeMap<String, &RawValue> = serde_json::from_str(data).expect("an object");
+        Outputs::decode(raw).expect("decodes")
+    }
+
+    #[test]
+    fn rectangular_numbers_are_typed_with_their_shape() {
+        let o = decode(r#"{"A":[[1,2,3],[4,5,6]],"B":[1.5,2],"C":[true,false],"D":7}"#);
+        let a = o.i64("A").unwrap();
+        assert_eq!((a.shape, a.values), (vec![2, 3], vec![1, 2, 3, 4, 5, 6]));
+        assert_eq!(
+            o.f32("A").unwrap().values,
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+        );
+        assert_eq!(o.f64("B").unwrap().values, vec![1.5, 2.0]);
+        assert!(o.i64("B").is_err(), "floats are not integers");
+        assert_eq!(o.bool("C").unwrap().values, vec![true, false]);
+        assert_eq!(o.f64("D").unwrap().shape, Vec::<usize>::new());
+        assert_eq!(
+            o.get("A").unwrap(),
+            serde_json::json!([[1, 2, 3], [4, 5, 6]])
+        );
+    }
+
+    #[test]
+    fn everything_else_is_kept_as_json_with_the_same_accessors() {
+        let o =
+            decode(r#"{"S":["a","b"],"R":[[1,2],[3]],"P":{"OUTPUT0":[1]},"M":[1,true],"E":[]}"#);
+        assert_eq!(o.strings("S").unwrap(), vec!["a", "b"]);
+        assert!(matches!(o.f64("R"), Err(OutputError::Ragged(_))));
+        assert_eq!(o.get("P").unwrap()["OUTPUT0"], serde_json::json!([1]));
+        assert!(o.f64("M").is_err());
+        assert_eq!(o.f64("E").unwrap().values, Vec::<f64>::new());
+        assert!(matches!(o.get("X"), Err(OutputError::Missing(_))));
+    }
+
+    #[test]
+    fn typed_and_json_decoding_agree() {
+        for data in [
+            r#"{"O":[[0.5,1],[2,3.25]]}"#,
+            r#"{"O":[[[1]],[[2]]]}"#,
+            r#"{"O":[1,2,3]}"#,
+            r#"{"O":[[1,2],[3,4],[5,6]]}"#,
+        ] {
+            let typed = decode(data);
+            let map: Map<String, Value> = serde_json::from_str(data).unwrap();
+            let json = Outputs::from_json(map);
+            assert_eq!(typed.f64("O"), json.f64("O"), "{data}");
+            if !data.contains('.') {
+                assert_eq!(typed.to_json(), json.to_json(), "{data}");
+            }
+        }
+    }
+}
