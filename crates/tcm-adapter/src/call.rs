@@ -16,6 +16,34 @@ pub struct Keep<M> {
     _regions: Option<tcm_shm::ShmInputs>,
 }
 
+impl<M> Keep<M> {
+    /// Just the memo (nothing else to keep).
+    pub fn memo(memo: M) -> Self {
+        Self {
+            memo,
+            #[cfg(unix)]
+            _regions: None,
+        }
+    }
+}
+
+/// Whether a call failed because its replica went away (it shut down, NACKing the call with
+/// `SYSTEM_SHUTDOWN`, or the connection dropped): the call may be sent to another replica if
+/// it is idempotent.
+pub fn replica_gone(error: &Error) -> bool {
+    use tcm_proto::{ErrorCode, RequestError};
+    matches!(
+        error,
+        Error::Request(
+            RequestError::Disconnected(_)
+                | RequestError::Dropped {
+                    code: ErrorCode::SystemShutdown,
+                    ..
+                }
+        )
+    )
+}
+
 /// The request of `call` under `options`; inference inputs go to shared memory when asked
 /// (`capabilities` are the negotiated ones, read only then).
 pub fn prepare<C: Call>(

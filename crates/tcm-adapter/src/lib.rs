@@ -17,6 +17,7 @@ pub mod options;
 pub mod rpc;
 pub mod tls;
 
+pub use engine::{PoolStats, ReplicaStats};
 pub use error::{ConnectError, Error, ProbeError, TransportError};
 pub use event::ClientEvent;
 pub use options::{CallOptions, ClientOptions, Shm};
@@ -30,4 +31,5 @@ pub mod __private {
     pub use serde_json::{Map, Value};
     pub use tcm_proto;
     pub use tcm_proto::http::HttpResponse;
+    pub use tracing;
 }

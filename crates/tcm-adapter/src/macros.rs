@@ -161,7 +161,9 @@ macro_rules! tcm_client {
     };
 }
 
-/// A pool of TCM clients: connect, any call or stream on the least-loaded member, close.
+/// A pool of TCM clients over one or more replicas: connect, any call on the least-loaded
+/// ready member (idempotent ones sent again on another replica when theirs shuts down or
+/// drops), streams, stats, close.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! tcm_pool {
@@ -172,7 +174,8 @@ macro_rules! tcm_pool {
         stream $stream:ty;
     ) => {
         $($head)* {
-            /// Connects `size` clients (at least one), member `i` with `config.pool_member(i)`.
+            /// Connects `size` clients (at least one) to `url`, member `i` with
+            /// `config.pool_member(i)`.
             pub $($async)* fn connect(
                 url: &str,
                 auth: $crate::__private::tcm_proto::AuthContext,
@@ -182,8 +185,7 @@ macro_rules! tcm_pool {
                 Self::connect_with(url, auth, config, size, $crate::ClientOptions::default()) $($await)*
             }
 
-            /// [`connect`](Self::connect) with explicit transport options. If a member cannot
-            /// connect, the others are closed and its error is returned.
+            /// [`connect`](Self::connect) with explicit transport options.
             pub $($async)* fn connect_with(
                 url: &str,
                 auth: $crate::__private::tcm_proto::AuthContext,
@@ -191,12 +193,33 @@ macro_rules! tcm_pool {
                 size: usize,
                 options: $crate::ClientOptions,
             ) -> Result<Self, $crate::ConnectError> {
+                Self::connect_replicas(&[url], auth, config, size, options) $($await)*
+            }
+
+            /// Connects `per_replica` clients (at least one) to each of `urls` (the replicas
+            /// of one service), each member with its own uuid (`config.pool_member(i)`). A
+            /// call goes to the least-loaded member that is authenticated; an idempotent call
+            /// (info, inference) whose replica shuts down (`SYSTEM_SHUTDOWN`) or drops is sent
+            /// again on another replica within its original deadline; management never is. If
+            /// a member cannot connect, the others are closed and its error is returned.
+            pub $($async)* fn connect_replicas(
+                urls: &[&str],
+                auth: $crate::__private::tcm_proto::AuthContext,
+                config: $crate::__private::tcm_proto::Config,
+                per_replica: usize,
+                options: $crate::ClientOptions,
+            ) -> Result<Self, $crate::ConnectError> {
                 let config = $crate::engine::seeded(config);
-                let mut members = Vec::with_capacity(size.max(1));
-                for i in 0..size.max(1) {
-                    let member = <$client>::connect_with(url, auth.clone(), config.pool_member(i), options.clone()) $($await)*;
+                let timeouts = config.timeouts;
+                let (mut members, mut replica) = (Vec::new(), Vec::new());
+                let slots = (0..per_replica.max(1)).flat_map(|_| 0..urls.len());
+                for (i, r) in slots.enumerate() {
+                    let member = <$client>::connect_with(urls[r], auth.clone(), config.pool_member(i), options.clone()) $($await)*;
                     match member {
-                        Ok(c) => members.push(c),
+                        Ok(c) => {
+                            members.push(c);
+                            replica.push(r);
+                        }
                         Err(e) => {
                             for m in &members {
                                 m.close() $($await)*;
@@ -205,29 +228,86 @@ macro_rules! tcm_pool {
                         }
                     }
                 }
-                let members = std::sync::Arc::new($crate::engine::Members::new(members));
-                Ok(Self { members })
+                let urls = urls.iter().map(|u| (*u).to_owned()).collect();
+                let members = $crate::engine::Members::new(members, replica, urls, timeouts);
+                Ok(Self { members: std::sync::Arc::new(members) })
             }
 
-            /// Makes any typed call on the least-loaded connection (see the client's `call`).
+            /// Makes any typed call on the least-loaded ready connection (see the client's
+            /// `call`). An idempotent call whose replica shuts down or drops is sent again on
+            /// another replica, within its original deadline.
             pub $($async)* fn call<C: $crate::__private::tcm_proto::Call>(
                 &self,
                 call: C,
                 options: impl Into<$crate::CallOptions>,
             ) -> Result<C::Output, $crate::Error> {
-                let (client, _load) = self.members.pick();
-                client.call(call, options) $($await)*
+                use $crate::__private::tcm_proto::{ConnectionState, Request};
+                let options = options.into();
+                let (request, memo) = call.into_request();
+                let started = std::time::Instant::now();
+                let budget = options.timeout.unwrap_or_else(|| self.members.deadline_of(&request));
+                let kind = match &request {
+                    Request::Info(_) => "info",
+                    Request::Management(_) => "management",
+                    Request::Inference(_) => "inference",
+                };
+                let ready = |c: &$client| c.state() == ConnectionState::Open;
+                let mut excluded = Vec::new();
+                let mut pending = Some(request);
+                let outcome = loop {
+                    let Some(request) = pending.take() else {
+                        break Err($crate::Error::Stopped);
+                    };
+                    let Some((index, client, _load)) = self.members.pick(&ready, &excluded) else {
+                        break Err($crate::Error::Stopped);
+                    };
+                    let replica = self.members.replica_of(index);
+                    let left = budget.saturating_sub(started.elapsed());
+                    // Kept for a second attempt only where one is allowed.
+                    let again = request.is_idempotent().then(|| request.clone());
+                    let span = $crate::__private::tracing::debug_span!(
+                        "tcm.call", kind, replica = self.members.url(replica), attempt = excluded.len() + 1
+                    );
+                    let attempt = options.clone().timeout(left);
+                    let result = {
+                        let _enter = span.enter();
+                        client.call(request, attempt) $($await)*
+                    };
+                    $crate::__private::tracing::debug!(
+                        parent: &span, ok = result.is_ok(), elapsed = ?started.elapsed(), "call ended"
+                    );
+                    match (result, again) {
+                        (Err(e), Some(again)) if $crate::call::replica_gone(&e) && !left.is_zero() => {
+                            excluded.push(replica);
+                            pending = Some(again);
+                        }
+                        (result, _) => break result,
+                    }
+                };
+                self.members.count(outcome.is_ok(), excluded.len() > 0);
+                let response = outcome?;
+                $crate::call::finish::<C>($crate::call::Keep::memo(memo), Ok(response))
             }
 
-            /// A streaming inference on the least-loaded connection; it counts as load until it
-            /// ends.
+            /// A streaming inference on the least-loaded ready connection; it counts as load
+            /// until it ends. A stream that already delivered frames cannot be replayed, so
+            /// it is never sent again.
             pub fn stream(
                 &self,
                 request: $crate::__private::tcm_proto::InferenceRequest,
                 options: impl Into<$crate::CallOptions>,
             ) -> Result<$stream, $crate::Error> {
-                let (client, load) = self.members.pick();
+                use $crate::__private::tcm_proto::ConnectionState;
+                let ready = |c: &$client| c.state() == ConnectionState::Open;
+                let (_, client, load) = self.members.pick(ready, &[]).ok_or($crate::Error::Stopped)?;
                 client.stream(request, options).map(|s| s.with_load(load))
+            }
+
+            /// Calls, failures and replays so far, and per replica its members, how many are
+            /// ready and the calls in progress: a snapshot to export as metrics.
+            pub fn stats(&self) -> $crate::PoolStats {
+                use $crate::__private::tcm_proto::ConnectionState;
+                self.members.stats(|c: &$client| c.state() == ConnectionState::Open)
             }
 
             /// Closes every connection.

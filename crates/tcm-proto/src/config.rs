@@ -18,6 +18,19 @@ pub struct Timeouts {
     pub stream: Duration,
 }
 
+impl Timeouts {
+    /// The default deadline of `request`'s kind.
+    pub fn of(&self, request: &crate::envelope::Request) -> Duration {
+        use crate::envelope::{Protocol, Request};
+        match request {
+            Request::Info(_) => self.info,
+            Request::Management(_) => self.management,
+            Request::Inference(r) if r.protocol == Protocol::Grpc => self.stream,
+            Request::Inference(_) => self.inference,
+        }
+    }
+}
+
 impl Default for Timeouts {
     fn default() -> Self {
         Self {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::capability::Capabilities;
 use crate::config::Config;
 use crate::correlate::{Correlator, Lane, Route, tag};
-use crate::envelope::{AuthContext, Protocol, Request, Secret, encode_auth, encode_request};
+use crate::envelope::{AuthContext, Request, Secret, encode_auth, encode_request};
 use crate::error::{DisconnectError, ErrorCode, RequestError};
 use crate::event::{Dial, Event, Notification, RequestId, Response, Transmit};
 use crate::frame::{DecodeError, ErrorFrame, ServerFrame};
@@ -455,12 +455,7 @@ impl Connection {
             });
         }
         self.next_id += 1;
-        let timeout = timeout.unwrap_or(match &request {
-            Request::Info(_) => self.config.timeouts.info,
-            Request::Management(_) => self.config.timeouts.management,
-            Request::Inference(r) if r.protocol == Protocol::Grpc => self.config.timeouts.stream,
-            Request::Inference(_) => self.config.timeouts.inference,
-        });
+        let timeout = timeout.unwrap_or_else(|| self.config.timeouts.of(&request));
         self.correlator.insert(id, request, now + timeout);
         self.fresh = Some((id, text));
         self.pump();

@@ -121,6 +121,14 @@ pub trait Adapter: 'static {
         opts: &Opts,
     ) -> Result<Self::Pool, ConnectFailure>;
     fn pool_uuids(p: &Self::Pool) -> Vec<String>;
+    /// A pool of `per_replica` connections to each of `urls`.
+    fn pool_connect_replicas(
+        urls: &[&str],
+        config: Config,
+        per_replica: usize,
+    ) -> Result<Self::Pool, ConnectFailure>;
+    fn pool_stats(p: &Self::Pool) -> tcm_adapter::PoolStats;
+    fn pool_management(p: &Self::Pool, action: &str) -> Call<ManagementReply>;
     /// Every request in flight at once on the pool; results in request order.
     fn pool_infer_many(p: &Self::Pool, reqs: Vec<InferenceRequest>) -> Vec<Call<Outputs>>;
     fn pool_stream_text(p: &Self::Pool, r: InferenceRequest) -> Call<String>;
@@ -318,6 +326,23 @@ impl Adapter for Blocking {
     }
     fn pool_uuids(p: &Self::Pool) -> Vec<String> {
         p.members().iter().map(|c| c.uuid()).collect()
+    }
+    fn pool_connect_replicas(
+        urls: &[&str],
+        config: Config,
+        per_replica: usize,
+    ) -> Result<Self::Pool, ConnectFailure> {
+        let options = blocking_options(&Opts::default());
+        let auth = AuthContext::anonymous();
+        tcm_blocking::Pool::connect_replicas(urls, auth, config, per_replica, options)
+            .map_err(|e| map_connect!(tcm_blocking, e))
+    }
+    fn pool_stats(p: &Self::Pool) -> tcm_adapter::PoolStats {
+        p.stats()
+    }
+    fn pool_management(p: &Self::Pool, action: &str) -> Call<ManagementReply> {
+        p.management(action, Map::new())
+            .map_err(|e| map_call!(tcm_blocking, e))
     }
     fn pool_infer_many(p: &Self::Pool, reqs: Vec<InferenceRequest>) -> Vec<Call<Outputs>> {
         // 32 caller threads share the requests, preserving their order in the results.
@@ -552,6 +577,28 @@ macro_rules! async_adapter {
             }
             fn pool_uuids(p: &Self::Pool) -> Vec<String> {
                 p.members().iter().map(|c| c.uuid()).collect()
+            }
+            fn pool_connect_replicas(
+                urls: &[&str],
+                config: Config,
+                per_replica: usize,
+            ) -> Result<Self::Pool, ConnectFailure> {
+                let options = async_options(&Opts::default());
+                let auth = AuthContext::anonymous();
+                $block_on($krate::Pool::connect_replicas(
+                    urls,
+                    auth,
+                    config,
+                    per_replica,
+                    options,
+                ))
+                .map_err(|e| map_connect!(tcm_async, e))
+            }
+            fn pool_stats(p: &Self::Pool) -> tcm_adapter::PoolStats {
+                p.stats()
+            }
+            fn pool_management(p: &Self::Pool, action: &str) -> Call<ManagementReply> {
+                $block_on(p.management(action, Map::new())).map_err(|e| map_call!(tcm_async, e))
             }
             fn pool_infer_many(p: &Self::Pool, reqs: Vec<InferenceRequest>) -> Vec<Call<Outputs>> {
                 let tasks: Vec<_> = reqs

@@ -845,3 +845,137 @@ pub fn a_late_stream_consumer_gets_a_slow_consumer_error<A: Adapter>() {
     assert!(A::queue_stats(&client).is_ok());
     A::close(&client);
 }
+
+// ----- several replicas -----------------------------------------------------------------------
+
+/// `n` reference servers and a pool of `per_replica` connections to each.
+fn replicas<A: Adapter>(
+    n: usize,
+    per_replica: usize,
+    tag: &str,
+) -> (Vec<TestServerHandle>, A::Pool) {
+    let servers: Vec<_> = (0..n).map(|_| server()).collect();
+    let urls: Vec<String> = servers.iter().map(TestServerHandle::ws_url).collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let config = client_config(&format!("{}-{tag}", A::NAME));
+    let pool =
+        A::pool_connect_replicas(&urls, config, per_replica).expect("connects to every replica");
+    (servers, pool)
+}
+
+/// Runs `batch`-sized rounds of identity inferences (every output checked) and queue_stats on
+/// `pool` until `stop`, recording every failure; returns the number of calls made.
+fn pool_load<A: Adapter>(
+    pool: &A::Pool,
+    stop: &std::sync::atomic::AtomicBool,
+    calls: &std::sync::atomic::AtomicUsize,
+    failures: &std::sync::Mutex<Vec<String>>,
+) {
+    use std::sync::atomic::Ordering;
+    let mut round = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        round += 1;
+        let values: Vec<f32> = (0..12).map(|i| (round * 100 + i) as f32).collect();
+        let reqs = values.iter().map(|v| identity(vec![*v])).collect();
+        for (v, r) in values.iter().zip(A::pool_infer_many(pool, reqs)) {
+            let seen = r.map(|o| output0(&o));
+            if seen.as_ref().ok() != Some(&vec![*v]) {
+                if let Ok(mut f) = failures.lock() {
+                    f.push(format!("inference of {v}: {seen:?}"));
+                }
+            }
+        }
+        calls.fetch_add(12, Ordering::Relaxed);
+    }
+}
+
+/// Three replicas, each shut down in turn (SYSTEM_SHUTDOWN, close, `/ready` 503, then back),
+/// under a load of inferences: no idempotent call fails, and each replica rejoins.
+pub fn a_pool_rides_through_rolling_restarts<A: Adapter>() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (servers, pool) = replicas::<A>(3, 2, "roll");
+    let (stop, calls, failures) = (
+        AtomicBool::new(false),
+        AtomicUsize::new(0),
+        Default::default(),
+    );
+    std::thread::scope(|s| {
+        s.spawn(|| pool_load::<A>(&pool, &stop, &calls, &failures));
+        for (r, server) in servers.iter().enumerate() {
+            let before = calls.load(Ordering::Relaxed);
+            server.begin_shutdown();
+            assert!(
+                eventually(Duration::from_secs(10), || A::pool_stats(&pool).replicas[r]
+                    .ready
+                    == 0),
+                "replica {r} left the selection"
+            );
+            assert!(
+                eventually(Duration::from_secs(30), || calls.load(Ordering::Relaxed)
+                    >= before + 48),
+                "calls go on while replica {r} is down"
+            );
+            server.restart_ready();
+            assert!(
+                eventually(Duration::from_secs(30), || A::pool_stats(&pool).replicas[r]
+                    .ready
+                    == 2),
+                "replica {r} rejoined: {:?}",
+                A::pool_stats(&pool)
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let failures = failures.into_inner().unwrap_or_default();
+    assert!(failures.is_empty(), "failed idempotent calls: {failures:?}");
+    let stats = A::pool_stats(&pool);
+    assert!(stats.calls > 0 && stats.failed == 0, "{stats:?}");
+    A::pool_close(&pool);
+}
+
+/// A replica that drops its connections abruptly (no close frame) while inferences are in
+/// flight on it: those calls are sent again on another replica, and none fails.
+pub fn a_pool_replays_the_calls_of_a_replica_that_drops<A: Adapter>() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (servers, pool) = replicas::<A>(3, 2, "kill");
+    let (stop, calls, failures) = (
+        AtomicBool::new(false),
+        AtomicUsize::new(0),
+        Default::default(),
+    );
+    // Every inference that reaches the first replica kills the connection it came on.
+    servers[0].drop_on_next_inference(u32::MAX);
+    std::thread::scope(|s| {
+        s.spawn(|| pool_load::<A>(&pool, &stop, &calls, &failures));
+        assert!(
+            eventually(Duration::from_secs(30), || A::pool_stats(&pool).replays
+                >= 3
+                && calls.load(Ordering::Relaxed) >= 96),
+            "calls on the dropping replica were replayed: {:?}",
+            A::pool_stats(&pool)
+        );
+        stop.store(true, Ordering::Relaxed);
+    });
+    let failures = failures.into_inner().unwrap_or_default();
+    assert!(failures.is_empty(), "failed idempotent calls: {failures:?}");
+    A::pool_close(&pool);
+}
+
+/// Management is never sent twice: a management call whose replica drops fails typed.
+pub fn a_pool_never_replays_management<A: Adapter>() {
+    let (servers, pool) = replicas::<A>(2, 1, "mgmt");
+    for server in &servers {
+        server.drop_after_frames(1);
+    }
+    let r = A::pool_management(&pool, "deletion");
+    assert!(
+        matches!(r, Err(CallFailure::Request(RequestError::Disconnected(_)))),
+        "{r:?}"
+    );
+    assert_eq!(
+        A::pool_stats(&pool).replays,
+        0,
+        "management is not replayed"
+    );
+    A::pool_close(&pool);
+}
