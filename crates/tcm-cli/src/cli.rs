@@ -89,15 +89,18 @@ fn unused_global(name: &str, matches: &ArgMatches) -> Option<&'static str> {
 #[derive(Debug, Parser)]
 #[command(name = "tcm", version, arg_required_else_help = true)]
 pub struct Cli {
-    /// WebSocket URL of the server's /ws endpoint.
+    /// WebSocket URL of the server's /ws endpoint. `queue-stats --repeat` takes several (the
+    /// replicas of one service; repeat the flag or separate them with commas) and reports each.
     #[arg(
         long,
         env = "TCM_WS_URI",
         default_value = "ws://127.0.0.1:8000/ws",
         global = true,
+        action = clap::ArgAction::Append,
+        value_delimiter = ',',
         help_heading = "Connection"
     )]
-    pub uri: String,
+    pub uri: Vec<String>,
     /// Client uuid (each connection authenticates with a uuid derived from it).
     #[arg(
         long,
@@ -316,4 +319,13 @@ pub enum ProtocolArg {
     Http,
     /// A stream.
     Grpc,
+}
+
+impl Cli {
+    /// The (first) server URL.
+    pub fn uri(&self) -> &str {
+        self.uri
+            .first()
+            .map_or("ws://127.0.0.1:8000/ws", String::as_str)
+    }
 }

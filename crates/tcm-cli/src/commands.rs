@@ -244,11 +244,11 @@ fn connect_to(cli: &Cli, url: &str, shm: bool) -> Result<Client, Failure> {
 }
 
 fn connect(cli: &Cli, shm: bool) -> Result<Client, Failure> {
-    connect_to(cli, &cli.uri, shm)
+    connect_to(cli, cli.uri(), shm)
 }
 
 fn probe(cli: &Cli, path: &str) -> Result<(), Failure> {
-    let response = tcm_blocking::probe(&cli.uri, path, &options(cli)?)?;
+    let response = tcm_blocking::probe(cli.uri(), path, &options(cli)?)?;
     let body: Value = serde_json::from_slice(&response.body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&response.body).into_owned()));
     output::print(
@@ -265,35 +265,50 @@ fn probe(cli: &Cli, path: &str) -> Result<(), Failure> {
     }
 }
 
+/// What the calls to one replica gave: latencies in milliseconds, and errors.
+type Outcomes = (Mutex<Vec<f64>>, Mutex<Vec<String>>);
+
 fn queue_stats(cli: &Cli, repeat: usize, concurrency: usize) -> Result<(), Failure> {
     if repeat == 0 || concurrency == 0 {
         return Err(Failure::Usage(
             "--repeat and --concurrency must be at least 1".into(),
         ));
     }
-    let client = connect(cli, false)?;
     let t = timeout(cli)?;
     if repeat == 1 {
+        let client = connect(cli, false)?;
         let data = client.call(InfoRequest::queue_stats(), t);
         client.close();
         output::print(cli.output, &data?);
         return Ok(());
     }
-    let latencies = Mutex::new(Vec::with_capacity(repeat));
-    let errors = Mutex::new(Vec::new());
+    // One connection per replica; call `n` goes to replica `n % replicas`.
+    let clients = cli
+        .uri
+        .iter()
+        .map(|uri| connect_to(cli, uri, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    let replicas: Vec<Outcomes> = clients
+        .iter()
+        .map(|_| (Mutex::new(Vec::new()), Mutex::new(Vec::new())))
+        .collect();
     let next = AtomicUsize::new(0);
     let progress = Progress::bar(repeat as u64, "requests");
     let start = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..concurrency.min(repeat) {
-            let (client, latencies, errors, next, progress) =
-                (&client, &latencies, &errors, &next, &progress);
+            let (clients, replicas, next, progress) = (&clients, &replicas, &next, &progress);
             s.spawn(move || {
-                while next.fetch_add(1, Ordering::Relaxed) < repeat {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= repeat {
+                        break;
+                    }
+                    let r = n % clients.len();
                     let t0 = Instant::now();
-                    match client.call(GetQueueStats, t) {
-                        Ok(_) => lock(latencies).push(t0.elapsed().as_secs_f64() * 1e3),
-                        Err(e) => lock(errors).push(e.to_string()),
+                    match clients[r].call(GetQueueStats, t) {
+                        Ok(_) => lock(&replicas[r].0).push(t0.elapsed().as_secs_f64() * 1e3),
+                        Err(e) => lock(&replicas[r].1).push(e.to_string()),
                     }
                     progress.step();
                 }
@@ -302,23 +317,46 @@ fn queue_stats(cli: &Cli, repeat: usize, concurrency: usize) -> Result<(), Failu
     });
     let elapsed = start.elapsed().as_secs_f64();
     drop(progress);
-    client.close();
-    let latencies = Latencies::new(std::mem::take(&mut *lock(&latencies)));
-    let errors = std::mem::take(&mut *lock(&errors));
+    clients.iter().for_each(Client::close);
+    let per_replica: Vec<(Latencies, Vec<String>)> = replicas
+        .iter()
+        .map(|(l, e)| {
+            let latencies = Latencies::new(std::mem::take(&mut *lock(l)));
+            (latencies, std::mem::take(&mut *lock(e)))
+        })
+        .collect();
+    let latencies = Latencies::new(
+        per_replica
+            .iter()
+            .flat_map(|(l, _)| l.samples().iter().copied())
+            .collect(),
+    );
+    let errors: Vec<String> = per_replica.iter().flat_map(|(_, e)| e.clone()).collect();
     let succeeded = repeat - errors.len();
     let throughput = latency::sig3(succeeded as f64 / elapsed.max(1e-9));
+    let several = cli.uri.len() > 1;
     match cli.output {
-        Format::Json => output::print(
-            cli.output,
-            &json!({"queue_stats_summary": {
+        Format::Json => {
+            let mut summary = json!({
                 "requests": repeat,
                 "succeeded": succeeded,
                 "failed": errors.len(),
                 "concurrency": concurrency,
                 "throughput_per_s": throughput,
                 "latency_ms": latencies.to_json(),
-            }}),
-        ),
+            });
+            if several {
+                summary["replicas"] = cli
+                    .uri
+                    .iter()
+                    .zip(&per_replica)
+                    .map(|(uri, (l, e))| {
+                        json!({"uri": uri, "succeeded": l.len(), "failed": e.len(), "latency_ms": l.to_json()})
+                    })
+                    .collect();
+            }
+            output::print(cli.output, &json!({"queue_stats_summary": summary}));
+        }
         Format::Table => {
             let mut rows = vec![
                 ["requests".to_owned(), repeat.to_string()],
@@ -331,6 +369,23 @@ fn queue_stats(cli: &Cli, repeat: usize, concurrency: usize) -> Result<(), Failu
                 rows.push([format!("latency {label}"), latency::human(ms)]);
             }
             output::table(&["", ""], &rows);
+            if several {
+                println!("\nper replica");
+                let rows: Vec<[String; 4]> = cli
+                    .uri
+                    .iter()
+                    .zip(&per_replica)
+                    .map(|(uri, (l, e))| {
+                        let p50 = if l.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            latency::human(l.percentile(0.5))
+                        };
+                        [uri.clone(), l.len().to_string(), e.len().to_string(), p50]
+                    })
+                    .collect();
+                output::table(&["replica", "succeeded", "failed", "p50"], &rows);
+            }
             let histogram = latencies.histogram(8, 30);
             if !histogram.is_empty() {
                 println!("\nlatency histogram");

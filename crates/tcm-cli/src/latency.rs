@@ -54,6 +54,21 @@ impl Latencies {
         }
     }
 
+    /// The samples, sorted.
+    pub fn samples(&self) -> &[f64] {
+        &self.sorted_ms
+    }
+
+    /// The number of samples.
+    pub fn len(&self) -> usize {
+        self.sorted_ms.len()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.sorted_ms.is_empty()
+    }
+
     /// The nearest-rank percentile `p` (0..=1); 0 without samples.
     pub fn percentile(&self, p: f64) -> f64 {
         let n = self.sorted_ms.len();

@@ -140,6 +140,47 @@ fn queue_stats_once_and_as_a_load_run() {
 }
 
 /// Significant digits of a JSON number as printed (`3.81` → 3, `1230.0` → 3, `0.0413` → 3).
+#[test]
+fn a_load_run_over_several_replicas_reports_each() {
+    let (a, b) = (server(), server());
+    let (ua, ub) = (a.ws_url(), b.ws_url());
+    let o = tcm(&[
+        "--uri",
+        &ua,
+        "--uri",
+        &ub,
+        "queue-stats",
+        "--repeat",
+        "40",
+        "--concurrency",
+        "4",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let summary = &stdout_json(&o)["queue_stats_summary"];
+    assert_eq!(summary["succeeded"], 40);
+    let replicas = summary["replicas"]
+        .as_array()
+        .expect("one entry per replica");
+    assert_eq!(replicas.len(), 2);
+    for (r, uri) in replicas.iter().zip([&ua, &ub]) {
+        assert_eq!(r["uri"], uri.as_str());
+        assert_eq!(r["succeeded"], 20, "calls alternate between the replicas");
+        assert!(r["latency_ms"]["p50"].is_number());
+    }
+    let commas = format!("{ua},{ub}");
+    let o = tcm(&[
+        "--uri",
+        &commas,
+        "--output",
+        "table",
+        "queue-stats",
+        "--repeat",
+        "10",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("per replica"));
+}
+
 fn significant_digits(v: &Value) -> usize {
     let digits: String = v.to_string().chars().filter(char::is_ascii_digit).collect();
     digits.trim_start_matches('0').trim_end_matches('0').len()
