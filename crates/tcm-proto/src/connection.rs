@@ -121,7 +121,9 @@ pub struct Connection {
     dial: Option<Dial>,
     reconnects: Reconnects,
     shutdown_seen: bool,
-    last_error: Option<String>,
+    /// The text of the last error frame and when it came: it explains a close that follows it
+    /// at once (nothing in between, within [`EXPLAINS_A_CLOSE`]), never a later one.
+    last_error: Option<(String, Instant)>,
     /// The frame [`request`](Self::request) just encoded (to check its size), kept for the
     /// `pump` it triggers so a request sent at once is encoded only once.
     fresh: Option<(RequestId, String)>,
@@ -300,6 +302,10 @@ impl Connection {
         if let Some(k) = &mut self.keepalive {
             k.on_receive(now);
         }
+        if !matches!(frame, ServerFrame::Error(_)) {
+            // Whatever error came before, this frame came after it: it explains no close.
+            self.last_error = None;
+        }
         match frame {
             ServerFrame::AuthOk { capability } => self.on_auth_ok(now, capability),
             ServerFrame::Error(e) => self.on_error(now, e),
@@ -321,13 +327,13 @@ impl Connection {
             }
             (Some(ErrorCode::BackpressureTenantLimitReached), _) => {
                 // The server closes with 1008 next; the close carries this text.
-                self.last_error = Some(e.message.clone());
+                self.last_error = Some((e.message.clone(), now));
                 self.notify(Notification::ServerError(e));
                 return;
             }
             (Some(ErrorCode::SystemShutdown), Some(_)) => self.shutdown_seen = true,
             (None, _) => {
-                self.last_error = Some(e.message.clone());
+                self.last_error = Some((e.message.clone(), now));
                 if matches!(self.state, State::Authenticating { .. }) {
                     // Before auth.ok every untagged error is an auth failure; the close follows.
                     self.notify(Notification::ServerError(e));
@@ -342,9 +348,13 @@ impl Connection {
     /// The socket closed: a close frame with `code` arrived, or (`None`) the transport failed.
     /// Every pending request fails at once.
     pub fn handle_closed(&mut self, now: Instant, code: Option<u16>, reason: &str) {
+        self.last_error = self
+            .last_error
+            .take()
+            .filter(|(_, at)| now.saturating_duration_since(*at) <= EXPLAINS_A_CLOSE);
         match self.state {
             State::Authenticating { .. } => {
-                if let Some(message) = self.last_error.take() {
+                if let Some((message, _)) = self.last_error.take() {
                     self.disconnect(now, DisconnectError::AuthFailed { message }, false);
                 } else {
                     let error = DisconnectError::Closed {
@@ -359,13 +369,16 @@ impl Connection {
                 let error = if self.shutdown_seen || code == Some(1012) {
                     self.shutdown_seen = true;
                     DisconnectError::Shutdown {
-                        message: self.last_error.take().unwrap_or_else(|| reason.to_owned()),
+                        message: self
+                            .last_error
+                            .take()
+                            .map_or_else(|| reason.to_owned(), |(text, _)| text),
                     }
                 } else {
                     DisconnectError::Closed {
                         code,
                         reason: reason.to_owned(),
-                        last_error: self.last_error.take(),
+                        last_error: self.last_error.take().map(|(text, _)| text),
                     }
                 };
                 self.disconnect(now, error, true);
@@ -756,6 +769,9 @@ impl Session for Connection {
         }
     }
 }
+
+/// How soon after an error frame a close must come for the error to explain it.
+const EXPLAINS_A_CLOSE: Duration = Duration::from_secs(1);
 
 fn close_frame(code: u16, reason: &str) -> Transmit {
     Transmit::Close {

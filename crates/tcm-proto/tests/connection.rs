@@ -842,3 +842,35 @@ fn the_auth_frame_is_a_secret_hidden_from_debug_output() {
     assert!(text.expose().contains("s3cr3t-token"));
     assert!(!format!("{auth:?}").contains("s3cr3t-token"));
 }
+
+#[test]
+fn an_error_frame_explains_only_a_close_that_follows_it_at_once() {
+    let unrelated = r#"{"type":"error","payload":{"message":"Invalid message format"}}"#;
+    let closed = |last_error: Option<&str>| {
+        Err(RequestError::Disconnected(DisconnectError::Closed {
+            code: Some(1011),
+            reason: String::new(),
+            last_error: last_error.map(str::to_owned),
+        }))
+    };
+    // An error long before the close: it explains nothing.
+    let mut h = Harness::open(config());
+    h.server(unrelated);
+    h.now += Duration::from_secs(30);
+    let id = h.request(queue_stats());
+    h.closed(Some(1011));
+    assert_eq!(h.outcome(id), closed(None));
+    // An error, then another frame, then the close: it explains nothing either.
+    let mut h = Harness::open(config());
+    let id = h.request(queue_stats());
+    h.server(unrelated);
+    h.server(r#"{"type":"alert","error_type":"x","message":"y","timestamp":1.0}"#);
+    h.closed(Some(1011));
+    assert_eq!(h.outcome(id), closed(None));
+    // An error right before the close explains it.
+    let mut h = Harness::open(config());
+    let id = h.request(queue_stats());
+    h.server(unrelated);
+    h.closed(Some(1011));
+    assert_eq!(h.outcome(id), closed(Some("Invalid message format")));
+}
