@@ -36,6 +36,7 @@ pub fn replica_gone(error: &Error) -> bool {
         error,
         Error::Request(
             RequestError::Disconnected(_)
+                | RequestError::NotConnected
                 | RequestError::Dropped {
                     code: ErrorCode::SystemShutdown,
                     ..

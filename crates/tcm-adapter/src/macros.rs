@@ -209,7 +209,9 @@ macro_rules! tcm_pool {
                 per_replica: usize,
                 options: $crate::ClientOptions,
             ) -> Result<Self, $crate::ConnectError> {
-                let config = $crate::engine::seeded(config);
+                let mut config = $crate::engine::seeded(config);
+                // A call never waits for a replica that is down: it goes to another one.
+                config.wait_for_reconnect = urls.len() < 2;
                 let timeouts = config.timeouts;
                 let (mut members, mut replica) = (Vec::new(), Vec::new());
                 let slots = (0..per_replica.max(1)).flat_map(|_| 0..urls.len());

@@ -82,6 +82,11 @@ pub struct Config {
     /// How long an abandoned (timed-out or cancelled) inference may hold the connection's only
     /// inference slot while other inferences wait, before the connection is recycled.
     pub orphan_grace: Duration,
+    /// Whether a request made while the connection is down (reconnecting) waits for it to come
+    /// back (by its deadline), or fails at once with `RequestError::NotConnected`. A pool over
+    /// several replicas sets it off for its members, so that it can send the call to another
+    /// replica instead.
+    pub wait_for_reconnect: bool,
     /// Seed of the jitter generator and of the uuid nonce. `None` (the default) lets the driver
     /// seed it from the operating system, so reconnecting clients never share a jitter
     /// sequence; fix it only for reproducible tests. (A [`Connection`](crate::Connection)
@@ -106,6 +111,7 @@ impl Config {
             max_queued: 1024,
             max_info_in_flight: 1024,
             orphan_grace: Duration::from_secs(5),
+            wait_for_reconnect: true,
             seed: None,
         }
     }

@@ -440,6 +440,9 @@ impl Connection {
         if self.state == State::Closed {
             return Err(RequestError::Closed);
         }
+        if !self.config.wait_for_reconnect && self.state != State::Open {
+            return Err(RequestError::NotConnected);
+        }
         if let Request::Inference(r) = &request {
             if r.uses_shm() {
                 let requested = self.config.capabilities.iter().any(|c| c == "shm");

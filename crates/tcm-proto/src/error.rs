@@ -296,6 +296,9 @@ pub enum RequestError {
     /// The request could not be encoded.
     #[error("request could not be encoded: {0}")]
     Encode(String),
+    /// The connection is down and `Config::wait_for_reconnect` is off: nothing was sent.
+    #[error("not connected")]
+    NotConnected,
     /// A stream's frames were not read fast enough: more than `limit` waited unread, so the
     /// stream was cancelled rather than buffered without bound. Raised by the client, not the
     /// server.

@@ -848,6 +848,15 @@ pub fn a_late_stream_consumer_gets_a_slow_consumer_error<A: Adapter>() {
 
 // ----- several replicas -----------------------------------------------------------------------
 
+/// Stops a background load when dropped, also when an assertion fails first.
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// `n` reference servers and a pool of `per_replica` connections to each.
 fn replicas<A: Adapter>(
     n: usize,
@@ -857,7 +866,12 @@ fn replicas<A: Adapter>(
     let servers: Vec<_> = (0..n).map(|_| server()).collect();
     let urls: Vec<String> = servers.iter().map(TestServerHandle::ws_url).collect();
     let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
-    let config = client_config(&format!("{}-{tag}", A::NAME));
+    let mut config = client_config(&format!("{}-{tag}", A::NAME));
+    // As in production: members keep trying until their replica is back.
+    config.reconnect = Some(ReconnectPolicy::forever(Backoff {
+        initial: Duration::from_millis(20),
+        cap: Duration::from_millis(200),
+    }));
     let pool =
         A::pool_connect_replicas(&urls, config, per_replica).expect("connects to every replica");
     (servers, pool)
@@ -901,6 +915,7 @@ pub fn a_pool_rides_through_rolling_restarts<A: Adapter>() {
     );
     std::thread::scope(|s| {
         s.spawn(|| pool_load::<A>(&pool, &stop, &calls, &failures));
+        let _stop = StopOnDrop(&stop);
         for (r, server) in servers.iter().enumerate() {
             let before = calls.load(Ordering::Relaxed);
             server.begin_shutdown();
@@ -924,7 +939,6 @@ pub fn a_pool_rides_through_rolling_restarts<A: Adapter>() {
                 A::pool_stats(&pool)
             );
         }
-        stop.store(true, Ordering::Relaxed);
     });
     let failures = failures.into_inner().unwrap_or_default();
     assert!(failures.is_empty(), "failed idempotent calls: {failures:?}");
