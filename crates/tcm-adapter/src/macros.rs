@@ -248,10 +248,10 @@ macro_rules! tcm_pool {
                 let (request, memo) = call.into_request();
                 let started = std::time::Instant::now();
                 let budget = options.timeout.unwrap_or_else(|| self.members.deadline_of(&request));
-                let kind = match &request {
-                    Request::Info(_) => "info",
-                    Request::Management(_) => "management",
-                    Request::Inference(_) => "inference",
+                let (kind, model) = match &request {
+                    Request::Info(_) => (0, None),
+                    Request::Management(_) => (1, None),
+                    Request::Inference(r) => (2, r.model_name.clone()),
                 };
                 let ready = |c: &$client| c.state() == ConnectionState::Open;
                 let mut excluded = Vec::new();
@@ -268,16 +268,24 @@ macro_rules! tcm_pool {
                     // Kept for a second attempt only where one is allowed.
                     let again = request.is_idempotent().then(|| request.clone());
                     let span = $crate::__private::tracing::debug_span!(
-                        "tcm.call", kind, replica = self.members.url(replica), attempt = excluded.len() + 1
+                        "tcm.call",
+                        kind = $crate::engine::KINDS[kind],
+                        model = model.as_deref(),
+                        replica = self.members.url(replica),
+                        attempt = excluded.len() + 1,
+                        outcome = $crate::__private::tracing::field::Empty,
+                        latency_us = $crate::__private::tracing::field::Empty,
                     );
                     let attempt = options.clone().timeout(left);
+                    let attempt_started = std::time::Instant::now();
                     let result = {
                         let _enter = span.enter();
                         client.call(request, attempt) $($await)*
                     };
-                    $crate::__private::tracing::debug!(
-                        parent: &span, ok = result.is_ok(), elapsed = ?started.elapsed(), "call ended"
-                    );
+                    let took = attempt_started.elapsed();
+                    self.members.attempted(replica, took);
+                    span.record("outcome", if result.is_ok() { "ok" } else { "error" });
+                    span.record("latency_us", u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
                     match (result, again) {
                         (Err(e), Some(again)) if $crate::call::replica_gone(&e) && !left.is_zero() => {
                             excluded.push(replica);
@@ -286,7 +294,7 @@ macro_rules! tcm_pool {
                         (result, _) => break result,
                     }
                 };
-                self.members.count(outcome.is_ok(), excluded.len() > 0);
+                self.members.count(kind, outcome.is_ok(), !excluded.is_empty());
                 let response = outcome?;
                 $crate::call::finish::<C>($crate::call::Keep::memo(memo), Ok(response))
             }

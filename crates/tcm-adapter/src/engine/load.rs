@@ -32,7 +32,12 @@ struct Counters {
     calls: AtomicU64,
     failed: AtomicU64,
     replays: AtomicU64,
+    /// Per kind (info, management, inference): calls and failures.
+    by_kind: [[AtomicU64; 2]; 3],
 }
+
+/// The kinds of call the pool counts apart.
+pub const KINDS: [&str; 3] = ["info", "management", "inference"];
 
 /// A snapshot of a pool's counters and members.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +49,8 @@ pub struct PoolStats {
     pub failed: u64,
     /// Idempotent calls sent again on another replica after theirs shut down or dropped.
     pub replays: u64,
+    /// Per kind of call (`info`, `management`, `inference`): calls and failures.
+    pub by_kind: Vec<(&'static str, u64, u64)>,
     /// Per replica: its URL, its members, how many are ready, and the calls in progress.
     pub replicas: Vec<ReplicaStats>,
 }
@@ -52,7 +59,7 @@ pub struct PoolStats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReplicaStats {
-    /// The replica's URL.
+    /// The replica's host and port.
     pub url: String,
     /// Connections to it.
     pub members: usize,
@@ -60,6 +67,10 @@ pub struct ReplicaStats {
     pub ready: usize,
     /// Calls in progress on it.
     pub in_flight: usize,
+    /// Attempts it answered (successfully or not) and their mean latency, in microseconds.
+    pub attempts: u64,
+    /// The mean latency of those attempts, in microseconds (0 without any).
+    pub mean_latency_us: u64,
 }
 
 /// The connections of a pool, the replica each talks to, and their load.
@@ -72,11 +83,14 @@ pub struct Members<C> {
     loads: Arc<[AtomicUsize]>,
     next: AtomicUsize,
     counters: Counters,
+    /// Per replica: attempts and their total latency in microseconds.
+    latency: Vec<[AtomicU64; 2]>,
 }
 
 impl<C> Members<C> {
     /// A pool of `members` (at least one), member `i` connected to `urls[replica[i]]`, whose
-    /// calls have the default deadlines `timeouts`.
+    /// calls have the default deadlines `timeouts`. Replicas are named by host and port in
+    /// spans and stats: a URL's query or user info (which may carry a credential) never is.
     pub fn new(
         members: Vec<C>,
         replica: Vec<usize>,
@@ -84,7 +98,15 @@ impl<C> Members<C> {
         timeouts: tcm_proto::Timeouts,
     ) -> Self {
         let loads = (0..members.len()).map(|_| AtomicUsize::new(0)).collect();
+        let latency = urls.iter().map(|_| Default::default()).collect();
+        let urls = urls
+            .iter()
+            .map(|u| {
+                tcm_proto::Endpoint::parse(u).map_or_else(|_| "?".to_owned(), |e| e.authority())
+            })
+            .collect();
         Self {
+            latency,
             timeouts,
             members,
             replica,
@@ -110,7 +132,7 @@ impl<C> Members<C> {
         self.replica.get(index).copied().unwrap_or(0)
     }
 
-    /// The URL of `replica`.
+    /// The host and port of `replica`.
     pub fn url(&self, replica: usize) -> &str {
         self.urls.get(replica).map_or("", String::as_str)
     }
@@ -153,9 +175,25 @@ impl<C> Members<C> {
         Some((index, &self.members[index], guard))
     }
 
-    /// Counts a call's outcome, and whether it was sent again on another replica.
-    pub fn count(&self, ok: bool, replayed: bool) {
+    /// Counts one attempt on `replica` that took `elapsed`.
+    pub fn attempted(&self, replica: usize, elapsed: std::time::Duration) {
+        if let Some([n, total]) = self.latency.get(replica) {
+            n.fetch_add(1, Ordering::Relaxed);
+            let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+            total.fetch_add(us, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a call of `kind` (an index into [`KINDS`]), its outcome, and whether it was sent
+    /// again on another replica.
+    pub fn count(&self, kind: usize, ok: bool, replayed: bool) {
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        if let Some([calls, failed]) = self.counters.by_kind.get(kind) {
+            calls.fetch_add(1, Ordering::Relaxed);
+            if !ok {
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         if !ok {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
         }
@@ -171,7 +209,12 @@ impl<C> Members<C> {
                 let members: Vec<usize> = (0..self.members.len())
                     .filter(|i| self.replica_of(*i) == r)
                     .collect();
+                let [n, total] = &self.latency[r];
+                let attempts = n.load(Ordering::Relaxed);
+                let total = total.load(Ordering::Relaxed);
                 ReplicaStats {
+                    attempts,
+                    mean_latency_us: total.checked_div(attempts).unwrap_or(0),
                     url: self.urls[r].clone(),
                     members: members.len(),
                     ready: members.iter().filter(|i| ready(&self.members[**i])).count(),
@@ -182,7 +225,19 @@ impl<C> Members<C> {
                 }
             })
             .collect();
+        let by_kind = KINDS
+            .iter()
+            .zip(&self.counters.by_kind)
+            .map(|(kind, [calls, failed])| {
+                (
+                    *kind,
+                    calls.load(Ordering::Relaxed),
+                    failed.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
         PoolStats {
+            by_kind,
             calls: self.counters.calls.load(Ordering::Relaxed),
             failed: self.counters.failed.load(Ordering::Relaxed),
             replays: self.counters.replays.load(Ordering::Relaxed),
@@ -235,10 +290,20 @@ mod tests {
     fn stats_count_per_replica() {
         let (p, _) = pool([true, false, true, true]);
         let _g = p.pick(|r| *r, &[]).unwrap();
-        p.count(true, false);
-        p.count(false, true);
+        p.count(0, true, false);
+        p.count(2, false, true);
+        p.attempted(1, std::time::Duration::from_micros(300));
+        p.attempted(1, std::time::Duration::from_micros(100));
         let s = p.stats(|r| *r);
         assert_eq!((s.calls, s.failed, s.replays), (2, 1, 1));
+        assert_eq!(
+            s.by_kind,
+            vec![("info", 1, 0), ("management", 0, 0), ("inference", 1, 1)]
+        );
+        assert_eq!(
+            (s.replicas[1].attempts, s.replicas[1].mean_latency_us),
+            (2, 200)
+        );
         assert_eq!(s.replicas[0].ready, 2);
         assert_eq!(s.replicas[1].ready, 1);
         assert_eq!(s.replicas.iter().map(|r| r.in_flight).sum::<usize>(), 1);

@@ -24,7 +24,7 @@ use tcm_proto::{ConnectionState, DialFailure, Routed, Session, StreamFrame, Tran
 
 pub use caller::{Caller, NotStarted, Outcome, Queued, Stopped, Ticket, Wake};
 pub use frames::Frames;
-pub use load::{LoadGuard, Members, PoolStats, ReplicaStats};
+pub use load::{KINDS, LoadGuard, Members, PoolStats, ReplicaStats};
 pub use protocol::{Protocol, RpcObserver, TcmObserver};
 pub use seed::{seeded, seeded_rpc};
 pub use socket::{Closed, SocketEvent};
