@@ -19,6 +19,10 @@ use tcm_rpc_testserver::{
 #[path = "common/tls.rs"]
 mod tls;
 
+#[allow(dead_code)]
+#[path = "common/hostile.rs"]
+mod hostile;
+
 const KEY: &str = "rpc-test-key";
 const RUN: &str = "0b6f7c9e-3c1e-4d0a-9a57-2f3c6a2d9e11";
 
@@ -711,6 +715,37 @@ fn missing_session_frame_times_out<C: Rpc>() {
     assert_eq!(server.stats().handshakes, 1);
 }
 
+/// A session frame that arrives one byte at a time cannot stretch the session deadline.
+fn a_trickled_session_frame_fails_by_the_session_deadline<C: Rpc>() {
+    let server = hostile::Hostile::start(hostile::Behaviour::RpcTrickleSession);
+    let mut cfg = config();
+    cfg.session_timeout = Duration::from_secs(1);
+    let started = Instant::now();
+    match C::connect(&server.url(), cfg, None, None) {
+        Err(ConnectFailure::Disconnected(RpcDisconnect::SessionTimeout)) => {}
+        other => panic!("expected SessionTimeout, got {:?}", other.map(|_| ())),
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "resolved after {took:?}");
+}
+
+/// A reply that arrives one byte at a time cannot stretch its call's deadline.
+fn a_trickled_reply_times_out_by_the_call_deadline<C: Rpc>() {
+    let server = hostile::Hostile::start(hostile::Behaviour::RpcTrickleReplies);
+    let client =
+        C::connect(&server.url(), config(), None, None).unwrap_or_else(|e| panic!("{e:?}"));
+    let started = Instant::now();
+    let r = client.call(
+        "create_variable",
+        json!({"data": "x"}),
+        Some(Duration::from_secs(1)),
+    );
+    let took = started.elapsed();
+    assert_eq!(r, Err(CallError::Timeout));
+    assert!(took < Duration::from_secs(3), "resolved after {took:?}");
+    client.close();
+}
+
 /// §9.9, §9.10: no call is sent without an active run; a zero timeout is refused, never "the
 /// default".
 fn no_active_run_and_zero_timeout_are_refused<C: Rpc>() {
@@ -1126,6 +1161,16 @@ macro_rules! scenarios {
             #[test]
             fn missing_session_frame_times_out() {
                 super::missing_session_frame_times_out::<C>();
+            }
+
+            #[test]
+            fn a_trickled_session_frame_fails_by_the_session_deadline() {
+                super::a_trickled_session_frame_fails_by_the_session_deadline::<C>();
+            }
+
+            #[test]
+            fn a_trickled_reply_times_out_by_the_call_deadline() {
+                super::a_trickled_reply_times_out_by_the_call_deadline::<C>();
             }
 
             #[test]

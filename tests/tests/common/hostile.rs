@@ -33,6 +33,10 @@ pub enum Behaviour {
     Huge(usize),
     /// Authenticates at once, sends this many unsolicited alerts, then answers info requests.
     Flood(usize),
+    /// JSON-RPC: upgrades at once, then sends the session frame one byte at a time.
+    RpcTrickleSession,
+    /// JSON-RPC: sends the session frame at once, then answers every call one byte at a time.
+    RpcTrickleReplies,
 }
 
 /// The server; dropping it stops it.
@@ -206,7 +210,28 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, halt: &AtomicBool) {
         trickle(&mut stream, &response, halt);
         return hold(&stream, halt);
     }
-    if stream.write_all(&response).is_err() || read_json(&mut stream).is_none() {
+    if stream.write_all(&response).is_err() {
+        return;
+    }
+    let session = frame(r#"{"jsonrpc":"2.0","result":{"session_id":"hostile"}}"#);
+    match behaviour {
+        Behaviour::RpcTrickleSession => {
+            trickle(&mut stream, &session, halt);
+            return hold(&stream, halt);
+        }
+        Behaviour::RpcTrickleReplies => {
+            if stream.write_all(&session).is_err() {
+                return;
+            }
+            while let Some(call) = read_json(&mut stream) {
+                let reply = json!({"jsonrpc": "2.0", "id": call["id"], "result": {}});
+                trickle(&mut stream, &frame(&reply.to_string()), halt);
+            }
+            return;
+        }
+        _ => {}
+    }
+    if read_json(&mut stream).is_none() {
         return;
     }
     let auth_ok = frame(r#"{"type":"auth.ok"}"#);
