@@ -1,4 +1,4 @@
-//! Error types shared by the adapters: transport failures, connect failures and probe failures.
+//! Error types shared by the clients: transport failures, connect failures and probe failures.
 
 use std::io;
 

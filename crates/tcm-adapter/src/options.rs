@@ -10,13 +10,11 @@ use std::time::Duration;
 pub struct ClientOptions {
     /// Bound on TCP connect + TLS handshake + WebSocket upgrade of one dial.
     pub connect_timeout: Duration,
-    /// Bound on writing one frame; a peer that stops reading fails the connection after this.
-    pub write_timeout: Duration,
     /// Bound on a whole `GET /health` or `GET /ready` exchange.
     pub http_timeout: Duration,
-    /// Longest the blocking adapter's I/O thread waits in a socket read before looking at new
+    /// Longest the blocking client's I/O thread waits in a socket read before looking at new
     /// commands, on platforms without a wake-up pipe (on Unix a call wakes the thread at once);
-    /// the async adapters are woken by their command channel and do not use it.
+    /// the async clients are woken by their command channel and do not use it.
     pub command_poll: Duration,
     /// Extra trusted CA certificates in PEM form (e.g. a private CA), added to the roots.
     pub ca_pem: Option<Vec<u8>>,
@@ -44,7 +42,6 @@ impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             connect_timeout: Duration::from_secs(10),
-            write_timeout: Duration::from_secs(10),
             http_timeout: Duration::from_secs(5),
             command_poll: Duration::from_millis(5),
             ca_pem: None,

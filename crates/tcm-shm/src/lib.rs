@@ -13,7 +13,7 @@
 //! - [`choose_transport`]: SHM, JSON or a typed error, from the negotiated capabilities;
 //! - [`to_shm_request`]: a request with its tensors moved into regions, plus the
 //!   [`ShmInputs`] guard that owns them;
-//! - [`prepare_request`]: both steps at once, for the adapters;
+//! - [`prepare_request`]: both steps at once, for the clients;
 //! - [`validate_key`], [`generate_key`], [`validate_reference`]: the rules, on their own.
 //!
 //! # Region lifetime

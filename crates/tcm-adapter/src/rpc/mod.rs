@@ -88,7 +88,7 @@ pub enum RpcConnectError {
     /// The connection ended before the session frame (closed, bad or missing session frame).
     #[error(transparent)]
     Disconnected(RpcDisconnect),
-    /// A background thread (the handler worker, or the blocking adapter's I/O thread) could
+    /// A background thread (the handler worker, or the blocking client's I/O thread) could
     /// not be started.
     #[error("cannot spawn a thread: {0}")]
     Spawn(io::Error),

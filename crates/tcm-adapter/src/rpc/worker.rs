@@ -1,5 +1,5 @@
 //! The JSON-RPC handler worker: runs server → client requests and notifications off the
-//! adapter's I/O thread or driver task, one at a time in arrival order, each under a deadline
+//! client's I/O thread or task, one at a time in arrival order, each under a deadline
 //! and with panics caught.
 
 use std::any::Any;
