@@ -258,15 +258,24 @@ impl ResponseParser {
         Ok(None)
     }
 
+    /// Where the blank line ending a header block in `rest` ends, or `None` until it arrives
+    /// (remembering how far was scanned); an error once the block outgrows [`MAX_HEAD`].
+    fn blank_line(&mut self, rest: &[u8]) -> Result<Option<usize>, HttpError> {
+        if let Some(blank) = blank_line_end(rest, self.scanned) {
+            return Ok(Some(blank));
+        }
+        if rest.len() > MAX_HEAD {
+            return Err(HttpError::HeadTooLarge(MAX_HEAD));
+        }
+        self.scanned = rest.len().saturating_sub(2);
+        Ok(None)
+    }
+
     /// One step over `rest`, the unconsumed bytes; moves `pos` past what it consumes.
     fn step(&mut self, rest: &[u8], pos: &mut usize, eof: bool) -> Result<Step, HttpError> {
         match self.state {
             State::Head => {
-                let Some(blank) = blank_line_end(rest, self.scanned) else {
-                    if rest.len() > MAX_HEAD {
-                        return Err(HttpError::HeadTooLarge(MAX_HEAD));
-                    }
-                    self.scanned = rest.len().saturating_sub(2);
+                let Some(blank) = self.blank_line(rest)? else {
                     return Ok(Step::NeedMore);
                 };
                 let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -377,11 +386,7 @@ impl ResponseParser {
                     [] | [b'\r'] => return Ok(Step::NeedMore),
                     _ => {}
                 }
-                let Some(blank) = blank_line_end(rest, self.scanned) else {
-                    if rest.len() > MAX_HEAD {
-                        return Err(HttpError::HeadTooLarge(MAX_HEAD));
-                    }
-                    self.scanned = rest.len().saturating_sub(2);
+                let Some(blank) = self.blank_line(rest)? else {
                     return Ok(Step::NeedMore);
                 };
                 let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];

@@ -200,6 +200,17 @@ struct Collected {
     elements: Elements,
 }
 
+impl Collected {
+    /// Records a leaf at `depth`; every leaf of a rectangular tensor is at the same depth.
+    fn leaf_at<E: serde::de::Error>(&mut self, depth: usize) -> Result<&mut Self, E> {
+        if self.leaf_depth.is_some_and(|d| d != depth) {
+            return Err(E::custom("ragged"));
+        }
+        self.leaf_depth = Some(depth);
+        Ok(self)
+    }
+}
+
 /// An output's text as a typed tensor, or `None` when it is not a rectangular list of numbers
 /// or booleans (or a single one).
 fn typed(text: &str) -> Option<Output> {
@@ -276,12 +287,7 @@ impl<'de> Visitor<'de> for Collect<'_> {
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
-        let into = &mut *self.into;
-        let depth_ok = into.leaf_depth.is_none_or(|d| d == self.depth);
-        if !depth_ok {
-            return Err(E::custom("ragged"));
-        }
-        into.leaf_depth = Some(self.depth);
+        let into = self.into.leaf_at(self.depth)?;
         match &mut into.elements {
             Elements::Ints(values) => values.push(v),
             Elements::Floats(values) => values.push(v as f64),
@@ -299,11 +305,7 @@ impl<'de> Visitor<'de> for Collect<'_> {
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        let into = &mut *self.into;
-        if into.leaf_depth.is_some_and(|d| d != self.depth) {
-            return Err(E::custom("ragged"));
-        }
-        into.leaf_depth = Some(self.depth);
+        let into = self.into.leaf_at(self.depth)?;
         match &mut into.elements {
             Elements::Ints(values) => {
                 let mut floats: Vec<f64> = values.iter().map(|i| *i as f64).collect();
@@ -317,11 +319,7 @@ impl<'de> Visitor<'de> for Collect<'_> {
     }
 
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
-        let into = &mut *self.into;
-        if into.leaf_depth.is_some_and(|d| d != self.depth) {
-            return Err(E::custom("ragged"));
-        }
-        into.leaf_depth = Some(self.depth);
+        let into = self.into.leaf_at(self.depth)?;
         match &mut into.elements {
             Elements::Ints(values) if values.is_empty() => {
                 into.elements = Elements::Bools(vec![v]);

@@ -5,8 +5,8 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -43,7 +43,46 @@ pub enum Behaviour {
 pub struct Hostile {
     port: u16,
     connections: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<Halt>,
+}
+
+/// The server's stop signal, which its connection threads wait on between the bytes they
+/// pace, so a stop reaches them at once.
+#[derive(Default)]
+struct Halt {
+    stopped: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Halt {
+    fn set(&self) {
+        *self.stopped.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.changed.notify_all();
+    }
+
+    fn is_set(&self) -> bool {
+        *self.stopped.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits up to `pause` for the stop; whether it came.
+    fn wait(&self, pause: Duration) -> bool {
+        let stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner);
+        let (stopped, _) = self
+            .changed
+            .wait_timeout_while(stopped, pause, |stopped| !*stopped)
+            .unwrap_or_else(PoisonError::into_inner);
+        *stopped
+    }
+
+    /// Waits for the stop.
+    fn wait_forever(&self) {
+        let stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(
+            self.changed
+                .wait_while(stopped, |stopped| !*stopped)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+    }
 }
 
 impl Hostile {
@@ -52,11 +91,11 @@ impl Hostile {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let connections = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(Halt::default());
         let (count, halt) = (Arc::clone(&connections), Arc::clone(&stop));
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                if halt.load(Ordering::Relaxed) {
+                if halt.is_set() {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
@@ -85,7 +124,7 @@ impl Hostile {
 
 impl Drop for Hostile {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.set();
         // Wake the accept loop so it sees the flag.
         let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
@@ -152,21 +191,17 @@ fn read_json(stream: &mut TcpStream) -> Option<Value> {
     }
 }
 
-fn trickle(stream: &mut TcpStream, bytes: &[u8], halt: &AtomicBool) {
+fn trickle(stream: &mut TcpStream, bytes: &[u8], halt: &Halt) {
     for b in bytes {
-        if halt.load(Ordering::Relaxed) || stream.write_all(&[*b]).is_err() {
+        if halt.is_set() || stream.write_all(&[*b]).is_err() || halt.wait(TRICKLE) {
             return;
         }
-        std::thread::sleep(TRICKLE);
     }
 }
 
 /// Holds the connection open, doing nothing, until the server stops or the client goes.
-fn hold(stream: &TcpStream, halt: &AtomicBool) {
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-    while !halt.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn hold(_stream: &TcpStream, halt: &Halt) {
+    halt.wait_forever();
 }
 
 fn upgrade_response(stream: &mut TcpStream) -> Option<Vec<u8>> {
@@ -201,7 +236,7 @@ fn info_reply(request: &Value) -> String {
     .to_string()
 }
 
-fn serve(mut stream: TcpStream, behaviour: Behaviour, halt: &AtomicBool) {
+fn serve(mut stream: TcpStream, behaviour: Behaviour, halt: &Halt) {
     let _ = stream.set_nodelay(true);
     let Some(response) = upgrade_response(&mut stream) else {
         return;
@@ -251,8 +286,10 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, halt: &AtomicBool) {
         Behaviour::NoRead => hold(&stream, halt),
         Behaviour::SlowRead(per_second) => {
             let mut chunk = vec![0u8; (per_second / 10).max(1)];
-            while !halt.load(Ordering::Relaxed) && stream.read(&mut chunk).is_ok_and(|n| n > 0) {
-                std::thread::sleep(Duration::from_millis(100));
+            while stream.read(&mut chunk).is_ok_and(|n| n > 0) {
+                if halt.wait(Duration::from_millis(100)) {
+                    return;
+                }
             }
         }
         Behaviour::Huge(len) => {
@@ -260,7 +297,7 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, halt: &AtomicBool) {
                 let _ = stream.write_all(&frame_header(len));
                 let block = vec![b' '; 64 * 1024];
                 let mut left = len;
-                while left > 0 && !halt.load(Ordering::Relaxed) {
+                while left > 0 && !halt.is_set() {
                     let n = left.min(block.len());
                     if stream.write_all(&block[..n]).is_err() {
                         return;
