@@ -15,7 +15,9 @@
 //! Each measurement runs its contenders in turn, `--repeats` rounds; every figure is the median
 //! of its rounds, with its ratios to raw tungstenite and to the SDK and its CPU time per call.
 //!
-//! Usage: `tcm-bench [--seconds S] [--repeats N] [--python PATH] [--json FILE]`
+//! Usage: `tcm-bench [--seconds S] [--repeats N] [--python PATH] [--json FILE] [--only LIST]`,
+//! where `LIST` names the measurements to run, comma-separated, from `lockstep`, `pipelined`,
+//! `encode` and `e2e` (default: all).
 
 mod clients;
 mod encode;
@@ -38,13 +40,26 @@ pub type Result<T> = std::result::Result<T, BoxError>;
 /// A contender's figures, or why it failed.
 pub type Outcome<T = Summary> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: tcm-bench [--seconds S] [--repeats N] [--python PATH] [--json FILE]";
+const USAGE: &str = "usage: tcm-bench [--seconds S] [--repeats N] [--python PATH] [--json FILE] \
+     [--only lockstep,pipelined,encode,e2e]";
+
+/// The measurements, as `--only` names them.
+const SECTIONS: [&str; 4] = ["lockstep", "pipelined", "encode", "e2e"];
 
 struct Args {
     seconds: f64,
     repeats: usize,
     python: Option<PathBuf>,
     json: Option<PathBuf>,
+    /// The measurements to run (names from [`SECTIONS`]).
+    only: Vec<String>,
+}
+
+impl Args {
+    /// Whether the measurement `section` runs.
+    fn runs(&self, section: &str) -> bool {
+        self.only.iter().any(|s| s == section)
+    }
 }
 
 fn parse_args(args: impl Iterator<Item = String>) -> std::result::Result<Args, String> {
@@ -58,6 +73,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> std::result::Result<Args, S
                 venv.exists().then_some(venv)
             }),
         json: None,
+        only: SECTIONS.map(String::from).to_vec(),
     };
     let mut it = args;
     while let Some(a) = it.next() {
@@ -67,6 +83,12 @@ fn parse_args(args: impl Iterator<Item = String>) -> std::result::Result<Args, S
             "--repeats" => parsed.repeats = value()?.parse().map_err(|_| "bad --repeats")?,
             "--python" => parsed.python = Some(PathBuf::from(value()?)),
             "--json" => parsed.json = Some(PathBuf::from(value()?)),
+            "--only" => {
+                parsed.only = value()?.split(',').map(str::to_owned).collect();
+                if let Some(bad) = parsed.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+                    return Err(format!("unknown measurement '{bad}' in --only\n{USAGE}"));
+                }
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument '{other}'\n{USAGE}")),
         }
@@ -169,26 +191,34 @@ fn run(args: &Args) -> Result<Vec<Row>> {
     };
 
     // 1. lock-step queue_stats
-    let mut contenders = ours(&tokio, url, Load::Lockstep(Op::QueueStats), s);
-    contenders.push((RAW, Box::new(|| raw::lockstep(url, s))));
-    if let Some(sdk) = &sdk {
-        contenders.push((SDK, Box::new(|| sdk.lockstep(url, s))));
-    }
-    eprintln!("tcm-bench: lock-step queue_stats");
-    let lockstep = side_by_side(r, contenders);
-    let raw_l = lockstep[4].as_ref().ok().copied();
-    let sdk_l = lockstep.get(5).and_then(|f| f.as_ref().ok()).copied();
-    let section = "lock-step queue_stats";
-    for (name, figure) in CLIENTS.iter().chain([&RAW]).zip(&lockstep) {
-        let raw = raw_l.filter(|_| *name != RAW);
-        rows.push(row(section, name, Unit::PerSecond, figure, raw, sdk_l));
-    }
-    if let Some(sdk_figure) = lockstep.get(5) {
-        rows.push(row(section, SDK, Unit::PerSecond, sdk_figure, raw_l, None));
+    let mut sdk_l = None;
+    if args.runs("lockstep") {
+        let mut contenders = ours(&tokio, url, Load::Lockstep(Op::QueueStats), s);
+        contenders.push((RAW, Box::new(|| raw::lockstep(url, s))));
+        if let Some(sdk) = &sdk {
+            contenders.push((SDK, Box::new(|| sdk.lockstep(url, s))));
+        }
+        eprintln!("tcm-bench: lock-step queue_stats");
+        let lockstep = side_by_side(r, contenders);
+        let raw_l = lockstep[4].as_ref().ok().copied();
+        sdk_l = lockstep.get(5).and_then(|f| f.as_ref().ok()).copied();
+        let section = "lock-step queue_stats";
+        for (name, figure) in CLIENTS.iter().chain([&RAW]).zip(&lockstep) {
+            let raw = raw_l.filter(|_| *name != RAW);
+            rows.push(row(section, name, Unit::PerSecond, figure, raw, sdk_l));
+        }
+        if let Some(sdk_figure) = lockstep.get(5) {
+            rows.push(row(section, SDK, Unit::PerSecond, sdk_figure, raw_l, None));
+        }
     }
 
     // 2. pipelined queue_stats
-    for w in [1usize, 16, 64, 256] {
+    let windows: &[usize] = if args.runs("pipelined") {
+        &[1, 16, 64, 256]
+    } else {
+        &[]
+    };
+    for &w in windows {
         eprintln!("tcm-bench: pipelined W={w}");
         let mut contenders = ours(&tokio, url, Load::Pipelined(w), s);
         contenders.push((RAW, Box::new(move || raw::pipelined(url, w, s))));
@@ -201,10 +231,13 @@ fn run(args: &Args) -> Result<Vec<Row>> {
     }
 
     // 3. encode and send of a 1×3×224×224 FP32 inference
+    if !args.runs("encode") && !args.runs("e2e") {
+        drop(server);
+        return Ok(rows);
+    }
     let n = (r * 2).max(5);
     eprintln!("tcm-bench: encode+send and identity inferences");
     let failed = |e: BoxError| e.to_string();
-    let ours_enc = encode::encode_send(url, n).map(|s| Summary::of(&s));
     let sdk_id = sdk.as_ref().map(|sdk| sdk.identity(url, n).map_err(failed));
     let (sdk_enc, sdk_call): (Option<Outcome>, Option<Outcome>) = match sdk_id {
         Some(Ok(id)) => (
@@ -217,20 +250,28 @@ fn run(args: &Args) -> Result<Vec<Row>> {
     let ok = |f: &Option<Outcome>| f.as_ref().and_then(|f| f.as_ref().ok()).copied();
     let section = "encode+send 1x3x224x224 FP32";
     let core = "tcm (the core of all four)";
-    let ours_enc = ours_enc.map_err(failed);
-    rows.push(row(
-        section,
-        core,
-        Unit::Millis,
-        &ours_enc,
-        None,
-        ok(&sdk_enc),
-    ));
-    if let Some(sdk_enc) = &sdk_enc {
-        rows.push(row(section, SDK, Unit::Millis, sdk_enc, None, None));
+    if args.runs("encode") {
+        let ours_enc = encode::encode_send(url, n)
+            .map(|s| Summary::of(&s))
+            .map_err(failed);
+        rows.push(row(
+            section,
+            core,
+            Unit::Millis,
+            &ours_enc,
+            None,
+            ok(&sdk_enc),
+        ));
+        if let Some(sdk_enc) = &sdk_enc {
+            rows.push(row(section, SDK, Unit::Millis, sdk_enc, None, None));
+        }
     }
 
     // 4. the identity inference end to end, JSON and shared memory
+    if !args.runs("e2e") {
+        drop(server);
+        return Ok(rows);
+    }
     let (json, shm) = (Op::Identity { shm: false }, Op::Identity { shm: true });
     let mut contenders = ours(&tokio, url, Load::Lockstep(json), s);
     contenders.extend(ours(&tokio, url, Load::Lockstep(shm), s));
@@ -311,6 +352,12 @@ mod tests {
         let args = args.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((args.seconds, args.repeats), (0.5, 7));
         assert_eq!(args.json, Some(PathBuf::from("out.json")));
+        assert!(
+            SECTIONS.iter().all(|s| args.runs(s)),
+            "every measurement runs by default"
+        );
+        let only = parse(&["--only", "lockstep,e2e"]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(only.runs("lockstep") && only.runs("e2e") && !only.runs("pipelined"));
     }
 
     #[test]
@@ -322,6 +369,7 @@ mod tests {
             &["--seconds", "x"],
             &["--seconds"],
             &["--warp"],
+            &["--only", "lockstep,warp"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }
