@@ -8,12 +8,15 @@
 //! `/dev/shm` (same host or IPC namespace).
 //!
 //! - [`ShmRegion`]: one region, created with `O_EXCL`, unlinked when dropped;
+//! - [`RegionPool`]: regions reused across calls, lent as [`Lease`]s (one pool per client;
+//!   see its module for why reuse under one key is safe while the server caches mappings);
 //! - [`ShmTensor`]: a named tensor in its own region, from typed slices or
 //!   [`TensorData`](tcm_proto::TensorData);
 //! - [`choose_transport`]: SHM, JSON or a typed error, from the negotiated capabilities;
 //! - [`to_shm_request`]: a request with its tensors moved into regions, plus the
 //!   [`ShmInputs`] guard that owns them;
-//! - [`prepare_request`]: both steps at once, for the clients;
+//! - [`prepare_request`]: both steps at once; [`prepare_request_in`] and [`to_shm_request_in`]
+//!   lease the regions from a pool, as the clients do;
 //! - [`validate_key`], [`generate_key`], [`validate_reference`]: the rules, on their own.
 //!
 //! # Region lifetime
@@ -51,15 +54,17 @@
 
 mod error;
 mod key;
+mod pool;
 mod region;
 mod request;
 mod tensor;
 
 pub use error::{KeyError, ShmError};
 pub use key::{MAX_KEY_LEN, generate_key, validate_key};
+pub use pool::{Lease, MIN_CLASS, PoolConfig, PoolStats, RegionPool, size_class};
 pub use region::{DEFAULT_MODE, ShmRegion};
 pub use request::{
-    ConvertOptions, InputTransport, ShmInputs, choose_transport, prepare_request, to_shm_request,
-    to_shm_request_with,
+    ConvertOptions, InputTransport, ShmInputs, choose_transport, prepare_request,
+    prepare_request_in, to_shm_request, to_shm_request_in, to_shm_request_with,
 };
-pub use tensor::{Element, ShmTensor, byte_size, f32_to_f16_bits, validate_reference};
+pub use tensor::{Element, RegionGuard, ShmTensor, byte_size, f32_to_f16_bits, validate_reference};

@@ -5,7 +5,8 @@ use serde_json::Value;
 use tcm_proto::{Capabilities, InferenceRequest, PipelineStep, Protocol, TensorInput};
 
 use crate::error::ShmError;
-use crate::tensor::ShmTensor;
+use crate::pool::RegionPool;
+use crate::tensor::{ShmTensor, Source};
 
 /// How a request's tensors travel: in shared-memory regions or as JSON values in the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,12 +43,15 @@ pub fn choose_transport(
     }
 }
 
-/// The shared-memory regions of one request, unlinked together when this value drops.
+/// The shared-memory regions of one request, given up together when this value drops: owned
+/// regions are unlinked, leased ones return to their [`RegionPool`].
 ///
 /// Keep it alive until the request has finished (its `Event::Finished` arrived, or the blocking
 /// or async call returned): the server opens the regions only when it runs the request, and the
 /// connection may send the request again on a retry. Dropping it earlier makes the server answer
-/// `Shared memory key not found`.
+/// `Shared memory key not found` (owned regions) or lets another call overwrite the tensors
+/// (leased ones). If the request ended without a reply (a deadline, a dropped connection), the
+/// server may still read the regions: [`retire`](Self::retire) them instead.
 #[derive(Debug, Default)]
 #[must_use = "dropping the guard unlinks the regions before the server can read them"]
 pub struct ShmInputs {
@@ -86,6 +90,15 @@ impl ShmInputs {
     pub fn is_empty(&self) -> bool {
         self.tensors.is_empty()
     }
+
+    /// Gives every region up for good: owned ones are unlinked, leased ones retired (unlinked,
+    /// their keys never lent again), so no later call can write to a region the server may
+    /// still read for this request.
+    pub fn retire(self) {
+        for tensor in self.tensors {
+            tensor.retire();
+        }
+    }
 }
 
 /// Prepares `request` for a connection that wants SHM: its tensors are moved into regions when
@@ -104,6 +117,30 @@ pub fn prepare_request(
         InputTransport::Shm => to_shm_request(&request),
         InputTransport::Json => Ok((request, ShmInputs::new())),
     }
+}
+
+/// [`prepare_request`] with the regions leased from `pool` (reused across calls) rather than
+/// created and unlinked for this request alone.
+pub fn prepare_request_in(
+    pool: &RegionPool,
+    request: InferenceRequest,
+    capabilities: &Capabilities,
+    fallback_to_json: bool,
+) -> Result<(InferenceRequest, ShmInputs), ShmError> {
+    match choose_transport(capabilities, request.protocol, fallback_to_json)? {
+        InputTransport::Shm => convert(Source::Pool(pool), &request, ConvertOptions::default()),
+        InputTransport::Json => Ok((request, ShmInputs::new())),
+    }
+}
+
+/// [`to_shm_request_with`] with the regions leased from `pool`: each tensor is one copy into a
+/// region that is already mapped once the pool is warm. The guard returns them to the pool.
+pub fn to_shm_request_in(
+    pool: &RegionPool,
+    request: &InferenceRequest,
+    options: ConvertOptions,
+) -> Result<(InferenceRequest, ShmInputs), ShmError> {
+    convert(Source::Pool(pool), request, options)
 }
 
 /// Options of [`to_shm_request_with`].
@@ -146,11 +183,19 @@ pub fn to_shm_request_with(
     request: &InferenceRequest,
     options: ConvertOptions,
 ) -> Result<(InferenceRequest, ShmInputs), ShmError> {
+    convert(Source::Own, request, options)
+}
+
+fn convert(
+    source: Source<'_>,
+    request: &InferenceRequest,
+    options: ConvertOptions,
+) -> Result<(InferenceRequest, ShmInputs), ShmError> {
     if request.protocol == Protocol::Grpc {
         return Err(ShmError::GrpcUnsupported);
     }
     let mut guard = ShmInputs::new();
-    let inputs = convert_inputs(&request.inputs, &mut guard, options)?;
+    let inputs = convert_inputs(source, &request.inputs, &mut guard, options)?;
     let pipeline = match &request.pipeline {
         None => None,
         Some(steps) => Some(
@@ -160,7 +205,7 @@ pub fn to_shm_request_with(
                     Ok(PipelineStep {
                         name: step.name.clone(),
                         model_name: step.model_name.clone(),
-                        inputs: convert_inputs(&step.inputs, &mut guard, options)?,
+                        inputs: convert_inputs(source, &step.inputs, &mut guard, options)?,
                         protocol: step.protocol,
                     })
                 })
@@ -181,6 +226,7 @@ pub fn to_shm_request_with(
 }
 
 fn convert_inputs(
+    source: Source<'_>,
     inputs: &[TensorInput],
     guard: &mut ShmInputs,
     options: ConvertOptions,
@@ -189,7 +235,12 @@ fn convert_inputs(
     let mut json_inputs = Vec::new();
     for input in inputs {
         let converted = match input {
-            TensorInput::Tensor(t) => guard.push(ShmTensor::from_tensor(t)?),
+            TensorInput::Tensor(t) => guard.push(ShmTensor::write_from(
+                source,
+                t.name(),
+                t.shape(),
+                t.data(),
+            )?),
             other => {
                 if !other.is_shm() {
                     json_inputs.push(raw_name(other));

@@ -4,6 +4,7 @@
 use tcm_proto::{DataType, ShmReference, Tensor, TensorData, TensorInput};
 
 use crate::error::ShmError;
+use crate::pool::{Lease, RegionPool};
 use crate::region::ShmRegion;
 
 /// The size in bytes of a tensor of `shape` and `dtype` (shape × element size), checked for
@@ -90,6 +91,19 @@ mod sealed {
     }
 }
 
+/// Copies `values` into `out` (exactly `size_of_val(values)` bytes) as they are in memory,
+/// which on a little-endian target is their little-endian layout: one `memcpy`.
+#[cfg(target_endian = "little")]
+fn write_native<T: Copy>(values: &[T], out: &mut [u8]) {
+    // SAFETY: only called for the integer and float types and `bool` (see `element!`), which
+    // have no padding and whose every byte is initialised, so their memory may be read as
+    // `size_of_val(values)` bytes; the pointer and length come from one live slice.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
+    };
+    out.copy_from_slice(bytes);
+}
+
 /// Writes `values` into `out` (exactly `values.len() * N` bytes) with `encode`.
 fn write_with<T: Copy, const N: usize>(
     values: &[T],
@@ -105,6 +119,9 @@ macro_rules! element {
     ($($t:ty => $dtype:ident),* $(,)?) => {$(
         impl sealed::Sealed for $t {
             fn write_le(values: &[Self], out: &mut [u8]) {
+                #[cfg(target_endian = "little")]
+                write_native(values, out);
+                #[cfg(not(target_endian = "little"))]
                 write_with(values, out, <$t>::to_le_bytes);
             }
         }
@@ -122,6 +139,10 @@ element! {
 
 impl sealed::Sealed for bool {
     fn write_le(values: &[Self], out: &mut [u8]) {
+        // A `bool` is one byte holding 0 or 1 on every target: its memory is its layout.
+        #[cfg(target_endian = "little")]
+        write_native(values, out);
+        #[cfg(not(target_endian = "little"))]
         write_with(values, out, |b| [u8::from(b)]);
     }
 }
@@ -171,22 +192,82 @@ pub fn f32_to_f16_bits(value: f32) -> u16 {
     sign | (half + u32::from(round_up)) as u16
 }
 
-/// A named tensor in its own shared-memory region, written row-major and little-endian.
+/// Where a tensor's bytes live: a region of its own, or one leased from a [`RegionPool`].
 ///
-/// It owns the region: dropping it unlinks the key. Send [`reference`](Self::reference) (or
-/// [`as_input`](Self::as_input)) in a request and keep the tensor alive until the reply has
-/// arrived, e.g. by moving it into an [`ShmInputs`](crate::ShmInputs).
+/// Dropping it unlinks an owned region and returns a leased one to its pool; keep it until the
+/// reply to every request that references it has arrived.
+#[derive(Debug)]
+pub enum RegionGuard {
+    /// A region of its own, unlinked on drop.
+    Owned(ShmRegion),
+    /// A region leased from a pool, returned on drop.
+    Leased(Lease),
+}
+
+impl RegionGuard {
+    /// The region's key.
+    pub fn key(&self) -> &str {
+        self.region().key()
+    }
+
+    /// The region (for a leased one, the whole region, which may be larger than the tensor).
+    pub fn region(&self) -> &ShmRegion {
+        match self {
+            Self::Owned(region) => region,
+            Self::Leased(lease) => lease.region(),
+        }
+    }
+
+    /// Gives the region up for good: an owned region is unlinked, a leased one retired (unlinked,
+    /// its key never lent again). For a region the server may still read after the call that
+    /// sent it has ended without its reply.
+    pub fn retire(self) {
+        match self {
+            Self::Owned(region) => drop(region),
+            Self::Leased(lease) => lease.retire(),
+        }
+    }
+}
+
+/// Where [`ShmTensor::create`] gets its region.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// A new region under a fresh key, unlinked with the tensor.
+    Own,
+    /// A lease from a pool, returned with the tensor.
+    Pool(&'a RegionPool),
+}
+
+impl Source<'_> {
+    fn region(self, len: usize) -> Result<RegionGuard, ShmError> {
+        Ok(match self {
+            Self::Own => RegionGuard::Owned(ShmRegion::create_unique(len)?),
+            Self::Pool(pool) => RegionGuard::Leased(pool.lease(len)?),
+        })
+    }
+}
+
+/// A named tensor in shared memory, written row-major and little-endian: in a region of its
+/// own (the `from_*` and [`write`](Self::write) constructors) or in one leased from a
+/// [`RegionPool`] (the `*_in` constructors).
+///
+/// It owns its region: dropping it unlinks an owned region and returns a leased one to its
+/// pool. Send [`reference`](Self::reference) (or [`as_input`](Self::as_input)) in a request and
+/// keep the tensor alive until the reply has arrived, e.g. by moving it into an
+/// [`ShmInputs`](crate::ShmInputs).
 #[derive(Debug)]
 pub struct ShmTensor {
     name: String,
     shape: Vec<u64>,
     dtype: DataType,
-    region: ShmRegion,
+    byte_size: u64,
+    region: RegionGuard,
 }
 
 impl ShmTensor {
-    /// Checks the layout, creates a region under a fresh key and lets `fill` write the bytes.
+    /// Checks the layout, takes a region from `source` and lets `fill` write the bytes.
     fn create(
+        source: Source<'_>,
         name: &str,
         shape: &[usize],
         dtype: DataType,
@@ -213,12 +294,16 @@ impl ShmTensor {
             });
         }
         let len = usize::try_from(bytes).map_err(|_| overflow(name, &shape, dtype))?;
-        let mut region = ShmRegion::create_unique(len)?;
-        fill(region.as_mut_slice());
+        let mut region = source.region(len)?;
+        match &mut region {
+            RegionGuard::Owned(region) => fill(region.as_mut_slice()),
+            RegionGuard::Leased(lease) => fill(lease.as_mut_slice()),
+        }
         Ok(Self {
             name: name.to_owned(),
             shape,
             dtype,
+            byte_size: bytes,
             region,
         })
     }
@@ -229,7 +314,27 @@ impl ShmTensor {
         shape: &[usize],
         values: &[T],
     ) -> Result<Self, ShmError> {
-        Self::create(name, shape, T::DATATYPE, values.len(), |out| {
+        Self::slice_from(Source::Own, name, shape, values)
+    }
+
+    /// [`from_slice`](Self::from_slice) into a region leased from `pool`: on a little-endian
+    /// target, one copy of the values' bytes into a region that is already mapped.
+    pub fn from_slice_in<T: Element>(
+        pool: &RegionPool,
+        name: &str,
+        shape: &[usize],
+        values: &[T],
+    ) -> Result<Self, ShmError> {
+        Self::slice_from(Source::Pool(pool), name, shape, values)
+    }
+
+    fn slice_from<T: Element>(
+        source: Source<'_>,
+        name: &str,
+        shape: &[usize],
+        values: &[T],
+    ) -> Result<Self, ShmError> {
+        Self::create(source, name, shape, T::DATATYPE, values.len(), |out| {
             T::write_le(values, out)
         })
     }
@@ -246,14 +351,28 @@ impl ShmTensor {
 
     /// Writes FP16 values given as their IEEE 754 half-precision bits.
     pub fn from_f16_bits(name: &str, shape: &[usize], bits: &[u16]) -> Result<Self, ShmError> {
-        Self::create(name, shape, DataType::Fp16, bits.len(), |out| {
-            write_with(bits, out, u16::to_le_bytes)
-        })
+        Self::create(
+            Source::Own,
+            name,
+            shape,
+            DataType::Fp16,
+            bits.len(),
+            |out| write_with(bits, out, u16::to_le_bytes),
+        )
     }
 
     /// Writes `f32` values as FP16, rounding each to the nearest half-precision value.
     pub fn from_f32_as_f16(name: &str, shape: &[usize], values: &[f32]) -> Result<Self, ShmError> {
-        Self::create(name, shape, DataType::Fp16, values.len(), |out| {
+        Self::f16_from(Source::Own, name, shape, values)
+    }
+
+    fn f16_from(
+        source: Source<'_>,
+        name: &str,
+        shape: &[usize],
+        values: &[f32],
+    ) -> Result<Self, ShmError> {
+        Self::create(source, name, shape, DataType::Fp16, values.len(), |out| {
             write_with(values, out, |v| f32_to_f16_bits(v).to_le_bytes())
         })
     }
@@ -326,27 +445,51 @@ impl ShmTensor {
             });
         }
         let element = dtype.element_size().unwrap_or(1);
-        Self::create(name, shape, dtype, bytes.len() / element, |out| {
-            out.copy_from_slice(bytes)
-        })
+        Self::create(
+            Source::Own,
+            name,
+            shape,
+            dtype,
+            bytes.len() / element,
+            |out| out.copy_from_slice(bytes),
+        )
     }
 
     /// Writes [`TensorData`] of any fixed-size datatype. `TensorData::Fp16` holds `f32` values,
     /// which are rounded to half precision; `BYTES` is refused.
     pub fn write(name: &str, shape: &[usize], data: &TensorData) -> Result<Self, ShmError> {
+        Self::write_from(Source::Own, name, shape, data)
+    }
+
+    /// [`write`](Self::write) into a region leased from `pool`.
+    pub fn write_in(
+        pool: &RegionPool,
+        name: &str,
+        shape: &[usize],
+        data: &TensorData,
+    ) -> Result<Self, ShmError> {
+        Self::write_from(Source::Pool(pool), name, shape, data)
+    }
+
+    pub(crate) fn write_from(
+        source: Source<'_>,
+        name: &str,
+        shape: &[usize],
+        data: &TensorData,
+    ) -> Result<Self, ShmError> {
         match data {
-            TensorData::Bool(v) => Self::from_slice(name, shape, v),
-            TensorData::Int8(v) => Self::from_slice(name, shape, v),
-            TensorData::Int16(v) => Self::from_slice(name, shape, v),
-            TensorData::Int32(v) => Self::from_slice(name, shape, v),
-            TensorData::Int64(v) => Self::from_slice(name, shape, v),
-            TensorData::Uint8(v) => Self::from_slice(name, shape, v),
-            TensorData::Uint16(v) => Self::from_slice(name, shape, v),
-            TensorData::Uint32(v) => Self::from_slice(name, shape, v),
-            TensorData::Uint64(v) => Self::from_slice(name, shape, v),
-            TensorData::Fp16(v) => Self::from_f32_as_f16(name, shape, v),
-            TensorData::Fp32(v) => Self::from_slice(name, shape, v),
-            TensorData::Fp64(v) => Self::from_slice(name, shape, v),
+            TensorData::Bool(v) => Self::slice_from(source, name, shape, v),
+            TensorData::Int8(v) => Self::slice_from(source, name, shape, v),
+            TensorData::Int16(v) => Self::slice_from(source, name, shape, v),
+            TensorData::Int32(v) => Self::slice_from(source, name, shape, v),
+            TensorData::Int64(v) => Self::slice_from(source, name, shape, v),
+            TensorData::Uint8(v) => Self::slice_from(source, name, shape, v),
+            TensorData::Uint16(v) => Self::slice_from(source, name, shape, v),
+            TensorData::Uint32(v) => Self::slice_from(source, name, shape, v),
+            TensorData::Uint64(v) => Self::slice_from(source, name, shape, v),
+            TensorData::Fp16(v) => Self::f16_from(source, name, shape, v),
+            TensorData::Fp32(v) => Self::slice_from(source, name, shape, v),
+            TensorData::Fp64(v) => Self::slice_from(source, name, shape, v),
             TensorData::Bytes(_) => Err(ShmError::BytesUnsupported {
                 name: name.to_owned(),
             }),
@@ -356,6 +499,11 @@ impl ShmTensor {
     /// Writes a [`Tensor`] under its own name and shape.
     pub fn from_tensor(tensor: &Tensor) -> Result<Self, ShmError> {
         Self::write(tensor.name(), tensor.shape(), tensor.data())
+    }
+
+    /// [`from_tensor`](Self::from_tensor) into a region leased from `pool`.
+    pub fn from_tensor_in(pool: &RegionPool, tensor: &Tensor) -> Result<Self, ShmError> {
+        Self::write_in(pool, tensor.name(), tensor.shape(), tensor.data())
     }
 
     /// The input name.
@@ -378,14 +526,20 @@ impl ShmTensor {
         self.region.key()
     }
 
-    /// The tensor's size in bytes.
+    /// The tensor's size in bytes: shape × element size, the `byte_size` sent. A leased
+    /// region may be larger.
     pub fn byte_size(&self) -> u64 {
-        self.region.len() as u64
+        self.byte_size
     }
 
-    /// The region holding the bytes.
+    /// The region holding the bytes (its first [`byte_size`](Self::byte_size) bytes).
     pub fn region(&self) -> &ShmRegion {
-        &self.region
+        self.region.region()
+    }
+
+    /// Whether the region is leased from a pool (and returns to it on drop).
+    pub fn is_leased(&self) -> bool {
+        matches!(self.region, RegionGuard::Leased(_))
     }
 
     /// The reference to send: `{name, shm_key, offset: 0, byte_size, shape, dtype}`.
@@ -394,7 +548,7 @@ impl ShmTensor {
             name: self.name.clone(),
             shm_key: self.region.key().to_owned(),
             offset: 0,
-            byte_size: self.byte_size(),
+            byte_size: self.byte_size,
             shape: self.shape.clone(),
             dtype: self.dtype.as_str().to_owned(),
         }
@@ -406,8 +560,13 @@ impl ShmTensor {
     }
 
     /// Splits into the request input and the region, which must be kept until the reply.
-    #[must_use = "dropping the region unlinks it before the server can read it"]
-    pub fn into_input(self) -> (TensorInput, ShmRegion) {
+    #[must_use = "dropping the region unlinks (or returns) it before the server can read it"]
+    pub fn into_input(self) -> (TensorInput, RegionGuard) {
         (self.as_input(), self.region)
+    }
+
+    /// Gives the region up for good (see [`RegionGuard::retire`]).
+    pub fn retire(self) {
+        self.region.retire();
     }
 }
