@@ -54,6 +54,7 @@ pub fn run(data: &[u8]) {
                     &job.payload,
                     &cfg,
                     &inference::CircuitBreakers::default(),
+                    &tcm_testserver::tensor::ShmMappings::default(),
                     &mut |f| {
                         assert!(serde_json::from_str::<serde_json::Value>(&f).is_ok());
                     },

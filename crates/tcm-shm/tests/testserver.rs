@@ -9,7 +9,10 @@ use tcm_proto::{
     AuthContext, Config, Connection, Dial, Event, InferenceRequest, Outputs, Request, RequestError,
     Response, Tensor, TensorData, Transmit,
 };
-use tcm_shm::{InputTransport, ShmError, choose_transport, to_shm_request};
+use tcm_shm::{
+    ConvertOptions, InputTransport, RegionPool, ShmError, ShmRegion, choose_transport,
+    generate_key, to_shm_request, to_shm_request_in,
+};
 use tcm_testserver::TestServer;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -239,5 +242,85 @@ fn without_shm_in_the_auth_the_choice_falls_back_to_json_or_fails() {
     ));
     let out = outputs(client.infer(request));
     assert_eq!(out.f32("OUTPUT0").unwrap().values, [2.0]);
+    server.stop();
+}
+
+/// A reference server on which `127.0.0.1` / `shm-test` is a registered Triton server, whose
+/// client caches its shared-memory mappings per `(shm_key, byte_size)` as TCM does.
+fn registered_server() -> tcm_testserver::TestServerHandle {
+    TestServer::start(tcm_testserver::Config {
+        registered_servers: vec![("127.0.0.1".into(), "shm-test".into())],
+        ..tcm_testserver::Config::default()
+    })
+    .unwrap()
+}
+
+/// An identity request whose one input is the region `key` read as FP32[`n`].
+fn by_reference(key: &str, n: usize) -> InferenceRequest {
+    let reference = tcm_proto::ShmReference {
+        name: "INPUT0".into(),
+        shm_key: key.into(),
+        offset: 0,
+        byte_size: (n * 4) as u64,
+        shape: vec![n as u64],
+        dtype: "FP32".into(),
+    };
+    InferenceRequest::new("127.0.0.1", "shm-test", "identity")
+        .with_inputs(vec![tcm_proto::TensorInput::Shm(reference)])
+}
+
+fn fp32_region(key: &str, values: &[f32]) -> ShmRegion {
+    let mut region = ShmRegion::create(key, values.len() * 4).unwrap();
+    for (chunk, v) in region.as_mut_slice().chunks_exact_mut(4).zip(values) {
+        chunk.copy_from_slice(&v.to_le_bytes());
+    }
+    region
+}
+
+#[test]
+fn a_region_unlinked_and_recreated_under_the_same_key_is_read_stale_by_the_server() {
+    let server = registered_server();
+    let mut client = Client::connect(&server.ws_url(), &["json", "shm"]);
+    let key = generate_key();
+
+    let first = fp32_region(&key, &[1.0, 2.0]);
+    let out = outputs(client.infer(by_reference(&key, 2)));
+    assert_eq!(out.f32("OUTPUT0").unwrap().values, [1.0, 2.0]);
+    drop(first);
+
+    // What a pool must never do: a new object under a key the server has mapped.
+    let _second = fp32_region(&key, &[3.0, 4.0]);
+    let out = outputs(client.infer(by_reference(&key, 2)));
+    assert_eq!(
+        out.f32("OUTPUT0").unwrap().values,
+        [1.0, 2.0],
+        "the server still reads the memory it mapped first"
+    );
+    server.stop();
+}
+
+#[test]
+fn a_pooled_region_reused_across_calls_is_read_fresh_every_time() {
+    let server = registered_server();
+    let mut client = Client::connect(&server.ws_url(), &["json", "shm"]);
+    let pool = RegionPool::default();
+    let mut keys = std::collections::BTreeSet::new();
+    for call in 0..20u16 {
+        // 3000 values: beyond one JSON frame, one 16 KiB region of the pool.
+        let values: Vec<f32> = (0..3000u16)
+            .map(|i| f32::from(call) * 1e4 + f32::from(i))
+            .collect();
+        let request = InferenceRequest::new("127.0.0.1", "shm-test", "identity")
+            .with_input(Tensor::vector("INPUT0", TensorData::Fp32(values.clone())));
+        let (request, regions) =
+            to_shm_request_in(&pool, &request, ConvertOptions::default()).unwrap();
+        keys.extend(regions.keys().map(str::to_owned));
+        let out = outputs(client.infer(request));
+        assert_eq!(out.f32("OUTPUT0").unwrap().values, values, "call {call}");
+        drop(regions);
+    }
+    assert_eq!(keys.len(), 1, "one region, reused by every call");
+    assert_eq!(pool.stats().created, 1);
+    assert_eq!(pool.stats().reused, 19);
     server.stop();
 }

@@ -3,7 +3,7 @@
 use crate::config::{Config, ErrorStyle};
 use crate::frames::{self, OrderedObject};
 use crate::models::{self, StreamResponse, Transport};
-use crate::tensor::{self, Data, InputError, Tensor};
+use crate::tensor::{self, ClientMappings, Data, InputError, ShmMappings, Tensor};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -251,12 +251,14 @@ fn truthy(v: Option<&Value>) -> bool {
 }
 
 /// Runs one inference request and emits its frames through `emit`. `cancelled` is polled
-/// between stream chunks (the per-uuid cancel flag).
+/// between stream chunks (the per-uuid cancel flag). Shared-memory inputs are read through the
+/// registered Triton client's cached mappings in `shm`.
 pub fn run(
     uuid: &str,
     payload: &Map<String, Value>,
     cfg: &Config,
     breakers: &CircuitBreakers,
+    shm: &ShmMappings,
     emit: &mut dyn FnMut(String),
     cancelled: &dyn Fn() -> bool,
 ) {
@@ -296,7 +298,7 @@ pub fn run(
         .and_then(Value::as_array)
         .filter(|p| !p.is_empty());
     if let (Some(steps), "http") = (pipeline, protocol.as_str()) {
-        return match run_pipeline(payload, steps, cfg) {
+        return match run_pipeline(payload, steps, cfg, shm) {
             Ok(data) => emit(frames::inference_raw(
                 uuid,
                 data,
@@ -354,7 +356,12 @@ pub fn run(
         if let Some(seconds) = guarded.then(|| breakers.open_remaining(&key)).flatten() {
             return fail(emit, circuit_open(&model, seconds));
         }
-        match run_http(&model, entries, &target, cfg) {
+        // A registered server's Triton client lives on and keeps its mappings; a transient one
+        // is made for this request alone.
+        let mappings = target
+            .registered
+            .then(|| shm.client(&target.vm_ip, &container_id));
+        match run_http(&model, entries, &target, cfg, mappings.as_deref()) {
             Ok(data) => {
                 if guarded {
                     breakers.reset(&key);
@@ -423,11 +430,13 @@ fn no_session(model: &str) -> Failure {
 }
 
 /// Converts request inputs into tensors: SHM inputs when any is present (JSON ones are then
-/// dropped), JSON inputs otherwise.
+/// dropped), read through the Triton client's `mappings` (`None`: a transient client), JSON
+/// inputs otherwise.
 pub fn convert_inputs(
     model: &str,
     entries: &[Value],
     cfg: &Config,
+    mappings: Option<&ClientMappings>,
 ) -> Result<Vec<Tensor>, Failure> {
     let shm: Vec<&Value> = entries.iter().filter(|e| tensor::is_shm_input(e)).collect();
     let result: Result<Vec<Tensor>, InputError> = if shm.is_empty() {
@@ -437,7 +446,7 @@ pub fn convert_inputs(
             .collect()
     } else {
         shm.iter()
-            .map(|e| tensor::tensor_from_shm(e, &cfg.shm_dir))
+            .map(|e| tensor::tensor_from_shm(e, &cfg.shm_dir, mappings))
             .collect()
     };
     result.map_err(|e| match e {
@@ -466,12 +475,13 @@ fn run_http(
     entries: &[Value],
     target: &Target,
     cfg: &Config,
+    mappings: Option<&ClientMappings>,
 ) -> Result<String, Failure> {
     budget_check(model, entries, cfg)?;
     if !target.registered && !target.allow_transient {
         return Err(no_session(model));
     }
-    let inputs = convert_inputs(model, entries, cfg)?;
+    let inputs = convert_inputs(model, entries, cfg, mappings)?;
     if !target.reachable {
         return Err(Failure::Backend(
             model.to_string(),
@@ -530,7 +540,8 @@ fn run_grpc(
     }
     emit(frames::inference(uuid, &Value::Null, "START", None));
     let backend = |t: String| Failure::Backend(model.to_string(), Backend::Plain(t));
-    let inputs = match convert_inputs(model, entries, cfg) {
+    // SHM inputs were refused above: no mapping is needed.
+    let inputs = match convert_inputs(model, entries, cfg, None) {
         Ok(i) => i,
         Err(f) => return fail(emit, f),
     };
@@ -612,6 +623,7 @@ fn run_pipeline(
     payload: &Map<String, Value>,
     steps: &[Value],
     cfg: &Config,
+    shm: &ShmMappings,
 ) -> Result<String, Failure> {
     let pipe = |reason: &str| {
         Failure::Direct(TritonError::new(
@@ -632,6 +644,7 @@ fn run_pipeline(
     {
         return Err(pipe("No active Triton session for this instance"));
     }
+    let mappings = shm.client(&vm_ip, &container_id);
     let mut out = OrderedObject::new();
     for step in steps {
         let empty = Map::new();
@@ -654,7 +667,7 @@ fn run_pipeline(
             .cloned()
             .unwrap_or_default();
         budget_check(&model, &entries, cfg)?;
-        let inputs = convert_inputs(&model, &entries, cfg)?;
+        let inputs = convert_inputs(&model, &entries, cfg, Some(&mappings))?;
         let backend = |t: String| Failure::Backend(model.clone(), Backend::Plain(t));
         let spec = models::check_request(&model, &inputs, Transport::Http).map_err(backend)?;
         let outputs = models::execute(spec, &inputs).map_err(backend)?;
@@ -676,6 +689,7 @@ mod tests {
             payload.as_object().unwrap(),
             cfg,
             &CircuitBreakers::default(),
+            &ShmMappings::default(),
             &mut |f| out.push(serde_json::from_str(&f).unwrap()),
             &|| false,
         );
@@ -775,6 +789,7 @@ mod tests {
                 p.as_object().unwrap(),
                 &cfg,
                 &breakers,
+                &ShmMappings::default(),
                 &mut |f| out.push(serde_json::from_str::<Value>(&f).unwrap()),
                 &|| false,
             );

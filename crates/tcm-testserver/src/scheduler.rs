@@ -440,6 +440,7 @@ fn run_inference(shared: &Arc<Shared>, job: Job) {
                 &job.payload,
                 &shared.config,
                 &shared.breakers,
+                &shared.shm_mappings,
                 &mut |frame| respond(shared, &uuid, frame),
                 &cancelled,
             );

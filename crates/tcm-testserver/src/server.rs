@@ -73,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) rng: Mutex<XorShift>,
     pub(crate) stopping: AtomicBool,
     pub(crate) breakers: crate::inference::CircuitBreakers,
+    /// The registered Triton clients' shared-memory mappings (§9.7).
+    pub(crate) shm_mappings: crate::tensor::ShmMappings,
     draining: AtomicBool,
     ready: AtomicBool,
     auth_failures: Mutex<HashMap<String, VecDeque<Instant>>>,
@@ -125,6 +127,7 @@ impl TestServer {
             dispatcher: Dispatcher::new(),
             stopping: AtomicBool::new(false),
             breakers: crate::inference::CircuitBreakers::default(),
+            shm_mappings: crate::tensor::ShmMappings::default(),
             draining: AtomicBool::new(false),
             ready: AtomicBool::new(true),
             auth_failures: Mutex::new(HashMap::new()),

@@ -1,7 +1,10 @@
 //! Tensors: datatypes, conversion of JSON and shared-memory inputs, and JSON output encoding.
 
 use serde_json::{Map, Value};
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// A Triton datatype.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -536,9 +539,121 @@ fn f16_to_f32(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
+/// Shared-memory mappings one Triton client keeps (TCM §9.7): up to this many `(shm_key,
+/// byte_size)` pairs, the least recently used one dropped first.
+pub const SHM_MAPPINGS_PER_CLIENT: usize = 256;
+
+/// A region as the server mapped it: the open object (reads see its current bytes for as long
+/// as the mapping lives, even after its key is unlinked) and its size when it was mapped.
+#[derive(Debug)]
+struct Mapping {
+    file: Arc<File>,
+    len: u64,
+}
+
+/// One Triton client's cache of shared-memory mappings, as TCM keeps it: a region is mapped
+/// (and registered with Triton) the first time a `(shm_key, byte_size)` pair is seen and that
+/// mapping is used again for every later request with the same pair, up to
+/// [`SHM_MAPPINGS_PER_CLIENT`] pairs (LRU).
+///
+/// So, like the real server, it keeps reading the memory it first mapped: a client that unlinks
+/// a region and creates a new one under the same key gets the old bytes back while the pair is
+/// cached. Here a mapping is an open file descriptor of the object, read with `pread`: it sees
+/// every write to that object, and nothing written to a new object under the same name.
+#[derive(Debug, Default)]
+pub struct ClientMappings {
+    /// Most recently used last.
+    lru: Mutex<VecDeque<((String, u64), Mapping)>>,
+}
+
+impl ClientMappings {
+    /// The cached mapping of `(key, byte_size)`, or the one `open` makes, cached from now on.
+    fn map(
+        &self,
+        key: &str,
+        byte_size: u64,
+        open: impl FnOnce() -> Result<Mapping, InputError>,
+    ) -> Result<(Arc<File>, u64), InputError> {
+        let mut lru = self.lru.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = lru
+            .iter()
+            .position(|((k, n), _)| k == key && *n == byte_size)
+        {
+            if let Some(hit) = lru.remove(i) {
+                let found = (Arc::clone(&hit.1.file), hit.1.len);
+                lru.push_back(hit);
+                return Ok(found);
+            }
+        }
+        let mapping = open()?;
+        let found = (Arc::clone(&mapping.file), mapping.len);
+        if lru.len() >= SHM_MAPPINGS_PER_CLIENT {
+            lru.pop_front();
+        }
+        lru.push_back(((key.to_owned(), byte_size), mapping));
+        Ok(found)
+    }
+
+    /// Mappings held.
+    pub fn len(&self) -> usize {
+        self.lru
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether no mapping is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The shared-memory mappings of every registered Triton server, by `(vm_ip, container_id)`:
+/// one [`ClientMappings`] per Triton client. A transient client lives for one request, so its
+/// mappings do too (see [`tensor_from_shm`]).
+#[derive(Debug, Default)]
+pub struct ShmMappings {
+    clients: Mutex<HashMap<(String, String), Arc<ClientMappings>>>,
+}
+
+impl ShmMappings {
+    /// The mappings of the Triton client of `(vm_ip, container_id)`.
+    pub fn client(&self, vm_ip: &str, container_id: &str) -> Arc<ClientMappings> {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(
+            clients
+                .entry((vm_ip.to_owned(), container_id.to_owned()))
+                .or_default(),
+        )
+    }
+}
+
+/// Reads `buf.len()` bytes of `file` from `offset`, leaving the file position alone.
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = file;
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(buf)
+    }
+}
+
 /// Reads one SHM input entry: metadata checks, then the region `<shm_dir>/<key without '/'>`,
 /// decoded as raw little-endian, row-major elements.
-pub fn tensor_from_shm(entry: &Value, shm_dir: &Path) -> Result<Tensor, InputError> {
+///
+/// The region is read through `mappings`, the Triton client's cache: mapped the first time its
+/// `(shm_key, byte_size)` is seen and read through that same mapping afterwards. `None` (a
+/// transient client) maps it for this request alone.
+pub fn tensor_from_shm(
+    entry: &Value,
+    shm_dir: &Path,
+    mappings: Option<&ClientMappings>,
+) -> Result<Tensor, InputError> {
     let o = entry.as_object().cloned().unwrap_or_default();
     let name = o
         .get("name")
@@ -601,29 +716,59 @@ pub fn tensor_from_shm(entry: &Value, shm_dir: &Path) -> Result<Tensor, InputErr
         ));
     }
     let path = shm_dir.join(name_only);
-    let bytes = std::fs::read(&path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            InputError::Shm(
-                "TRITON_SHM_UNAVAILABLE",
-                format!("Shared memory key not found: '{key}'"),
-            )
-        } else {
+    let open = || {
+        let file = File::open(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                InputError::Shm(
+                    "TRITON_SHM_UNAVAILABLE",
+                    format!("Shared memory key not found: '{key}'"),
+                )
+            } else {
+                InputError::Shm(
+                    "TRITON_SHM_UNAVAILABLE",
+                    format!("Failed to map shared memory region: {e}"),
+                )
+            }
+        })?;
+        let len = file.metadata().map(|m| m.len()).map_err(|e| {
             InputError::Shm(
                 "TRITON_SHM_UNAVAILABLE",
                 format!("Failed to map shared memory region: {e}"),
             )
+        })?;
+        Ok(Mapping {
+            file: Arc::new(file),
+            len,
+        })
+    };
+    let (offset, byte_size) = (offset as u64, byte_size as u64);
+    let (file, mapped) = match mappings {
+        Some(cache) => cache.map(&key, byte_size, open)?,
+        None => {
+            let m = open()?;
+            (m.file, m.len)
         }
-    })?;
-    let (offset, byte_size) = (offset as usize, byte_size as usize);
-    let region = bytes.get(offset..offset.saturating_add(byte_size)).ok_or_else(|| {
+    };
+    let end = offset.saturating_add(byte_size);
+    let too_small = || {
         InputError::Shm(
             "TRITON_SHM_REGISTRATION_FAILED",
             format!(
-                "Failed to register shared memory region '{key}': region of {} bytes is smaller than offset {offset} + byte_size {byte_size}",
-                bytes.len()
+                "Failed to register shared memory region '{key}': region of {mapped} bytes is smaller than offset {offset} + byte_size {byte_size}"
             ),
         )
+    };
+    if end > mapped {
+        return Err(too_small());
+    }
+    let mut region = vec![0u8; usize::try_from(byte_size).map_err(|_| too_small())?];
+    read_at(&file, &mut region, offset).map_err(|e| {
+        InputError::Shm(
+            "TRITON_SHM_UNAVAILABLE",
+            format!("Failed to map shared memory region: {e}"),
+        )
     })?;
+    let byte_size = region.len();
     let elem = match dtype {
         DType::Bytes => 0,
         d => d.size() as usize,
@@ -644,7 +789,7 @@ pub fn tensor_from_shm(entry: &Value, shm_dir: &Path) -> Result<Tensor, InputErr
         name,
         dtype,
         shape,
-        data: decode_le(region, dtype),
+        data: decode_le(&region, dtype),
     })
 }
 
@@ -785,6 +930,139 @@ mod tests {
         assert_eq!(n, json!({"name":"I","dims":[1],"type":"FP32","value":[1]}));
     }
 
+    /// A directory standing in for `/dev/shm`, with `region` helpers.
+    struct ShmDir(std::path::PathBuf);
+
+    impl ShmDir {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("tcm-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        /// Creates (or replaces, as unlink + create would) the object `key` holding `values`.
+        fn recreate(&self, key: &str, values: &[f32]) {
+            let path = self.0.join(key);
+            let _ = std::fs::remove_file(&path);
+            std::fs::write(
+                path,
+                values
+                    .iter()
+                    .flat_map(|f| f.to_le_bytes())
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+        }
+
+        /// Writes `values` into the existing object `key`, as a client writes its mapping.
+        fn overwrite(&self, key: &str, values: &[f32]) {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(self.0.join(key))
+                .unwrap();
+            f.write_all(
+                &values
+                    .iter()
+                    .flat_map(|f| f.to_le_bytes())
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+        }
+    }
+
+    impl Drop for ShmDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn fp32_entry(key: &str, n: usize) -> Value {
+        json!({"name":"INPUT0","shm_key":format!("/{key}"),"offset":0,"byte_size":n*4,"shape":[n],"dtype":"FP32"})
+    }
+
+    #[test]
+    fn a_cached_mapping_sees_every_write_to_its_object() {
+        let dir = ShmDir::new("shm-writes");
+        let cache = ClientMappings::default();
+        dir.recreate("r", &[1.0, 2.0]);
+        let read = || tensor_from_shm(&fp32_entry("r", 2), &dir.0, Some(&cache)).unwrap();
+        assert_eq!(read().to_json(), json!([1.0, 2.0]));
+        dir.overwrite("r", &[3.0, 4.0]);
+        assert_eq!(
+            read().to_json(),
+            json!([3.0, 4.0]),
+            "same object, new bytes"
+        );
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn a_region_recreated_under_a_cached_key_and_size_is_read_stale() {
+        let dir = ShmDir::new("shm-stale");
+        let cache = ClientMappings::default();
+        dir.recreate("r", &[1.0, 2.0]);
+        let entry = fp32_entry("r", 2);
+        assert_eq!(
+            tensor_from_shm(&entry, &dir.0, Some(&cache))
+                .unwrap()
+                .to_json(),
+            json!([1.0, 2.0])
+        );
+        // Unlink and re-create under the same key: the server keeps its old mapping.
+        dir.recreate("r", &[5.0, 6.0]);
+        assert_eq!(
+            tensor_from_shm(&entry, &dir.0, Some(&cache))
+                .unwrap()
+                .to_json(),
+            json!([1.0, 2.0]),
+            "the cached (key, byte_size) still maps the unlinked object"
+        );
+        // Another byte_size is another mapping, of the new object.
+        assert_eq!(
+            tensor_from_shm(&fp32_entry("r", 1), &dir.0, Some(&cache))
+                .unwrap()
+                .to_json(),
+            json!([5.0])
+        );
+        // A transient client maps afresh for its one request.
+        assert_eq!(
+            tensor_from_shm(&entry, &dir.0, None).unwrap().to_json(),
+            json!([5.0, 6.0])
+        );
+    }
+
+    #[test]
+    fn the_least_recently_used_mapping_goes_past_256() {
+        let dir = ShmDir::new("shm-lru");
+        let cache = ClientMappings::default();
+        dir.recreate("r", &[1.0]);
+        dir.recreate("other", &[0.0]);
+        let read = |key: &str| tensor_from_shm(&fp32_entry(key, 1), &dir.0, Some(&cache)).unwrap();
+        read("r");
+        // 256 pairs more, each read once: `r` is the least recently used.
+        for i in 0..SHM_MAPPINGS_PER_CLIENT {
+            let key = format!("k{i}");
+            dir.recreate(&key, &[i as f32]);
+            read(&key);
+        }
+        assert_eq!(cache.len(), SHM_MAPPINGS_PER_CLIENT);
+        dir.recreate("r", &[2.0]);
+        assert_eq!(
+            read("r").to_json(),
+            json!([2.0]),
+            "evicted, so mapped again"
+        );
+    }
+
+    #[test]
+    fn registered_servers_have_one_cache_each() {
+        let all = ShmMappings::default();
+        let a = all.client("10.0.0.1", "c");
+        assert!(Arc::ptr_eq(&a, &all.client("10.0.0.1", "c")));
+        assert!(!Arc::ptr_eq(&a, &all.client("10.0.0.2", "c")));
+    }
+
     #[test]
     fn shm_regions_are_read_little_endian() {
         let dir = std::env::temp_dir().join(format!("tcm-shm-test-{}", std::process::id()));
@@ -796,11 +1074,11 @@ mod tests {
         std::fs::write(dir.join("region"), &bytes).unwrap();
         let entry = json!({"name":"INPUT0","shm_key":"/region","offset":0,"byte_size":8,"shape":[2],"dtype":"FP32"});
         assert!(is_shm_input(&entry));
-        let t = tensor_from_shm(&entry, &dir).unwrap();
+        let t = tensor_from_shm(&entry, &dir, None).unwrap();
         assert_eq!(t.to_json(), json!([1.5, -2.0]));
         let missing = json!({"name":"INPUT0","shm_key":"/nope","offset":0,"byte_size":8,"shape":[2],"dtype":"FP32"});
         assert!(matches!(
-            tensor_from_shm(&missing, &dir),
+            tensor_from_shm(&missing, &dir, None),
             Err(InputError::Shm("TRITON_SHM_UNAVAILABLE", _))
         ));
         let _ = std::fs::remove_dir_all(&dir);
