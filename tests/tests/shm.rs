@@ -1,12 +1,16 @@
 //! Shared-memory inputs end to end: each client sends typed tensors through POSIX shared memory
-//! to the reference server, which reads them from `/dev/shm` and computes the real outputs.
+//! to the reference server, which reads them from `/dev/shm` and computes the real outputs; and
+//! each client's region pool: regions reused across calls without stale or shared reads,
+//! retired when a call ends without its reply, unlinked on close and on drop.
 #![cfg(unix)]
 
 mod common;
 
+use std::time::Duration;
+
 use common::{client_config, inference, server};
 use serde_json::{Value, json};
-use tcm_proto::{AuthContext, Config, Tensor, TensorData, TensorInput};
+use tcm_proto::{AuthContext, Config, Outputs, Tensor, TensorData, TensorInput};
 
 fn shm_config(uuid: &str) -> Config {
     let mut c = client_config(uuid);
@@ -85,16 +89,6 @@ fn request(model: &str, data: TensorData) -> tcm_proto::InferenceRequest {
         model,
         vec![TensorInput::from(Tensor::vector("INPUT0", data))],
     )
-}
-
-fn shm_regions() -> usize {
-    std::fs::read_dir("/dev/shm")
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("tcm-"))
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 #[test]
@@ -192,29 +186,6 @@ fn a_tensor_too_large_for_json_goes_through_shared_memory() {
 }
 
 #[test]
-fn regions_are_unlinked_once_the_reply_has_arrived() {
-    let s = server();
-    let client = tcm_blocking::Client::connect(
-        &s.ws_url(),
-        AuthContext::anonymous(),
-        shm_config("shm-gone"),
-    )
-    .expect("connects");
-    let before = shm_regions();
-    for _ in 0..5 {
-        client
-            .infer_shm(request("identity", TensorData::Fp32(vec![1.0; 64])), false)
-            .expect("infer");
-    }
-    // Other tests in this process may hold regions of their own for a moment.
-    let settled = common::eventually(std::time::Duration::from_secs(5), || {
-        shm_regions() <= before
-    });
-    assert!(settled, "no region outlives its call");
-    client.close();
-}
-
-#[test]
 fn without_negotiated_shm_the_call_fails_typed_or_falls_back_to_json() {
     let s = server();
     // The client does not ask for shm: the server grants json only.
@@ -238,3 +209,295 @@ fn without_negotiated_shm_the_call_fails_typed_or_falls_back_to_json() {
     assert_eq!(out.outputs.f32("OUTPUT0").expect("fp32").values, vec![1.0]);
     client.close();
 }
+
+/// What the pool scenarios need of a client, written once for the four of them.
+trait ShmClient: Sized {
+    const NAME: &'static str;
+    fn connect(url: &str, uuid: &str) -> Self;
+    /// An inference with its tensors through shared memory (required), with a deadline.
+    fn infer(
+        &self,
+        r: tcm_proto::InferenceRequest,
+        timeout: Option<Duration>,
+    ) -> Result<Outputs, tcm_adapter::Error>;
+    /// Every request in flight at once; results in request order.
+    fn infer_all(&self, reqs: Vec<tcm_proto::InferenceRequest>) -> Vec<Outputs>;
+    fn pool(&self) -> &tcm_shm::RegionPool;
+    fn close(&self);
+}
+
+fn shm_options(timeout: Option<Duration>) -> tcm_adapter::CallOptions {
+    let options = tcm_adapter::CallOptions::new().shm(tcm_adapter::Shm::Required);
+    match timeout {
+        Some(t) => options.timeout(t),
+        None => options,
+    }
+}
+
+impl ShmClient for tcm_blocking::Client {
+    const NAME: &'static str = "blocking";
+    fn connect(url: &str, uuid: &str) -> Self {
+        tcm_blocking::Client::connect(url, AuthContext::anonymous(), shm_config(uuid))
+            .expect("connects")
+    }
+    fn infer(
+        &self,
+        r: tcm_proto::InferenceRequest,
+        timeout: Option<Duration>,
+    ) -> Result<Outputs, tcm_adapter::Error> {
+        self.call(r, shm_options(timeout)).map(|o| o.outputs)
+    }
+    fn infer_all(&self, reqs: Vec<tcm_proto::InferenceRequest>) -> Vec<Outputs> {
+        std::thread::scope(|s| {
+            let calls: Vec<_> = reqs
+                .into_iter()
+                .map(|r| s.spawn(move || ShmClient::infer(self, r, None).expect("infer")))
+                .collect();
+            calls
+                .into_iter()
+                .map(|c| c.join().expect("a call thread panicked"))
+                .collect()
+        })
+    }
+    fn pool(&self) -> &tcm_shm::RegionPool {
+        self.shm_pool()
+    }
+    fn close(&self) {
+        tcm_blocking::Client::close(self);
+    }
+}
+
+macro_rules! async_shm_client {
+    ($krate:ident, $label:literal, block_on = $block_on:path, spawn = $spawn:path) => {
+        impl ShmClient for $krate::Client {
+            const NAME: &'static str = $label;
+            fn connect(url: &str, uuid: &str) -> Self {
+                $block_on($krate::Client::connect(
+                    url,
+                    AuthContext::anonymous(),
+                    shm_config(uuid),
+                ))
+                .expect("connects")
+            }
+            fn infer(
+                &self,
+                r: tcm_proto::InferenceRequest,
+                timeout: Option<Duration>,
+            ) -> Result<Outputs, tcm_adapter::Error> {
+                $block_on(self.call(r, shm_options(timeout))).map(|o| o.outputs)
+            }
+            fn infer_all(&self, reqs: Vec<tcm_proto::InferenceRequest>) -> Vec<Outputs> {
+                let calls: Vec<_> = reqs
+                    .into_iter()
+                    .map(|r| {
+                        let c = self.clone();
+                        $spawn(async move { c.call(r, shm_options(None)).await })
+                    })
+                    .collect();
+                $block_on(async move {
+                    let mut out = Vec::with_capacity(calls.len());
+                    for call in calls {
+                        out.push(call.await.expect("infer").outputs);
+                    }
+                    out
+                })
+            }
+            fn pool(&self) -> &tcm_shm::RegionPool {
+                self.shm_pool()
+            }
+            fn close(&self) {
+                $block_on($krate::Client::close(self));
+            }
+        }
+    };
+}
+
+async_shm_client!(
+    tcm_smol,
+    "smol",
+    block_on = smol::block_on,
+    spawn = smol::spawn
+);
+async_shm_client!(
+    tcm_async_std,
+    "async-std",
+    block_on = async_std::task::block_on,
+    spawn = async_std::task::spawn
+);
+async_shm_client!(
+    tcm_tokio,
+    "tokio",
+    block_on = tcm_tests::tokio_block_on,
+    spawn = tcm_tests::tokio_spawn
+);
+
+/// `n` FP32 values that differ from call to call: any stale or shared read shows.
+fn values_of_call(call: usize, n: usize) -> Vec<f32> {
+    (0..n).map(|i| (call * 100_000 + i) as f32).collect()
+}
+
+fn identity_of(values: &[f32]) -> tcm_proto::InferenceRequest {
+    request("identity", TensorData::Fp32(values.to_vec()))
+}
+
+fn exists(key: &str) -> bool {
+    std::path::Path::new("/dev/shm")
+        .join(key.trim_start_matches('/'))
+        .exists()
+}
+
+/// 24 calls in a row, each with new values, through one reused region: every output is its own
+/// call's input (the reference server caches its mappings per key and size, as TCM does, so a
+/// region re-created under a reused key would echo stale values).
+fn one_region_serves_every_call_and_each_call_reads_its_own_values<C: ShmClient>() {
+    let s = server();
+    let c = C::connect(&s.ws_url(), &format!("shm-reuse-{}", C::NAME));
+    for call in 0..24 {
+        // 3000 values: too many for a JSON frame; a 16 KiB region.
+        let values = values_of_call(call, 3000);
+        let out = c.infer(identity_of(&values), None).expect("infer");
+        assert_eq!(
+            out.f32("OUTPUT0").expect("fp32").values,
+            values,
+            "call {call}"
+        );
+    }
+    let stats = c.pool().stats();
+    assert_eq!(
+        (stats.created, stats.reused, stats.retired),
+        (1, 23, 0),
+        "{stats:?}"
+    );
+    assert_eq!(stats.idle, 1);
+    c.close();
+}
+
+/// Eight calls in flight at once: each has a region of its own (a region in use is never lent
+/// to another call), every output is its own input, and all regions are back once they end.
+fn calls_in_flight_never_share_a_region<C: ShmClient>() {
+    let s = server();
+    let c = C::connect(&s.ws_url(), &format!("shm-concurrent-{}", C::NAME));
+    let inputs: Vec<Vec<f32>> = (0..8).map(|call| values_of_call(call, 2000)).collect();
+    let outputs = c.infer_all(inputs.iter().map(|v| identity_of(v)).collect());
+    for (call, (out, values)) in outputs.iter().zip(&inputs).enumerate() {
+        assert_eq!(
+            &out.f32("OUTPUT0").expect("fp32").values,
+            values,
+            "call {call}"
+        );
+    }
+    let stats = c.pool().stats();
+    assert!(stats.created <= 8, "{stats:?}");
+    assert_eq!(stats.created + stats.reused, 8, "{stats:?}");
+    assert_eq!(
+        (stats.leased, stats.idle as u64),
+        (0, stats.created),
+        "{stats:?}"
+    );
+    c.close();
+}
+
+/// A call whose deadline passes before the reply may still be read by the server: its region is
+/// retired (unlinked, never lent again), and the next call gets a new one.
+fn a_call_that_ends_without_its_reply_retires_its_region<C: ShmClient>() {
+    let s = server();
+    let c = C::connect(&s.ws_url(), &format!("shm-timeout-{}", C::NAME));
+    s.set_never_answer_inference(true);
+    let timed_out = c.infer(identity_of(&[1.0; 16]), Some(Duration::from_millis(200)));
+    assert!(
+        matches!(
+            timed_out,
+            Err(tcm_adapter::Error::Request(
+                tcm_proto::RequestError::Timeout
+            ))
+        ),
+        "{timed_out:?}"
+    );
+    let stats = c.pool().stats();
+    assert_eq!(
+        (stats.retired, stats.idle, stats.leased),
+        (1, 0, 0),
+        "{stats:?}"
+    );
+
+    s.set_never_answer_inference(false);
+    let out = c.infer(identity_of(&[2.0; 16]), None).expect("infer");
+    assert_eq!(out.f32("OUTPUT0").expect("fp32").values, [2.0; 16]);
+    assert_eq!(
+        c.pool().stats().created,
+        2,
+        "a fresh region, under a fresh key"
+    );
+    c.close();
+}
+
+/// The client's idle regions are in `/dev/shm` between calls and gone once it is closed.
+fn close_unlinks_every_region_of_the_client<C: ShmClient>() {
+    let s = server();
+    let c = C::connect(&s.ws_url(), &format!("shm-close-{}", C::NAME));
+    // Two size classes: 4 KiB and 64 KiB.
+    for n in [10, 10_000] {
+        c.infer(identity_of(&values_of_call(0, n)), None)
+            .expect("infer");
+    }
+    let keys = c.pool().idle_keys();
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys.iter().all(|k| exists(k)),
+        "idle regions stay for reuse"
+    );
+    c.close();
+    assert!(keys.iter().all(|k| !exists(k)), "close unlinks them");
+}
+
+/// Dropping the last handle of a client unlinks its idle regions.
+fn dropping_the_client_unlinks_its_regions<C: ShmClient>() {
+    let s = server();
+    let c = C::connect(&s.ws_url(), &format!("shm-drop-{}", C::NAME));
+    c.infer(identity_of(&[3.0; 8]), None).expect("infer");
+    let keys = c.pool().idle_keys();
+    assert_eq!(keys.len(), 1);
+    drop(c);
+    assert!(
+        keys.iter().all(|k| !exists(k)),
+        "dropping the client unlinks them"
+    );
+}
+
+macro_rules! pool_scenarios {
+    ($($client:ty => $module:ident),* $(,)?) => {$(
+        mod $module {
+            #[test]
+            fn one_region_serves_every_call_and_each_call_reads_its_own_values() {
+                super::one_region_serves_every_call_and_each_call_reads_its_own_values::<$client>();
+            }
+
+            #[test]
+            fn calls_in_flight_never_share_a_region() {
+                super::calls_in_flight_never_share_a_region::<$client>();
+            }
+
+            #[test]
+            fn a_call_that_ends_without_its_reply_retires_its_region() {
+                super::a_call_that_ends_without_its_reply_retires_its_region::<$client>();
+            }
+
+            #[test]
+            fn close_unlinks_every_region_of_the_client() {
+                super::close_unlinks_every_region_of_the_client::<$client>();
+            }
+
+            #[test]
+            fn dropping_the_client_unlinks_its_regions() {
+                super::dropping_the_client_unlinks_its_regions::<$client>();
+            }
+        }
+    )*};
+}
+
+pool_scenarios!(
+    tcm_blocking::Client => pooled_blocking,
+    tcm_smol::Client => pooled_smol,
+    tcm_async_std::Client => pooled_async_std,
+    tcm_tokio::Client => pooled_tokio,
+);

@@ -7,13 +7,96 @@ use tcm_proto::{Call, Capabilities, Request, Response};
 use crate::error::Error;
 use crate::options::{CallOptions, Shm};
 
+/// The shared-memory regions of one client, reused across its calls: a
+/// [`RegionPool`](tcm_shm::RegionPool) with the default bounds on Unix, nothing elsewhere.
+/// Cheap to clone (the clones share the regions).
+///
+/// Its regions are unlinked by [`close`](Self::close) (the client's `close`) and when the last
+/// clone of the client and the last call in flight are gone.
+#[derive(Debug, Clone, Default)]
+pub struct ShmPool {
+    #[cfg(unix)]
+    regions: tcm_shm::RegionPool,
+}
+
+impl ShmPool {
+    /// Unlinks the idle regions now and every leased one as its call ends.
+    pub fn close(&self) {
+        #[cfg(unix)]
+        self.regions.close();
+    }
+
+    /// The pool itself: its bounds, what it holds, what it has done.
+    #[cfg(unix)]
+    pub fn regions(&self) -> &tcm_shm::RegionPool {
+        &self.regions
+    }
+}
+
+/// The regions of one call until its outcome is known. Dropped without
+/// [`settle`](Self::settle) (the call's future was dropped, or its thread unwound from a panic
+/// while waiting), the request may still be at the server, which may read the regions any time
+/// until it answers: they are retired (unlinked, their keys never lent again), never returned
+/// for another call to overwrite.
+#[cfg(unix)]
+#[derive(Debug)]
+struct Regions(Option<tcm_shm::ShmInputs>);
+
+#[cfg(unix)]
+impl Regions {
+    /// Returns the regions to the pool if the server is done with them (`answered`: it replied,
+    /// or the request was never sent), else retires them.
+    fn settle(mut self, answered: bool) {
+        if let Some(inputs) = self.0.take() {
+            if answered {
+                drop(inputs);
+            } else {
+                inputs.retire();
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Regions {
+    fn drop(&mut self) {
+        if let Some(inputs) = self.0.take() {
+            inputs.retire();
+        }
+    }
+}
+
+/// Whether the server is done with a request that ended with `outcome`: it answered, or the
+/// request never left the client. A deadline, a cancellation or a lost connection leave it
+/// possibly queued at the server, as does any outcome this list does not know.
+fn server_done(outcome: &Result<Response, tcm_proto::RequestError>) -> bool {
+    use tcm_proto::RequestError as E;
+    matches!(
+        outcome,
+        Ok(_)
+            | Err(E::Triton(_)
+                | E::Failed(_)
+                | E::Rejected(_)
+                | E::Dropped { .. }
+                | E::Management { .. }
+                | E::Info { .. }
+                | E::QueueFull { .. }
+                | E::TooLarge { .. }
+                | E::CapabilityMissing(_)
+                | E::Closed
+                | E::Encode(_)
+                | E::NotConnected)
+    )
+}
+
 /// What must live until a call's reply has arrived: what reading the reply needs (the call's
-/// memo), and the shared-memory regions its inputs were written to (unlinked when dropped).
+/// memo), and the shared-memory regions its inputs were written to (returned to the client's
+/// pool once the server has answered, retired otherwise).
 #[derive(Debug)]
 pub struct Keep<M> {
     memo: M,
     #[cfg(unix)]
-    _regions: Option<tcm_shm::ShmInputs>,
+    regions: Option<Regions>,
 }
 
 impl<M> Keep<M> {
@@ -22,7 +105,7 @@ impl<M> Keep<M> {
         Self {
             memo,
             #[cfg(unix)]
-            _regions: None,
+            regions: None,
         }
     }
 }
@@ -45,18 +128,19 @@ pub fn replica_gone(error: &Error) -> bool {
     )
 }
 
-/// The request of `call` under `options`; inference inputs go to shared memory when asked
-/// (`capabilities` are the negotiated ones, read only then).
+/// The request of `call` under `options`; inference inputs go to shared memory when asked,
+/// in regions leased from `pool` (`capabilities` are the negotiated ones, read only then).
 pub fn prepare<C: Call>(
     call: C,
     options: &CallOptions,
     capabilities: impl FnOnce() -> Option<Capabilities>,
+    pool: &ShmPool,
 ) -> Result<(Request, Keep<C::Memo>), Error> {
     let (request, memo) = call.into_request();
     let keep = Keep {
         memo,
         #[cfg(unix)]
-        _regions: None,
+        regions: None,
     };
     let fallback = match options.shm {
         Shm::Off => return Ok((request, keep)),
@@ -69,16 +153,17 @@ pub fn prepare<C: Call>(
     #[cfg(unix)]
     {
         let capabilities = capabilities().unwrap_or_else(|| Capabilities::from_auth_ok(None));
-        let (inference, regions) = tcm_shm::prepare_request(*inference, &capabilities, fallback)?;
+        let (inference, regions) =
+            tcm_shm::prepare_request_in(&pool.regions, *inference, &capabilities, fallback)?;
         let keep = Keep {
-            _regions: Some(regions),
+            regions: Some(Regions(Some(regions))),
             ..keep
         };
         Ok((Request::Inference(Box::new(inference)), keep))
     }
     #[cfg(not(unix))]
     {
-        let _ = capabilities;
+        let _ = (capabilities, pool);
         if fallback {
             Ok((Request::Inference(inference), keep))
         } else {
@@ -87,12 +172,39 @@ pub fn prepare<C: Call>(
     }
 }
 
-/// The typed result of `C` from the outcome of its request; the shared-memory regions in
-/// `keep` are unlinked now (the server has read them, or the call failed).
+/// The typed result of `C` from the outcome of its request. The shared-memory regions in
+/// `keep` go back to the client's pool if the server has answered (or never got the request),
+/// and are retired if it may still read them.
 pub fn finish<C: Call>(
     keep: Keep<C::Memo>,
     outcome: Result<Response, tcm_proto::RequestError>,
 ) -> Result<C::Output, Error> {
-    let Keep { memo, .. } = keep;
+    let Keep { memo, .. } = settle(keep, server_done(&outcome));
     Ok(C::read(memo, outcome?)?)
+}
+
+/// The error of a call that could not be started (nothing was sent): its regions go back to
+/// the client's pool.
+pub fn unsent<M>(keep: Keep<M>, error: impl Into<Error>) -> Error {
+    settle(keep, true);
+    error.into()
+}
+
+fn settle<M>(keep: Keep<M>, answered: bool) -> Keep<M> {
+    #[cfg(unix)]
+    {
+        let Keep { memo, regions } = keep;
+        if let Some(regions) = regions {
+            regions.settle(answered);
+        }
+        Keep {
+            memo,
+            regions: None,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = answered;
+        keep
+    }
 }

@@ -31,5 +31,7 @@ pub mod __private {
     pub use serde_json::{Map, Value};
     pub use tcm_proto;
     pub use tcm_proto::http::HttpResponse;
+    #[cfg(unix)]
+    pub use tcm_shm;
     pub use tracing;
 }

@@ -78,8 +78,11 @@ macro_rules! tcm_client {
             ) -> Result<C::Output, $crate::Error> {
                 let options = options.into();
                 let (request, keep) =
-                    $crate::call::prepare(call, &options, || self.capabilities())?;
-                let mut ticket = self.shared.caller.start(request, options.timeout, 0)?;
+                    $crate::call::prepare(call, &options, || self.capabilities(), &self.shm)?;
+                let mut ticket = match self.shared.caller.start(request, options.timeout, 0) {
+                    Ok(ticket) => ticket,
+                    Err(e) => return Err($crate::call::unsent(keep, e)),
+                };
                 let outcome = $crate::__wait!(ticket, { $($await)* } $recv)?;
                 $crate::call::finish::<C>(keep, outcome)
             }
@@ -115,11 +118,21 @@ macro_rules! tcm_client {
 
             /// Closes the connection gracefully: pending calls fail with a local disconnect and
             /// the close frame is written (or given up on after a second). Idempotent; later
-            /// calls fail with `RequestError::Closed`.
+            /// calls fail with `RequestError::Closed`. The client's shared-memory regions are
+            /// unlinked: the idle ones now, those of calls still ending as they end.
             pub $($async)* fn close(&self) {
                 if let Some(done) = self.shared.caller.close() {
                     let _ = done.$recv() $($await)*;
                 }
+                self.shm.close();
+            }
+
+            /// The shared-memory regions this client reuses across its calls (see
+            /// [`Shm`]($crate::Shm)): their bounds, what is idle and leased, and how many were
+            /// created, reused and retired.
+            #[cfg(unix)]
+            pub fn shm_pool(&self) -> &$crate::__private::tcm_shm::RegionPool {
+                self.shm.regions()
             }
 
             /// The frames that answer no request (alerts, budget advisories, late replies), when

@@ -3,6 +3,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use tcm_adapter::call::ShmPool;
 use tcm_adapter::engine::client::TcmShared;
 
 use crate::runtime::Runtime;
@@ -13,6 +14,8 @@ use crate::stream::InferStream;
 /// call's future cancels its request.
 pub struct Client<R: Runtime> {
     shared: Arc<TcmShared>,
+    /// Shared-memory regions reused across this client's calls.
+    shm: ShmPool,
     _runtime: PhantomData<fn() -> R>,
 }
 
@@ -20,6 +23,7 @@ impl<R: Runtime> Clone for Client<R> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
+            shm: self.shm.clone(),
             _runtime: PhantomData,
         }
     }
@@ -37,5 +41,5 @@ tcm_adapter::tcm_client! {
     start { crate::driver::start::<R, _, _, _> }
     get { crate::http::get::<R> }
     stream InferStream<R>;
-    new |shared| Client { shared, _runtime: PhantomData };
+    new |shared| Client { shared, shm: ShmPool::default(), _runtime: PhantomData };
 }

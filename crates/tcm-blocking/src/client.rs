@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tcm_adapter::call::ShmPool;
 use tcm_adapter::engine::client::TcmShared;
 
 use crate::stream::InferStream;
@@ -12,6 +13,8 @@ use crate::stream::InferStream;
 #[derive(Clone, Debug)]
 pub struct Client {
     shared: Arc<TcmShared>,
+    /// Shared-memory regions reused across this client's calls.
+    shm: ShmPool,
 }
 
 tcm_adapter::tcm_client! {
@@ -20,5 +23,5 @@ tcm_adapter::tcm_client! {
     start { crate::driver::start }
     get { crate::http::get }
     stream InferStream;
-    new |shared| Client { shared };
+    new |shared| Client { shared, shm: ShmPool::default() };
 }
