@@ -147,8 +147,14 @@ impl From<Option<Duration>> for CallOptions {
 /// How an inference's typed tensor inputs travel: as JSON in the frame, or through POSIX shared
 /// memory (TCM §9.7), for tensors too large for a frame. Shared memory needs `shm` in
 /// `Config::capabilities`, granted by the server, a server on this host sharing `/dev/shm`,
-/// and Unix. The regions live until the reply has arrived (or the call failed), then are
-/// unlinked.
+/// and Unix.
+///
+/// The tensors are written into regions leased from the client's pool (`Client::shm_pool`):
+/// regions are reused across calls under the same key, so a warm call costs one copy of the
+/// tensor. A region is lent to one call at a time and returns to the pool once the server has
+/// answered; a call that ends without its reply (deadline, lost connection, dropped future)
+/// retires its regions instead, since the server may still read them. The pool's regions are
+/// unlinked when the client is closed or dropped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Shm {
