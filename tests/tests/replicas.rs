@@ -1,12 +1,14 @@
 //! A pool over several replicas, for every client: rolling restarts, abrupt drops and
-//! management, against three reference servers on loopback.
+//! management, against three reference servers on loopback; a pool following a service name
+//! as its replicas come and go, TLS to a resolved address, and the counters of clients and
+//! pools.
 
 mod common;
 
 macro_rules! replicas {
     ($($adapter:ident => $module:ident),* $(,)?) => {$(
         mod $module {
-            use super::common::{self, $adapter};
+            use super::common::{self, $adapter, service};
 
             #[test]
             fn a_pool_rides_through_rolling_restarts() {
@@ -21,6 +23,31 @@ macro_rules! replicas {
             #[test]
             fn a_pool_never_replays_management() {
                 common::a_pool_never_replays_management::<$adapter>();
+            }
+
+            #[test]
+            fn a_pool_follows_a_service_name_as_replicas_come_and_go() {
+                service::a_pool_follows_a_service_name_as_replicas_come_and_go::<$adapter>();
+            }
+
+            #[test]
+            fn a_pool_counts_the_reconnects_of_each_replica() {
+                service::a_pool_counts_the_reconnects_of_each_replica::<$adapter>();
+            }
+
+            #[test]
+            fn a_service_name_is_kept_for_tls_when_its_addresses_are_dialled() {
+                service::a_service_name_is_kept_for_tls_when_its_addresses_are_dialled::<$adapter>();
+            }
+
+            #[test]
+            fn a_service_without_a_ready_replica_is_a_connect_error() {
+                service::a_service_without_a_ready_replica_is_a_connect_error::<$adapter>();
+            }
+
+            #[test]
+            fn a_client_counts_its_calls_and_reconnects() {
+                service::a_client_counts_its_calls_and_reconnects::<$adapter>();
             }
         }
     )*};

@@ -117,6 +117,13 @@ pub enum ConnectError {
     /// The connection ended before `auth.ok` for another reason (close code, auth timeout).
     #[error(transparent)]
     Disconnected(DisconnectError),
+    /// A replica's `GET /ready` answered `status` rather than 200: a pool following a service
+    /// name connects to it only once it is ready.
+    #[error("the replica is not ready (GET /ready answered {status})")]
+    NotReady {
+        /// The HTTP status of `/ready`, e.g. 503.
+        status: u16,
+    },
     /// The I/O thread could not be started (blocking client only).
     #[error("cannot spawn the I/O thread: {0}")]
     Spawn(io::Error),

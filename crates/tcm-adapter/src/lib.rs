@@ -14,13 +14,15 @@ pub mod error;
 mod event;
 mod macros;
 pub mod options;
+pub mod resolve;
 pub mod rpc;
 pub mod tls;
 
-pub use engine::{PoolStats, ReplicaStats};
+pub use engine::{ClientStats, PoolStats, ReplicaStats};
 pub use error::{ConnectError, Error, ProbeError, TransportError};
 pub use event::ClientEvent;
-pub use options::{CallOptions, ClientOptions, Shm};
+pub use options::{CallOptions, ClientOptions, PoolOptions, Shm};
+pub use resolve::{Resolve, SystemResolver};
 pub use rpc::{RpcClientEvent, RpcConnectError, RpcHandlers, RpcOptions};
 pub use tcm_proto::InferenceOutput;
 

@@ -169,14 +169,28 @@ macro_rules! tcm_client {
             pub fn endpoint(&self) -> &$crate::__private::tcm_proto::Endpoint {
                 &self.shared.target.endpoint
             }
+
+            /// The calls this client's connection took, by kind and outcome, those in
+            /// progress and their mean latency, and how often its transport connected,
+            /// reconnected and was lost: a snapshot to export as metrics. Counted by the I/O
+            /// loop as calls end and transports come and go; calls refused before reaching it
+            /// (a full queue, shared memory that could not be set up) are not counted.
+            pub fn stats(&self) -> $crate::ClientStats {
+                self.shared.status.stats()
+            }
         }
         $crate::tcm_calls!({ $($head)* } { $($async)* } { $($await)* } $stream);
     };
 }
 
-/// A pool of TCM clients over one or more replicas: connect, any call on the least-loaded
-/// ready member (idempotent ones sent again on another replica when theirs shuts down or
-/// drops), streams, stats, close.
+/// A pool of TCM clients over one or more replicas: connect (to a list of replicas, or to the
+/// replicas behind a service name, followed as they come and go), any call on the
+/// least-loaded ready member (idempotent ones sent again on another replica when theirs shuts
+/// down or drops), streams, stats, close.
+///
+/// Besides the client's own arguments: `probe { path }` is the crate's stand-alone probe,
+/// `resolve { path }` resolves a [`Service`]($crate::engine::Service) off the I/O loops, and
+/// `follow { path }` starts the background re-resolution of a pool (returning what stops it).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! tcm_pool {
@@ -185,6 +199,9 @@ macro_rules! tcm_pool {
         io { $($async:tt)* } { $($await:tt)* }
         client $client:ty;
         stream $stream:ty;
+        probe { $($probe:tt)* }
+        resolve { $($resolve:tt)* }
+        follow { $($follow:tt)* }
     ) => {
         $($head)* {
             /// Connects `size` clients (at least one) to `url`, member `i` with
@@ -225,27 +242,141 @@ macro_rules! tcm_pool {
                 let mut config = $crate::engine::seeded(config);
                 // A call never waits for a replica that is down: it goes to another one.
                 config.wait_for_reconnect = urls.len() < 2;
-                let timeouts = config.timeouts;
-                let (mut members, mut replica) = (Vec::new(), Vec::new());
+                let members = $crate::engine::Members::new(config.timeouts);
+                let mut connected: Vec<Vec<$client>> = urls.iter().map(|_| Vec::new()).collect();
                 let slots = (0..per_replica.max(1)).flat_map(|_| 0..urls.len());
-                for (i, r) in slots.enumerate() {
-                    let member = <$client>::connect_with(urls[r], auth.clone(), config.pool_member(i), options.clone()) $($await)*;
+                for r in slots {
+                    let config = config.pool_member(members.next_member());
+                    let member = <$client>::connect_with(urls[r], auth.clone(), config, options.clone()) $($await)*;
                     match member {
-                        Ok(c) => {
-                            members.push(c);
-                            replica.push(r);
-                        }
+                        Ok(c) => connected[r].push(c),
                         Err(e) => {
-                            for m in &members {
+                            for m in connected.iter().flatten() {
                                 m.close() $($await)*;
                             }
                             return Err(e);
                         }
                     }
                 }
-                let urls = urls.iter().map(|u| (*u).to_owned()).collect();
-                let members = $crate::engine::Members::new(members, replica, urls, timeouts);
+                for (url, clients) in urls.iter().zip(connected) {
+                    let name = $crate::engine::Members::<$client>::name_of(url);
+                    members.add(name, None, clients);
+                }
                 Ok(Self { members: std::sync::Arc::new(members) })
+            }
+
+            /// Connects to every replica behind the host of `url` (a service name, e.g.
+            /// `ws://tcm.default.svc:8000/ws` for a Kubernetes headless Service): the name is
+            /// resolved with `pool.resolver` and each address whose `GET /ready` answers 200
+            /// gets `pool.per_replica` members. Each member dials its address but names the
+            /// service's host in TLS (SNI, certificate check) and in the `Host` header.
+            ///
+            /// With `pool.resolve_every`, the name is resolved again in the background at that
+            /// interval: a new address gets members once it is ready (the others keep their
+            /// connections: no reconnect storm); an address that is gone is drained (no new
+            /// calls; calls in flight on it finish, or are sent again per the usual rules) and
+            /// its connections close once idle. A failed or empty answer changes nothing.
+            /// Calls are spread and replayed as in [`connect_replicas`](Self::connect_replicas).
+            ///
+            /// Fails if the name does not resolve or no replica could be connected (the last
+            /// replica's error).
+            pub $($async)* fn connect_service(
+                url: &str,
+                auth: $crate::__private::tcm_proto::AuthContext,
+                config: $crate::__private::tcm_proto::Config,
+                pool: $crate::PoolOptions,
+                options: $crate::ClientOptions,
+            ) -> Result<Self, $crate::ConnectError> {
+                use std::sync::Arc;
+                let config = $crate::engine::seeded(config);
+                let timeouts = config.timeouts;
+                let mut service = $crate::engine::Service::new(url, auth, config, &pool, options)?;
+                let answer = $($resolve)*(&service) $($await)*?;
+                // A call never waits for a replica that is down, unless there can only be one.
+                service.config.wait_for_reconnect = answer.len() < 2 && pool.resolve_every.is_none();
+                let service = Arc::new(service);
+                let members = Arc::new($crate::engine::Members::new(timeouts));
+                let mut last = None;
+                for address in answer {
+                    if let Err(e) = Self::join(&members, &service, address) $($await)* {
+                        $crate::__private::tracing::warn!(%address, error = %e, "replica not joined");
+                        last = Some(e);
+                    }
+                }
+                if members.is_empty() {
+                    return Err(last.unwrap_or($crate::ConnectError::Stopped));
+                }
+                if let Some(every) = pool.resolve_every {
+                    members.follow($($follow)*(Arc::downgrade(&members), service, every));
+                }
+                Ok(Self { members })
+            }
+
+            /// Connects the members of the replica at `address` once its `/ready` answers
+            /// 200, and adds them to the pool (or closes them, if the pool closed meanwhile).
+            $($async)* fn join(
+                members: &$crate::engine::Members<$client>,
+                service: &$crate::engine::Service,
+                address: std::net::SocketAddr,
+            ) -> Result<(), $crate::ConnectError> {
+                let options = service.options_for(address);
+                let ready = $($probe)*(&service.url, "/ready", &options) $($await)*?;
+                if ready.status != 200 {
+                    return Err($crate::ConnectError::NotReady { status: ready.status });
+                }
+                let mut clients = Vec::with_capacity(service.per_replica);
+                for _ in 0..service.per_replica {
+                    let config = service.config.pool_member(members.next_member());
+                    let auth = service.auth.clone();
+                    match <$client>::connect_with(&service.url, auth, config, options.clone()) $($await)* {
+                        Ok(c) => clients.push(c),
+                        Err(e) => {
+                            for c in &clients {
+                                c.close() $($await)*;
+                            }
+                            return Err(e);
+                        }
+                    }
+                }
+                if members.is_closed() {
+                    for c in &clients {
+                        c.close() $($await)*;
+                    }
+                    return Ok(());
+                }
+                $crate::__private::tracing::info!(%address, members = clients.len(), "replica joined");
+                members.add(address.to_string(), Some(address), clients);
+                Ok(())
+            }
+
+            /// One round of following a service name: resolves it, drains the replicas that
+            /// are gone and joins those that appeared (and are ready). A failed answer changes
+            /// nothing.
+            $($async)* fn refresh(
+                members: &$crate::engine::Members<$client>,
+                service: &$crate::engine::Service,
+            ) {
+                let answer = match $($resolve)*(service) $($await)* {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        $crate::__private::tracing::warn!(error = %e, "service name not resolved; replicas kept");
+                        return;
+                    }
+                };
+                let (appeared, gone) = $crate::engine::changes(&members.addresses(), &answer);
+                for address in gone {
+                    // Its connections close once the last call holding one ends.
+                    let drained = members.remove(address);
+                    $crate::__private::tracing::info!(%address, members = drained.len(), "replica gone; draining");
+                }
+                for address in appeared {
+                    if members.is_closed() {
+                        return;
+                    }
+                    if let Err(e) = Self::join(members, service, address) $($await)* {
+                        $crate::__private::tracing::info!(%address, error = %e, "replica not joined yet");
+                    }
+                }
             }
 
             /// Makes any typed call on the least-loaded ready connection (see the client's
@@ -261,10 +392,10 @@ macro_rules! tcm_pool {
                 let (request, memo) = call.into_request();
                 let started = std::time::Instant::now();
                 let budget = options.timeout.unwrap_or_else(|| self.members.deadline_of(&request));
-                let (kind, model) = match &request {
-                    Request::Info(_) => (0, None),
-                    Request::Management(_) => (1, None),
-                    Request::Inference(r) => (2, r.model_name.clone()),
+                let kind = $crate::engine::kind_of(&request);
+                let model = match &request {
+                    Request::Inference(r) => r.model_name.clone(),
+                    _ => None,
                 };
                 let ready = |c: &$client| c.state() == ConnectionState::Open;
                 let mut excluded = Vec::new();
@@ -273,10 +404,10 @@ macro_rules! tcm_pool {
                     let Some(request) = pending.take() else {
                         break Err($crate::Error::Stopped);
                     };
-                    let Some((index, client, _load)) = self.members.pick(&ready, &excluded) else {
+                    let Some(picked) = self.members.pick(&ready, &excluded) else {
                         break Err($crate::Error::Stopped);
                     };
-                    let replica = self.members.replica_of(index);
+                    let $crate::engine::Picked { client, replica, load: _load } = picked;
                     let left = budget.saturating_sub(started.elapsed());
                     // Kept for a second attempt only where one is allowed.
                     let again = request.is_idempotent().then(|| request.clone());
@@ -284,7 +415,7 @@ macro_rules! tcm_pool {
                         "tcm.call",
                         kind = $crate::engine::KINDS[kind],
                         model = model.as_deref(),
-                        replica = self.members.url(replica),
+                        replica = replica.name(),
                         attempt = excluded.len() + 1,
                         outcome = $crate::__private::tracing::field::Empty,
                         latency_us = $crate::__private::tracing::field::Empty,
@@ -296,12 +427,12 @@ macro_rules! tcm_pool {
                         client.call(request, attempt) $($await)*
                     };
                     let took = attempt_started.elapsed();
-                    self.members.attempted(replica, took);
+                    replica.attempted(took);
                     span.record("outcome", if result.is_ok() { "ok" } else { "error" });
                     span.record("latency_us", u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
                     match (result, again) {
                         (Err(e), Some(again)) if $crate::call::replica_gone(&e) && !left.is_zero() => {
-                            excluded.push(replica);
+                            excluded.push(replica.id());
                             pending = Some(again);
                         }
                         (result, _) => break result,
@@ -322,37 +453,40 @@ macro_rules! tcm_pool {
             ) -> Result<$stream, $crate::Error> {
                 use $crate::__private::tcm_proto::ConnectionState;
                 let ready = |c: &$client| c.state() == ConnectionState::Open;
-                let (_, client, load) = self.members.pick(ready, &[]).ok_or($crate::Error::Stopped)?;
-                client.stream(request, options).map(|s| s.with_load(load))
+                let picked = self.members.pick(ready, &[]).ok_or($crate::Error::Stopped)?;
+                picked.client.stream(request, options).map(|s| s.with_load(picked.load))
             }
 
-            /// Calls, failures and replays so far, and per replica its members, how many are
-            /// ready and the calls in progress: a snapshot to export as metrics.
+            /// Calls, failures and replays so far, and per replica now in the pool its
+            /// members, how many are ready, the calls in progress, its latency and how often
+            /// its members connected, reconnected and lost their transport: a snapshot to
+            /// export as metrics.
             pub fn stats(&self) -> $crate::PoolStats {
                 use $crate::__private::tcm_proto::ConnectionState;
-                self.members.stats(|c: &$client| c.state() == ConnectionState::Open)
+                let ready = |c: &$client| c.state() == ConnectionState::Open;
+                self.members.stats(ready, |c: &$client| c.stats())
             }
 
-            /// Closes every connection.
+            /// Closes every connection, and stops following the service name.
             pub $($async)* fn close(&self) {
-                for m in self.members.all() {
+                for m in self.members.close() {
                     m.close() $($await)*;
                 }
             }
 
-            /// The members, e.g. to inspect their uuids.
-            pub fn members(&self) -> &[$client] {
+            /// The members now (handles on their clients), e.g. to inspect their uuids.
+            pub fn members(&self) -> Vec<$client> {
                 self.members.all()
             }
 
-            /// Number of connections.
+            /// Number of connections now.
             pub fn len(&self) -> usize {
-                self.members.all().len()
+                self.members.len()
             }
 
             /// Whether the pool has no connection (never true for a connected pool).
             pub fn is_empty(&self) -> bool {
-                self.members.all().is_empty()
+                self.members.is_empty()
             }
         }
         $crate::tcm_calls!({ $($head)* } { $($async)* } { $($await)* } $stream);

@@ -1,7 +1,12 @@
-//! Options: of a client's transport ([`ClientOptions`]: timeouts and TLS trust) and of one
-//! call ([`CallOptions`]: its deadline, how its tensors travel).
+//! Options: of a client's transport ([`ClientOptions`]: timeouts and TLS trust), of a pool
+//! ([`PoolOptions`]: connections per replica, following a service name) and of one call
+//! ([`CallOptions`]: its deadline, how its tensors travel).
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::resolve::{Resolve, SystemResolver};
 
 /// Transport settings that the protocol core does not cover: how long to wait for TCP, TLS and
 /// the WebSocket upgrade, and which certificate authorities to trust for `wss://`.
@@ -36,6 +41,12 @@ pub struct ClientOptions {
     /// is the backpressure the caller can act on, in blocking and async code alike. The core's
     /// own queues (`Config::max_queued`) bound what the loop then holds.
     pub max_queued_calls: usize,
+    /// Dial this address instead of resolving the URL's host (`None`, the default: resolve
+    /// it). The URL's host still names the server everywhere else: in TLS (SNI and the
+    /// certificate check) and in the `Host` header of the upgrade and the probes. A pool
+    /// following a service name sets it per replica; it is also how to reach one replica
+    /// behind a name directly.
+    pub connect_to: Option<SocketAddr>,
 }
 
 impl Default for ClientOptions {
@@ -49,6 +60,7 @@ impl Default for ClientOptions {
             notification_capacity: 0,
             stream_buffer: 1024,
             max_queued_calls: 4096,
+            connect_to: None,
         }
     }
 }
@@ -90,10 +102,84 @@ impl ClientOptions {
         self
     }
 
+    /// Dials `address` instead of resolving the URL's host, which still names the server for
+    /// TLS and the `Host` header (see [`connect_to`](Self::connect_to)).
+    pub fn with_connect_to(mut self, address: SocketAddr) -> Self {
+        self.connect_to = Some(address);
+        self
+    }
+
     /// Trusts only the certificates given with [`with_ca_pem`](Self::with_ca_pem).
     pub fn without_webpki_roots(mut self) -> Self {
         self.webpki_roots = false;
         self
+    }
+}
+
+/// How a pool spreads over the replicas behind one service name (see `Pool::connect_service`):
+/// how many connections each replica gets, and whether (and how often) the name is resolved
+/// again so that replicas that appear get members and replicas that go are drained.
+///
+/// ```
+/// use std::time::Duration;
+/// use tcm_adapter::PoolOptions;
+///
+/// let options = PoolOptions::new(2).resolve_every(Duration::from_secs(10));
+/// assert_eq!(options.per_replica, 2);
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct PoolOptions {
+    /// Connections to each replica (at least one).
+    pub per_replica: usize,
+    /// How often the name is resolved again (`None`, the default: only at connect). Each
+    /// round, a new address gets its members once its `GET /ready` answers 200 (probed again
+    /// next round otherwise); an address that is gone is drained: it takes no new call, the
+    /// calls in flight on it finish (or are sent again per the usual rules), and its
+    /// connections close once they are done. Addresses that stay keep their connections.
+    pub resolve_every: Option<Duration>,
+    /// What turns the URL's host into addresses ([`SystemResolver`] by default).
+    pub resolver: Arc<dyn Resolve>,
+}
+
+impl PoolOptions {
+    /// `per_replica` connections to each replica (at least one), resolved once with the
+    /// system's resolver.
+    pub fn new(per_replica: usize) -> Self {
+        Self {
+            per_replica: per_replica.max(1),
+            resolve_every: None,
+            resolver: Arc::new(SystemResolver),
+        }
+    }
+
+    /// Resolves the name again every `interval` (at least 10 ms).
+    pub fn resolve_every(mut self, interval: Duration) -> Self {
+        self.resolve_every = Some(interval.max(Duration::from_millis(10)));
+        self
+    }
+
+    /// Resolves with `resolver` instead of the system's.
+    pub fn resolver(mut self, resolver: impl Resolve) -> Self {
+        self.resolver = Arc::new(resolver);
+        self
+    }
+}
+
+impl Default for PoolOptions {
+    /// One connection per replica, resolved once.
+    fn default() -> Self {
+        Self::new(1)
+    }
+}
+
+impl std::fmt::Debug for PoolOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolOptions")
+            .field("per_replica", &self.per_replica)
+            .field("resolve_every", &self.resolve_every)
+            .field("resolver", &crate::resolve::Opaque)
+            .finish()
     }
 }
 

@@ -2,6 +2,7 @@
 //! for a client and without one ([`probe`]).
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,11 +21,12 @@ use crate::transport::open_stream;
 
 async fn exchange<R: Runtime>(
     endpoint: &Endpoint,
+    address: Option<SocketAddr>,
     tls: Option<&Arc<ClientConfig>>,
     path: &str,
     deadline: Instant,
 ) -> Result<HttpResponse, ProbeError> {
-    let mut stream = open_stream::<R>(endpoint, tls, deadline).await?;
+    let mut stream = open_stream::<R>(endpoint, address, tls, deadline).await?;
     stream
         .write_all(&get_request(&endpoint.authority(), path))
         .await?;
@@ -45,9 +47,13 @@ pub(crate) async fn get<R: Runtime>(
 ) -> Result<HttpResponse, ProbeError> {
     let deadline = Instant::now() + target.options.http_timeout;
     let (endpoint, tls) = (&target.endpoint, target.tls.as_ref());
-    until::<R, _>(deadline, exchange::<R>(endpoint, tls, path, deadline))
-        .await
-        .unwrap_or_else(|| Err(ProbeError::Io(io::ErrorKind::TimedOut.into())))
+    let address = target.options.connect_to;
+    until::<R, _>(
+        deadline,
+        exchange::<R>(endpoint, address, tls, path, deadline),
+    )
+    .await
+    .unwrap_or_else(|| Err(ProbeError::Io(io::ErrorKind::TimedOut.into())))
 }
 
 /// Sends `GET path` to the host and port of the WebSocket URL `url` (TLS for `wss://`), for

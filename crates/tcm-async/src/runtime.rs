@@ -54,8 +54,9 @@ impl Future for IoTimer {
 macro_rules! runtime_facade {
     ($runtime:ty, $name:literal) => {
         pub use $crate::{
-            CallOptions, ClientOptions, ConnectError, Error, HttpResponse, InferenceOutput,
-            ProbeError, RpcClientEvent, RpcConnectError, RpcOptions, Shm, TransportError,
+            CallOptions, ClientOptions, ClientStats, ConnectError, Error, HttpResponse,
+            InferenceOutput, PoolOptions, PoolStats, ProbeError, ReplicaStats, Resolve,
+            RpcClientEvent, RpcConnectError, RpcOptions, Shm, SystemResolver, TransportError,
             tcm_proto,
         };
 

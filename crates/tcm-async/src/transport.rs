@@ -1,6 +1,7 @@
 //! Opening transports: TCP through the runtime, optional TLS (futures-rustls), and the
 //! WebSocket upgrade (async-tungstenite's runtime-independent client).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,14 +32,17 @@ pub(crate) type Ws = WebSocketStream<Stream>;
 
 async fn open_inner<R: Runtime>(
     endpoint: &Endpoint,
+    address: Option<SocketAddr>,
     tls: Option<&Arc<ClientConfig>>,
 ) -> Result<Stream, TransportError> {
-    let tcp = R::connect(&endpoint.host, endpoint.port)
-        .await
-        .map_err(|source| TransportError::Connect {
-            addr: endpoint.authority(),
-            source,
-        })?;
+    let tcp = match address {
+        Some(a) => R::connect(&a.ip().to_string(), a.port()).await,
+        None => R::connect(&endpoint.host, endpoint.port).await,
+    };
+    let tcp = tcp.map_err(|source| TransportError::Connect {
+        addr: address.map_or_else(|| endpoint.authority(), |a| a.to_string()),
+        source,
+    })?;
     if !endpoint.tls {
         return Ok(Box::new(tcp));
     }
@@ -52,13 +56,15 @@ async fn open_inner<R: Runtime>(
     Ok(Box::new(stream))
 }
 
-/// Opens TCP (and TLS for `wss`) before `deadline`.
+/// Opens TCP (to `address`, or the endpoint's host) and TLS for `wss` (naming the endpoint's
+/// host) before `deadline`.
 pub(crate) async fn open_stream<R: Runtime>(
     endpoint: &Endpoint,
+    address: Option<SocketAddr>,
     tls: Option<&Arc<ClientConfig>>,
     deadline: Instant,
 ) -> Result<Stream, TransportError> {
-    until::<R, _>(deadline, open_inner::<R>(endpoint, tls))
+    until::<R, _>(deadline, open_inner::<R>(endpoint, address, tls))
         .await
         .unwrap_or(Err(TransportError::Timeout))
 }
@@ -71,7 +77,8 @@ pub(crate) async fn connect_ws<R: Runtime>(
     max_inbound: usize,
 ) -> Result<Ws, TransportError> {
     let deadline = Instant::now() + target.options.connect_timeout;
-    let stream = open_stream::<R>(&target.endpoint, target.tls.as_ref(), deadline).await?;
+    let address = target.options.connect_to;
+    let stream = open_stream::<R>(&target.endpoint, address, target.tls.as_ref(), deadline).await?;
     let request = upgrade::request(&target.endpoint, headers)?;
     let config = upgrade::config(max_inbound);
     let handshake = async_tungstenite::client_async_with_config(request, stream, Some(config));

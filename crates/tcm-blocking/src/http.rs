@@ -17,7 +17,8 @@ use crate::transport::open_stream;
 /// it.
 pub(crate) fn get(target: &Target, path: &str) -> Result<HttpResponse, ProbeError> {
     let deadline = Instant::now() + target.options.http_timeout;
-    let mut stream = open_stream(&target.endpoint, target.tls.as_ref(), deadline)?;
+    let address = target.options.connect_to;
+    let mut stream = open_stream(&target.endpoint, address, target.tls.as_ref(), deadline)?;
     stream.write_all(&get_request(&target.endpoint.authority(), path))?;
     stream.flush()?;
     let mut reader = ResponseReader::new();

@@ -1,7 +1,7 @@
 //! Opening transports: TCP with a deadline, optional TLS, and the WebSocket upgrade.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -108,13 +108,23 @@ fn remaining(deadline: Instant) -> Result<Duration, TransportError> {
     }
 }
 
-fn tcp_connect(endpoint: &Endpoint, deadline: Instant) -> Result<TcpStream, TransportError> {
-    let addrs = (endpoint.host.as_str(), endpoint.port)
-        .to_socket_addrs()
-        .map_err(|source| TransportError::Resolve {
-            host: endpoint.host.clone(),
-            source,
-        })?;
+/// Connects to `address` if given, otherwise to the first address of the endpoint's host that
+/// accepts.
+fn tcp_connect(
+    endpoint: &Endpoint,
+    address: Option<SocketAddr>,
+    deadline: Instant,
+) -> Result<TcpStream, TransportError> {
+    let addrs: Vec<SocketAddr> = match address {
+        Some(address) => vec![address],
+        None => (endpoint.host.as_str(), endpoint.port)
+            .to_socket_addrs()
+            .map_err(|source| TransportError::Resolve {
+                host: endpoint.host.clone(),
+                source,
+            })?
+            .collect(),
+    };
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, remaining(deadline)?) {
@@ -143,14 +153,16 @@ fn tls_error(e: io::Error) -> TransportError {
     tcm_adapter::error::tls_error(e)
 }
 
-/// Opens TCP (and TLS for `wss`), every read and write bounded by `deadline`.
+/// Opens TCP (to `address`, or the endpoint's host) and TLS for `wss` (naming the endpoint's
+/// host), every read and write bounded by `deadline`.
 pub(crate) fn open_stream(
     endpoint: &Endpoint,
+    address: Option<SocketAddr>,
     tls: Option<&Arc<ClientConfig>>,
     deadline: Instant,
 ) -> Result<Stream, TransportError> {
     let tcp = Tcp {
-        socket: tcp_connect(endpoint, deadline)?,
+        socket: tcp_connect(endpoint, address, deadline)?,
         deadline: Some(deadline),
     };
     if !endpoint.tls {
@@ -177,7 +189,8 @@ pub(crate) fn connect_ws(
     max_inbound: usize,
 ) -> Result<Ws, TransportError> {
     let deadline = Instant::now() + target.options.connect_timeout;
-    let stream = open_stream(&target.endpoint, target.tls.as_ref(), deadline)?;
+    let address = target.options.connect_to;
+    let stream = open_stream(&target.endpoint, address, target.tls.as_ref(), deadline)?;
     let request = upgrade::request(&target.endpoint, headers)?;
     let config = upgrade::config(max_inbound);
     let mut ws = match tungstenite::client::client_with_config(request, stream, Some(config)) {

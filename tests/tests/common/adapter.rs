@@ -22,6 +22,8 @@ pub struct Opts {
     pub connect_timeout: Option<Duration>,
     /// Overrides how many frames of a stream may wait unread.
     pub stream_buffer: Option<usize>,
+    /// Dials this address instead of resolving the URL's host.
+    pub connect_to: Option<std::net::SocketAddr>,
 }
 
 /// A call running in the background; calling it waits for its outcome.
@@ -128,6 +130,15 @@ pub trait Adapter: 'static {
         per_replica: usize,
     ) -> Result<Self::Pool, ConnectFailure>;
     fn pool_stats(p: &Self::Pool) -> tcm_adapter::PoolStats;
+    /// A pool over the replicas behind the host of `url`, as `pool` says.
+    fn pool_connect_service(
+        url: &str,
+        config: Config,
+        pool: tcm_adapter::PoolOptions,
+        opts: &Opts,
+    ) -> Result<Self::Pool, ConnectFailure>;
+    /// The counters of one client.
+    fn stats(c: &Self::Client) -> tcm_adapter::ClientStats;
     fn pool_management(p: &Self::Pool, action: &str) -> Call<ManagementReply>;
     /// Every request in flight at once on the pool; results in request order.
     fn pool_infer_many(p: &Self::Pool, reqs: Vec<InferenceRequest>) -> Vec<Call<Outputs>>;
@@ -173,6 +184,10 @@ fn blocking_options(opts: &Opts) -> tcm_blocking::ClientOptions {
         .with_http_timeout(Duration::from_secs(2))
         .with_stream_buffer(opts.stream_buffer.unwrap_or(1024))
         .with_notifications(opts.notifications);
+    let o = match opts.connect_to {
+        Some(address) => o.with_connect_to(address),
+        None => o,
+    };
     match &opts.ca_pem {
         Some(pem) => o.with_ca_pem(pem.clone()).without_webpki_roots(),
         None => o,
@@ -340,6 +355,19 @@ impl Adapter for Blocking {
     fn pool_stats(p: &Self::Pool) -> tcm_adapter::PoolStats {
         p.stats()
     }
+    fn pool_connect_service(
+        url: &str,
+        config: Config,
+        pool: tcm_adapter::PoolOptions,
+        opts: &Opts,
+    ) -> Result<Self::Pool, ConnectFailure> {
+        let auth = AuthContext::anonymous();
+        tcm_blocking::Pool::connect_service(url, auth, config, pool, blocking_options(opts))
+            .map_err(|e| map_connect!(tcm_blocking, e))
+    }
+    fn stats(c: &Self::Client) -> tcm_adapter::ClientStats {
+        c.stats()
+    }
     fn pool_management(p: &Self::Pool, action: &str) -> Call<ManagementReply> {
         p.management(action, Map::new())
             .map_err(|e| map_call!(tcm_blocking, e))
@@ -387,6 +415,10 @@ fn async_options(opts: &Opts) -> tcm_async::ClientOptions {
         .with_http_timeout(Duration::from_secs(2))
         .with_stream_buffer(opts.stream_buffer.unwrap_or(1024))
         .with_notifications(opts.notifications);
+    let o = match opts.connect_to {
+        Some(address) => o.with_connect_to(address),
+        None => o,
+    };
     match &opts.ca_pem {
         Some(pem) => o.with_ca_pem(pem.clone()).without_webpki_roots(),
         None => o,
@@ -596,6 +628,25 @@ macro_rules! async_adapter {
             }
             fn pool_stats(p: &Self::Pool) -> tcm_adapter::PoolStats {
                 p.stats()
+            }
+            fn pool_connect_service(
+                url: &str,
+                config: Config,
+                pool: tcm_adapter::PoolOptions,
+                opts: &Opts,
+            ) -> Result<Self::Pool, ConnectFailure> {
+                let auth = AuthContext::anonymous();
+                $block_on($krate::Pool::connect_service(
+                    url,
+                    auth,
+                    config,
+                    pool,
+                    async_options(opts),
+                ))
+                .map_err(|e| map_connect!(tcm_async, e))
+            }
+            fn stats(c: &Self::Client) -> tcm_adapter::ClientStats {
+                c.stats()
             }
             fn pool_management(p: &Self::Pool, action: &str) -> Call<ManagementReply> {
                 $block_on(p.management(action, Map::new())).map_err(|e| map_call!(tcm_async, e))

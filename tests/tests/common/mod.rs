@@ -5,6 +5,7 @@
 
 pub mod adapter;
 pub mod hostile;
+pub mod service;
 pub mod tls;
 
 use std::time::{Duration, Instant};

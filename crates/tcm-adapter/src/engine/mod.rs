@@ -13,6 +13,7 @@ mod load;
 pub mod outbox;
 mod protocol;
 mod seed;
+pub mod service;
 pub mod socket;
 mod status;
 pub mod upgrade;
@@ -24,9 +25,13 @@ use tcm_proto::{ConnectionState, DialFailure, Routed, Session, StreamFrame, Tran
 
 pub use caller::{Caller, NotStarted, Outcome, Queued, Stopped, Ticket, Wake};
 pub use frames::Frames;
-pub use load::{KINDS, LoadGuard, Members, PoolStats, ReplicaStats};
+pub use load::{
+    ClientStats, Follower, KINDS, LoadGuard, Members, Picked, PoolStats, Replica, ReplicaStats,
+    kind_of,
+};
 pub use protocol::{Protocol, RpcObserver, TcmObserver};
 pub use seed::{seeded, seeded_rpc};
+pub use service::{Service, changes};
 pub use socket::{Closed, SocketEvent};
 pub use status::Status;
 
@@ -84,6 +89,9 @@ pub enum Command<S: Session> {
 struct Pending<S: Session> {
     call: u64,
     reply: ReplyTx<S>,
+    /// What the client's stats count it as, and when it was made.
+    kind: Option<usize>,
+    issued: Instant,
 }
 
 /// A session, the calls in flight on it, and where its events go.
@@ -147,6 +155,7 @@ impl<P: Protocol> Engine<P> {
                 Routed::Finished { id, outcome } => {
                     if let Some(p) = self.pending.remove(&id) {
                         self.by_call.remove(&p.call);
+                        self.ended(&p, outcome.is_ok());
                         let _ = p.reply.try_send(Reply::Finished(outcome));
                     }
                 }
@@ -198,11 +207,18 @@ impl<P: Protocol> Engine<P> {
         tracing::warn!(limit = frames, "stream read too slowly; cancelled");
         if let Some(p) = self.pending.remove(&id) {
             self.by_call.remove(&p.call);
+            self.ended(&p, false);
             let _ = p
                 .reply
                 .try_send(Reply::Finished(Err(P::slow_consumer(frames))));
         }
         self.session.cancel(Instant::now(), id);
+    }
+
+    /// Counts the end of a call in the client's stats.
+    fn ended(&self, p: &Pending<P>, ok: bool) {
+        let latency = p.issued.elapsed();
+        self.status.call_ended(p.kind, ok, latency, true);
     }
 
     /// Signals the callers of `close` (once the close frame is out, or given up).
@@ -237,12 +253,22 @@ impl<P: Protocol> Engine<P> {
                 // The deadline runs from the call, not from now.
                 let timeout =
                     timeout.map(|t| t.saturating_sub(now.saturating_duration_since(issued)));
+                let kind = P::kind(&request);
                 match self.session.request(now, request, timeout) {
                     Ok(id) => {
-                        self.pending.insert(id, Pending { call, reply });
+                        self.status.call_started();
+                        let pending = Pending {
+                            call,
+                            reply,
+                            kind,
+                            issued,
+                        };
+                        self.pending.insert(id, pending);
                         self.by_call.insert(call, id);
                     }
                     Err(e) => {
+                        let latency = now.saturating_duration_since(issued);
+                        self.status.call_ended(kind, false, latency, false);
                         let _ = reply.try_send(Reply::Finished(Err(e)));
                     }
                 }

@@ -31,6 +31,13 @@ pub trait Protocol: Session<Request: Send> + Send + Sized + 'static {
     /// The failure of a stream whose reader fell more than `limit` frames behind.
     fn slow_consumer(limit: usize) -> Self::Error;
 
+    /// The kind `request` is counted as in the client's stats (an index into
+    /// [`KINDS`](super::KINDS)); `None` counts it only in the totals.
+    fn kind(request: &Self::Request) -> Option<usize> {
+        let _ = request;
+        None
+    }
+
     /// Handles an event that is not a request's outcome (`Up`, `Down` or `Other`).
     fn observe(
         observer: &mut Self::Observer,
@@ -61,11 +68,16 @@ impl Protocol for Connection {
         RequestError::SlowConsumer { limit }
     }
 
+    fn kind(request: &tcm_proto::Request) -> Option<usize> {
+        Some(super::load::kind_of(request))
+    }
+
     fn observe(observer: &mut TcmObserver, _: &mut Self, status: &Status, event: Routed<Self>) {
         match event {
             Routed::Up(Event::Authenticated { uuid, capabilities }) => {
                 tracing::info!(%uuid, capabilities = ?capabilities.as_slice(), "authenticated");
                 status.authenticated(uuid.clone(), capabilities.clone());
+                status.transport_up();
                 let connected = ClientEvent::Connected { uuid, capabilities };
                 observer.events.push(connected);
             }
@@ -74,6 +86,7 @@ impl Protocol for Connection {
                 reconnect_at,
             } => {
                 let retry_in = reconnect_at.map(|t| t.saturating_duration_since(Instant::now()));
+                status.transport_down(!matches!(error, DisconnectError::Local));
                 if matches!(error, DisconnectError::Local) {
                     tracing::debug!("connection closed");
                 } else if retry_in.is_none() {
@@ -129,10 +142,12 @@ impl Protocol for RpcSession {
             Routed::Up(RpcEvent::Connected { session_id }) => {
                 tracing::info!(?session_id, "RPC session ready");
                 status.session_ready(session_id);
+                status.transport_up();
             }
             Routed::Up(RpcEvent::Reconnected { session_id }) => {
                 tracing::info!(?session_id, "RPC session ready after a reconnect");
                 status.session_ready(session_id.clone());
+                status.transport_up();
                 observer
                     .events
                     .push(RpcClientEvent::Reconnected { session_id });
@@ -142,7 +157,9 @@ impl Protocol for RpcSession {
                 reconnect_at,
             } => {
                 let retry_in = reconnect_at.map(|t| t.saturating_duration_since(Instant::now()));
-                if matches!(error, tcm_proto::jsonrpc::RpcDisconnect::Local) {
+                let local = matches!(error, tcm_proto::jsonrpc::RpcDisconnect::Local);
+                status.transport_down(!local);
+                if local {
                     tracing::debug!("RPC session closed");
                 } else {
                     tracing::warn!(%error, ?retry_in, "RPC session disconnected");

@@ -1,8 +1,32 @@
-//! [`Status`]: what the I/O loop publishes about its session for the handles to read.
+//! [`Status`]: what the I/O loop publishes about its session for the handles to read: its
+//! phase, what it negotiated, and its counters (calls by kind and outcome, connects and
+//! disconnects), read as a [`ClientStats`] snapshot.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tcm_proto::{Capabilities, ConnectionState};
+
+use super::load::{ClientStats, KINDS};
+
+/// What the I/O loop counts as calls end and transports come and go. Relaxed atomics: each
+/// counter is exact, a snapshot of several is not taken at one instant.
+#[derive(Debug, Default)]
+struct Meter {
+    calls: AtomicU64,
+    failed: AtomicU64,
+    /// Per kind (info, management, inference): calls and failures.
+    by_kind: [[AtomicU64; 2]; 3],
+    in_flight: AtomicUsize,
+    /// Total latency of the ended calls, in microseconds.
+    latency_us: AtomicU64,
+    connects: AtomicU64,
+    reconnects: AtomicU64,
+    disconnects: AtomicU64,
+    /// Whether a transport is up (so that a disconnect is counted once per transport).
+    up: AtomicBool,
+}
 
 #[derive(Debug)]
 struct State {
@@ -18,6 +42,7 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct Status {
     inner: Arc<Mutex<State>>,
+    meter: Arc<Meter>,
 }
 
 impl Default for Status {
@@ -29,6 +54,7 @@ impl Default for Status {
                 capabilities: None,
                 session_id: None,
             })),
+            meter: Arc::default(),
         }
     }
 }
@@ -56,6 +82,87 @@ impl Status {
     /// The id of the current JSON-RPC session (`None` if the server sent none).
     pub fn session_id(&self) -> Option<String> {
         self.lock().and_then(|s| s.session_id.clone())
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> ClientStats {
+        let m = &self.meter;
+        let calls = m.calls.load(Ordering::Relaxed);
+        let by_kind = KINDS
+            .iter()
+            .zip(&m.by_kind)
+            .map(|(kind, [calls, failed])| {
+                (
+                    *kind,
+                    calls.load(Ordering::Relaxed),
+                    failed.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
+        ClientStats {
+            calls,
+            failed: m.failed.load(Ordering::Relaxed),
+            by_kind,
+            in_flight: m.in_flight.load(Ordering::Relaxed),
+            mean_latency_us: m
+                .latency_us
+                .load(Ordering::Relaxed)
+                .checked_div(calls)
+                .unwrap_or(0),
+            connects: m.connects.load(Ordering::Relaxed),
+            reconnects: m.reconnects.load(Ordering::Relaxed),
+            disconnects: m.disconnects.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A call was taken by the session.
+    pub(crate) fn call_started(&self) {
+        self.meter.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A call of `kind` (an index into [`KINDS`], `None` for a kind not counted apart) ended
+    /// `ok` or not after `latency`; `started` says whether [`call_started`](Self::call_started)
+    /// counted it in flight.
+    pub(crate) fn call_ended(
+        &self,
+        kind: Option<usize>,
+        ok: bool,
+        latency: Duration,
+        started: bool,
+    ) {
+        let m = &self.meter;
+        if started {
+            m.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+        m.calls.fetch_add(1, Ordering::Relaxed);
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        m.latency_us.fetch_add(us, Ordering::Relaxed);
+        if let Some([calls, failed]) = kind.and_then(|k| m.by_kind.get(k)) {
+            calls.fetch_add(1, Ordering::Relaxed);
+            if !ok {
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if !ok {
+            m.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A transport became ready for calls: the first one, or a reconnect.
+    pub(crate) fn transport_up(&self) {
+        let m = &self.meter;
+        if m.connects.fetch_add(1, Ordering::Relaxed) > 0 {
+            m.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        m.up.store(true, Ordering::Relaxed);
+    }
+
+    /// The transport ended; `lost` says it was not closed on request. Counted once per
+    /// transport that was up, and only when lost.
+    pub(crate) fn transport_down(&self, lost: bool) {
+        if self.meter.up.swap(false, Ordering::Relaxed) && lost {
+            self.meter.disconnects.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Publishes the phase; the negotiated values are forgotten once the transport is gone.
