@@ -260,7 +260,8 @@ macro_rules! tcm_pool {
                 }
                 for (url, clients) in urls.iter().zip(connected) {
                     let name = $crate::engine::Members::<$client>::name_of(url);
-                    members.add(name, None, clients);
+                    // A pool nobody else holds yet is never closed: every replica is added.
+                    let _ = members.add(name, None, clients);
                 }
                 Ok(Self { members: std::sync::Arc::new(members) })
             }
@@ -338,14 +339,15 @@ macro_rules! tcm_pool {
                         }
                     }
                 }
-                if members.is_closed() {
+                let joined = clients.len();
+                if let Err(clients) = members.add(address.to_string(), Some(address), clients) {
+                    // The pool was closed meanwhile.
                     for c in &clients {
                         c.close() $($await)*;
                     }
                     return Ok(());
                 }
-                $crate::__private::tracing::info!(%address, members = clients.len(), "replica joined");
-                members.add(address.to_string(), Some(address), clients);
+                $crate::__private::tracing::info!(%address, members = joined, "replica joined");
                 Ok(())
             }
 

@@ -209,8 +209,13 @@ impl<C> Members<C> {
     }
 
     /// Adds a replica named `name` (at `address`, when found by resolving a name) with its
-    /// `clients`.
-    pub fn add(&self, name: String, address: Option<SocketAddr>, clients: Vec<C>) {
+    /// `clients`; once the pool is closed, the clients are handed back instead (to close).
+    pub fn add(
+        &self,
+        name: String,
+        address: Option<SocketAddr>,
+        clients: Vec<C>,
+    ) -> Result<(), Vec<C>> {
         let replica = Arc::new(Replica {
             id: self.next_replica.fetch_add(1, Ordering::Relaxed),
             name,
@@ -218,6 +223,9 @@ impl<C> Members<C> {
             latency: Default::default(),
         });
         let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(clients);
+        }
         view.members
             .extend(clients.into_iter().map(|client| Member {
                 client,
@@ -225,6 +233,7 @@ impl<C> Members<C> {
                 load: Arc::default(),
             }));
         view.replicas.push(replica);
+        Ok(())
     }
 
     /// Takes the replica at `address` out of the pool: it gets no new call from now on, and
@@ -262,14 +271,19 @@ impl<C> Members<C> {
     where
         C: Clone,
     {
-        self.closed.store(true, Ordering::Relaxed);
+        let clients = {
+            // Under the lock, so that no replica is added after the clients are collected.
+            let view = self.view.write().unwrap_or_else(PoisonError::into_inner);
+            self.closed.store(true, Ordering::Relaxed);
+            view.members.iter().map(|m| m.client.clone()).collect()
+        };
         drop(
             self.follower
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
-        self.all()
+        clients
     }
 
     /// Whether the pool was closed.
@@ -425,8 +439,14 @@ mod tests {
     /// Members are `(ready, connects)`: two replicas, `a` and `b`, members alternating.
     fn pool(ready: [bool; 4]) -> Members<(bool, u64)> {
         let p = Members::new(tcm_proto::Timeouts::default());
-        p.add("a".to_owned(), None, vec![(ready[0], 1), (ready[2], 1)]);
-        p.add("b".to_owned(), None, vec![(ready[1], 2), (ready[3], 1)]);
+        assert!(
+            p.add("a".to_owned(), None, vec![(ready[0], 1), (ready[2], 1)])
+                .is_ok()
+        );
+        assert!(
+            p.add("b".to_owned(), None, vec![(ready[1], 2), (ready[3], 1)])
+                .is_ok()
+        );
         p
     }
 
@@ -519,8 +539,8 @@ mod tests {
     #[test]
     fn a_replica_that_leaves_gets_no_new_call_while_its_calls_in_flight_keep_their_member() {
         let p: Members<u16> = Members::new(tcm_proto::Timeouts::default());
-        p.add("x".to_owned(), Some(address(1)), vec![1, 1]);
-        p.add("y".to_owned(), Some(address(2)), vec![2]);
+        assert!(p.add("x".to_owned(), Some(address(1)), vec![1, 1]).is_ok());
+        assert!(p.add("y".to_owned(), Some(address(2)), vec![2]).is_ok());
         let in_flight: Vec<_> = (0..3).map(|_| p.pick(|_| true, &[]).unwrap()).collect();
         assert_eq!(
             p.remove(address(1)),
@@ -544,9 +564,9 @@ mod tests {
     #[test]
     fn a_replica_that_joins_takes_calls_and_later_members_get_fresh_numbers() {
         let p: Members<u16> = Members::new(tcm_proto::Timeouts::default());
-        p.add("x".to_owned(), Some(address(1)), vec![1]);
+        assert!(p.add("x".to_owned(), Some(address(1)), vec![1]).is_ok());
         let first = (p.next_member(), p.next_member());
-        p.add("z".to_owned(), Some(address(3)), vec![3]);
+        assert!(p.add("z".to_owned(), Some(address(3)), vec![3]).is_ok());
         let _busy = p.pick(|c| *c == 1, &[]).unwrap();
         assert_eq!(
             p.pick(|_| true, &[]).unwrap().client,
@@ -559,14 +579,19 @@ mod tests {
     }
 
     #[test]
-    fn closing_stops_the_follower_and_hands_back_every_client() {
+    fn closing_stops_the_follower_and_hands_back_every_client_then_and_later() {
         let p: Members<u16> = Members::new(tcm_proto::Timeouts::default());
-        p.add("x".to_owned(), None, vec![1, 2]);
+        assert!(p.add("x".to_owned(), None, vec![1, 2]).is_ok());
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         p.follow(Box::new(tx));
         assert!(!p.is_closed());
         assert_eq!(p.close(), vec![1, 2]);
         assert!(p.is_closed());
         assert!(rx.recv().is_err(), "the follower's channel is closed");
+        assert_eq!(
+            p.add("y".to_owned(), None, vec![3]),
+            Err(vec![3]),
+            "a replica that joins after the close is handed back, to close"
+        );
     }
 }
