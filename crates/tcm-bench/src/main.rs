@@ -17,7 +17,8 @@
 //!
 //! Usage: `tcm-bench [--seconds S] [--repeats N] [--python PATH] [--json FILE] [--only LIST]`,
 //! where `LIST` names the measurements to run, comma-separated, from `lockstep`, `pipelined`,
-//! `encode` and `e2e` (default: all).
+//! `shm` (shared memory against `memcpy`, see the `shm` module), `encode` and `e2e` (default:
+//! all).
 
 mod clients;
 mod encode;
@@ -25,6 +26,7 @@ mod raw;
 mod report;
 mod sdk;
 mod server;
+mod shm;
 mod window;
 
 use std::path::PathBuf;
@@ -41,10 +43,10 @@ pub type Result<T> = std::result::Result<T, BoxError>;
 pub type Outcome<T = Summary> = std::result::Result<T, String>;
 
 const USAGE: &str = "usage: tcm-bench [--seconds S] [--repeats N] [--python PATH] [--json FILE] \
-     [--only lockstep,pipelined,encode,e2e]";
+     [--only lockstep,pipelined,shm,encode,e2e]";
 
 /// The measurements, as `--only` names them.
-const SECTIONS: [&str; 4] = ["lockstep", "pipelined", "encode", "e2e"];
+const SECTIONS: [&str; 5] = ["lockstep", "pipelined", "shm", "encode", "e2e"];
 
 struct Args {
     seconds: f64,
@@ -228,6 +230,12 @@ fn run(args: &Args) -> Result<Vec<Row>> {
             let raw = figures[4].as_ref().ok().copied().filter(|_| *name != RAW);
             rows.push(row(&section, name, Unit::PerSecond, figure, raw, sdk_l));
         }
+    }
+
+    // Shared memory against memcpy, and its end-to-end gain (see `shm`).
+    if args.runs("shm") {
+        eprintln!("tcm-bench: shared memory vs memcpy");
+        rows.extend(shm::rows(url, r));
     }
 
     // 3. encode and send of a 1×3×224×224 FP32 inference
