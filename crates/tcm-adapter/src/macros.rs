@@ -26,6 +26,23 @@ macro_rules! __wait {
     };
 }
 
+/// Makes a call with one outcome and waits for it: the blocking clients (`recv_blocking`) let
+/// the calling thread drive the connection while no other thread does; the async ones queue
+/// it for their I/O task. Gives `Result<Outcome, NotStarted>`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __call {
+    ($caller:expr, $request:expr, $timeout:expr, {} recv_blocking) => {
+        $caller.call_blocking($request, $timeout)
+    };
+    ($caller:expr, $request:expr, $timeout:expr, { $($await:tt)* } $recv:ident) => {
+        match $caller.start($request, $timeout, 0) {
+            Ok(mut ticket) => Ok($crate::__wait!(ticket, { $($await)* } $recv)),
+            Err(e) => Err(e),
+        }
+    };
+}
+
 /// The TCM client: connect, any call, streams, probes, close, accessors and conveniences.
 #[doc(hidden)]
 #[macro_export]
@@ -79,11 +96,11 @@ macro_rules! tcm_client {
                 let options = options.into();
                 let (request, keep) =
                     $crate::call::prepare(call, &options, || self.capabilities(), &self.shm)?;
-                let mut ticket = match self.shared.caller.start(request, options.timeout, 0) {
-                    Ok(ticket) => ticket,
+                let caller = &self.shared.caller;
+                let outcome = match $crate::__call!(caller, request, options.timeout, { $($await)* } $recv) {
+                    Ok(outcome) => outcome?,
                     Err(e) => return Err($crate::call::unsent(keep, e)),
                 };
-                let outcome = $crate::__wait!(ticket, { $($await)* } $recv)?;
                 $crate::call::finish::<C>(keep, outcome)
             }
 
@@ -614,14 +631,14 @@ macro_rules! rpc_client {
             ) -> Result<$crate::__private::Value, $crate::__private::tcm_proto::jsonrpc::CallError> {
                 use $crate::__private::tcm_proto::jsonrpc::CallError;
                 let timeout = options.into().timeout;
-                let mut ticket = match self.shared.caller.start(call, timeout, 0) {
-                    Ok(ticket) => ticket,
+                let caller = &self.shared.caller;
+                match $crate::__call!(caller, call, timeout, { $($await)* } $recv) {
+                    Ok(outcome) => outcome.unwrap_or(Err(CallError::NotConnected)),
                     Err($crate::engine::NotStarted::Full { limit }) => {
-                        return Err(CallError::TooManyPending(limit));
+                        Err(CallError::TooManyPending(limit))
                     }
-                    Err($crate::engine::NotStarted::Stopped) => return Err(CallError::NotConnected),
-                };
-                $crate::__wait!(ticket, { $($await)* } $recv).unwrap_or(Err(CallError::NotConnected))
+                    Err($crate::engine::NotStarted::Stopped) => Err(CallError::NotConnected),
+                }
             }
 
             /// Calls `method` with named `params` (an object; `run_uuid` is added) with the

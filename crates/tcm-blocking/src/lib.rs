@@ -10,12 +10,18 @@
 //!
 //! [`Client::connect`] starts a background I/O thread, which dials, authenticates, and then
 //! serves the connection; `connect` returns once `auth.ok` arrived (or the first attempt
-//! failed). A [`Client`] is a cheap `Clone + Send + Sync` handle: each call sends a command to
-//! that thread over a channel and blocks on its own reply channel, so many threads can share
-//! one connection. The I/O thread sleeps in `poll(2)` on the socket and a wake-up pipe until
+//! failed). A [`Client`] is a cheap `Clone + Send + Sync` handle shared by many threads. The
+//! thread that drives the connection sleeps in `poll(2)` on the socket and a wake-up pipe until
 //! the socket is ready, a command arrives, or the session's next timer is due; reads and writes
 //! never block it, so no peer (one that trickles bytes, or stops reading) can hold it past a
-//! deadline. Dials and `/ready` probes run on short-lived helper threads under their own
+//! deadline.
+//!
+//! That thread is the I/O thread, or a caller (leader/follower): a call made while no other
+//! thread drives the connection is written, awaited and read on the calling thread itself, with
+//! no hand-off to the I/O thread and back. Calls made meanwhile from other threads are queued
+//! and answered by that leader; when its own outcome is in, it hands the connection back to the
+//! I/O thread if anything is left. While callers keep calling, the I/O thread stands by and
+//! looks again every millisecond, so a frame that answers no call waits at most that long. Dials and `/ready` probes run on short-lived helper threads under their own
 //! deadlines. Dropping the last handle closes the connection; [`Client::close`] does it
 //! explicitly and waits for the close frame to be written.
 //!

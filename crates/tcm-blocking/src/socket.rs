@@ -56,6 +56,11 @@ impl Socket {
         self.ws.is_some() || self.closing.is_some()
     }
 
+    /// Whether no output waits for the socket and no close frame is going out.
+    pub(crate) fn idle(&self) -> bool {
+        !self.blocked && self.raw.is_none() && self.closing.is_none()
+    }
+
     /// Whether a close frame is still going out.
     pub(crate) fn closing(&self) -> Option<Instant> {
         self.closing.as_ref().map(|(_, until)| *until)

@@ -1,5 +1,9 @@
 //! [`Caller`]: the handles' side of the I/O loop's command channel, and [`Ticket`]: one call
 //! in progress, cancelled if dropped before its outcome arrived.
+//!
+//! A loop that sleeps on its socket rather than on the command channel (the blocking client's
+//! thread, in `poll(2)`) is reached through [`Rouse`]: rung after each command, and able to let
+//! a blocked caller drive the connection itself ([`Caller::call_blocking`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -41,8 +45,24 @@ impl Drop for Queued {
     }
 }
 
-/// Wakes a loop that sleeps on something other than the command channel.
-pub type Wake = Arc<dyn Fn() + Send + Sync>;
+/// How handles reach an I/O loop that sleeps on something other than the command channel.
+pub trait Rouse: Send + Sync {
+    /// Interrupts the loop's current (or next) wait, so that it takes the commands queued.
+    fn wake(&self);
+
+    /// Drives the loop on the calling thread until `done()` holds, if no other thread drives it
+    /// now, and returns `true`; otherwise wakes the loop and returns `false` at once. A blocked
+    /// caller that drives the loop itself costs no hand-off between threads (leader/follower).
+    /// The default never leads.
+    fn lead(&self, done: &mut dyn FnMut() -> bool) -> bool {
+        let _ = done;
+        self.wake();
+        false
+    }
+}
+
+/// Reaches a loop that sleeps on something other than the command channel.
+pub type Wake = Arc<dyn Rouse>;
 
 /// Sends commands to one I/O loop. Shared by all handles of a client.
 pub struct Caller<P: Protocol> {
@@ -82,7 +102,7 @@ impl<P: Protocol> Caller<P> {
     pub fn send(&self, command: Command<P>) -> Result<(), Stopped> {
         self.commands.try_send(command).map_err(|_| Stopped)?;
         if let Some(wake) = &self.wake {
-            wake();
+            wake.wake();
         }
         Ok(())
     }
@@ -91,6 +111,41 @@ impl<P: Protocol> Caller<P> {
     /// ticket, which cancels the request if dropped before the outcome. A stream's ticket holds
     /// up to `frames` unread frames (0 for a call with one outcome).
     pub fn start(
+        self: &Arc<Self>,
+        request: P::Request,
+        timeout: Option<Duration>,
+        frames: usize,
+    ) -> Result<Ticket<P>, NotStarted> {
+        let ticket = self.queue(request, timeout, frames)?;
+        if let Some(wake) = &self.wake {
+            wake.wake();
+        }
+        Ok(ticket)
+    }
+
+    /// Makes a call with one outcome and blocks the calling thread until it arrives (by its
+    /// deadline at the latest). While no other thread drives the loop, this thread does
+    /// ([`Rouse::lead`]); otherwise it waits for the loop like any ticket.
+    pub fn call_blocking(
+        self: &Arc<Self>,
+        request: P::Request,
+        timeout: Option<Duration>,
+    ) -> Result<Outcome<P>, NotStarted> {
+        let mut ticket = self.queue(request, timeout, 0)?;
+        if let Some(wake) = &self.wake {
+            let rx = ticket.replies();
+            wake.lead(&mut || !rx.is_empty() || rx.is_closed());
+        }
+        loop {
+            let reply = ticket.replies().recv_blocking();
+            if let Some(outcome) = ticket.outcome(reply) {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    /// Queues a request (without waking the loop) and returns its ticket.
+    fn queue(
         self: &Arc<Self>,
         request: P::Request,
         timeout: Option<Duration>,
@@ -106,14 +161,15 @@ impl<P: Protocol> Caller<P> {
         let call = self.next_call.fetch_add(1, Ordering::Relaxed);
         // One place more than the frames, so the outcome always has room.
         let (reply, rx) = async_channel::bounded(frames.saturating_add(1));
-        self.send(Command::Request {
+        let command = Command::Request {
             call,
             request,
             timeout,
             issued: Instant::now(),
             reply,
             queued,
-        })?;
+        };
+        self.commands.try_send(command).map_err(|_| Stopped)?;
         Ok(Ticket {
             caller: Arc::clone(self),
             call,

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use tcm_proto::{ConnectionState, DialFailure, Routed, Session, StreamFrame, Transmit};
 
-pub use caller::{Caller, NotStarted, Outcome, Queued, Stopped, Ticket, Wake};
+pub use caller::{Caller, NotStarted, Outcome, Queued, Rouse, Stopped, Ticket, Wake};
 pub use frames::Frames;
 pub use load::{
     ClientStats, Follower, KINDS, LoadGuard, Members, Picked, PoolStats, Replica, ReplicaStats,
@@ -126,6 +126,11 @@ impl<P: Protocol> Engine<P> {
             last_dial_error: None,
             hung_up: false,
         }
+    }
+
+    /// Whether no call is in flight: nothing waits for the socket but the session itself.
+    pub fn idle(&self) -> bool {
+        self.pending.is_empty()
     }
 
     /// The session (for its limits and timers).
