@@ -3,7 +3,9 @@
 //! Properties: decoding never panics, whatever the input (valid UTF-8 as it is, and any bytes
 //! through a lossy conversion); it fails with `InvalidJson` exactly when the text is not JSON;
 //! it succeeds only on a JSON object with a string `type`, and agrees with
-//! [`ServerFrame::from_value`]; the typed accessors of a decoded frame never panic.
+//! [`ServerFrame::from_value`]; its typed reading gives exactly what decoding through a
+//! `serde_json::Value` gives ([`ServerFrame::decode_via_value`]); the typed accessors of a
+//! decoded frame never panic.
 
 use serde_json::Value;
 use tcm_proto::frame::MessageKind;
@@ -35,6 +37,11 @@ pub fn run(data: &[u8]) {
 
 fn check(text: &str) {
     let decoded = ServerFrame::decode(text);
+    assert_eq!(
+        decoded,
+        ServerFrame::decode_via_value(text),
+        "the typed reading and the Value path disagree on {text:?}"
+    );
     let parsed = serde_json::from_str::<Value>(text);
     match (&decoded, parsed) {
         (Err(DecodeError::InvalidJson { .. }), Err(_)) => {}
@@ -125,6 +132,7 @@ fn accessors(frame: &ServerFrame) {
                 let _ = stats.total_queued;
                 assert!(r.data["total_queued"].is_number());
             }
+            assert_eq!(r.data.queue_stats(), QueueStats::from_data(&r.data));
         }
         ServerFrame::Management(m) => {
             let _ = (&m.request_id, &m.data);

@@ -106,6 +106,15 @@ fn decode(c: &mut Criterion) {
         g.bench_function(name, |b| b.iter(|| ServerFrame::decode(black_box(text))));
     }
     g.finish();
+    // The same frames through a `serde_json::Value` (what `decode` falls back to, and what it
+    // did for every frame before its typed reading), measured in the same run.
+    let mut g = c.benchmark_group("decode_baseline");
+    for (name, text) in FRAMES {
+        g.bench_function(name, |b| {
+            b.iter(|| ServerFrame::decode_via_value(black_box(text)))
+        });
+    }
+    g.finish();
 }
 
 /// An authenticated connection with keepalive and retries as configured by default.
@@ -171,7 +180,7 @@ fn lifecycle(c: &mut Criterion) {
                 job_id: serde_json::Value::String(format!("j{}", id.get())),
                 request_type: None,
                 success: true,
-                data: serde_json::Value::Null,
+                data: serde_json::Value::Null.into(),
                 error: None,
             });
             conn.handle_frame(now, reply);

@@ -69,7 +69,7 @@ impl Call for InfoRequest {
 
     fn read((): (), response: Response) -> Result<Value, UnexpectedResponse> {
         match response {
-            Response::Info { data, .. } => Ok(data),
+            Response::Info { data, .. } => Ok(data.into_value()),
             _ => Err(UnexpectedResponse::expected("an info response")),
         }
     }
@@ -88,8 +88,13 @@ impl Call for GetQueueStats {
     }
 
     fn read((): (), response: Response) -> Result<QueueStats, UnexpectedResponse> {
-        let data = InfoRequest::read((), response)?;
-        QueueStats::from_data(&data).ok_or(UnexpectedResponse::expected("a queue_stats object"))
+        match response {
+            // Typed at decoding: no JSON tree on this path.
+            Response::Info { data, .. } => data
+                .queue_stats()
+                .ok_or(UnexpectedResponse::expected("a queue_stats object")),
+            _ => Err(UnexpectedResponse::expected("an info response")),
+        }
     }
 }
 
@@ -194,13 +199,13 @@ mod tests {
         assert!(InferenceRequest::read((), management.clone()).is_err());
         let info = Response::Info {
             request_type: None,
-            data: serde_json::json!({"total_queued": 1}),
+            data: serde_json::json!({"total_queued": 1}).into(),
         };
         assert!(ManagementRequest::read("deletion".into(), info.clone()).is_err());
         assert_eq!(GetQueueStats::read((), info).map(|s| s.total_queued), Ok(1));
         let not_stats = Response::Info {
             request_type: None,
-            data: serde_json::json!({"x": 1}),
+            data: serde_json::json!({"x": 1}).into(),
         };
         assert!(GetQueueStats::read((), not_stats).is_err());
     }

@@ -5,13 +5,13 @@ use std::fmt;
 use std::time::Instant;
 
 use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::capability::Capabilities;
 use crate::envelope::Secret;
 use crate::error::{DisconnectError, RequestError};
-use crate::frame::{Alert, DecodeError, ErrorFrame, ServerFrame};
+use crate::frame::{Alert, DecodeError, ErrorFrame, InfoData, ServerFrame};
 use crate::outputs::Outputs;
 
 /// Identifies one request on a [`Connection`](crate::Connection), unique for its lifetime.
@@ -76,8 +76,9 @@ pub enum Response {
     Info {
         /// The resolved action.
         request_type: Option<String>,
-        /// The `data` object.
-        data: Value,
+        /// The `data` object: reads as a `serde_json::Value`, and holds the queue counters
+        /// typed when it is exactly that object (see [`InfoData`]).
+        data: InfoData,
     },
     /// A management reply with `status:true`.
     Management {
@@ -96,7 +97,7 @@ pub enum Response {
 
 /// The `queue_stats` counters of an info reply (TCM §7). Never assert on their values: they grow
 /// across clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 #[allow(missing_docs)]
 pub struct QueueStats {
@@ -117,6 +118,50 @@ pub struct QueueStats {
 }
 
 impl QueueStats {
+    /// The wire names of the counters, in declaration order (see [`counter_mut`](Self::counter_mut)).
+    pub(crate) const FIELDS: [&'static str; 14] = [
+        "info_users",
+        "management_users",
+        "inference_users",
+        "total_users",
+        "total_queued",
+        "info_total_queued",
+        "management_total_queued",
+        "inference_total_queued",
+        "executor_info_pending",
+        "executor_management_pending",
+        "executor_inference_pending",
+        "executor_info_available",
+        "executor_management_available",
+        "executor_inference_available",
+    ];
+
+    /// The counter named `FIELDS[i]`, for the typed decoding of an info reply.
+    pub(crate) fn counter_mut(&mut self, i: usize) -> Option<&mut u64> {
+        Some(match i {
+            0 => &mut self.info_users,
+            1 => &mut self.management_users,
+            2 => &mut self.inference_users,
+            3 => &mut self.total_users,
+            4 => &mut self.total_queued,
+            5 => &mut self.info_total_queued,
+            6 => &mut self.management_total_queued,
+            7 => &mut self.inference_total_queued,
+            8 => &mut self.executor_info_pending,
+            9 => &mut self.executor_management_pending,
+            10 => &mut self.executor_inference_pending,
+            11 => &mut self.executor_info_available,
+            12 => &mut self.executor_management_available,
+            13 => &mut self.executor_inference_available,
+            _ => return None,
+        })
+    }
+
+    /// The counters as the JSON object the server sends.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
     /// Reads the counters from an info reply's `data`; `None` if it is not the stats object.
     pub fn from_data(data: &Value) -> Option<Self> {
         if !data.get("total_queued").is_some_and(Value::is_number) {

@@ -39,6 +39,7 @@ pub mod error;
 pub mod event;
 pub mod frame;
 pub mod http;
+mod json;
 pub mod jsonrpc;
 pub mod keepalive;
 pub mod management;
@@ -63,7 +64,7 @@ pub use error::{DisconnectError, ErrorCode, RequestError, TritonCode, TritonErro
 pub use event::{
     Dial, Event, Notification, QueueStats, RequestId, Response, StreamFrame, Transmit,
 };
-pub use frame::{DecodeError, ServerFrame};
+pub use frame::{DecodeError, InfoData, ServerFrame};
 pub use keepalive::KeepaliveConfig;
 pub use outputs::Outputs;
 pub use retry::{Backoff, ReconnectPolicy, RetryPolicy};

@@ -14,6 +14,7 @@ use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::json::{Bail, MAX_DEPTH, Number, Scan, Scanner};
 use crate::tensor::{OutputError, OutputTensor, flatten};
 
 /// One output as decoded.
@@ -36,24 +37,53 @@ enum Output {
 
 /// The outputs of a completed HTTP inference (or the per-step outputs of a pipeline): output
 /// name → tensor, with typed accessors.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Outputs(BTreeMap<String, Output>);
+#[derive(Clone, PartialEq, Default)]
+pub struct Outputs(
+    /// Sorted by name, each name once: replies hold a handful of outputs, for which a sorted
+    /// list is cheaper to build, search and drop than a tree.
+    Vec<(String, Output)>,
+);
+
+impl fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let map = DebugMap(&self.0);
+        f.debug_tuple("Outputs").field(&map).finish()
+    }
+}
+
+struct DebugMap<'a>(&'a [(String, Output)]);
+
+impl fmt::Debug for DebugMap<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, v)))
+            .finish()
+    }
+}
 
 impl Outputs {
     /// Outputs given as JSON (output name → nested value).
     pub fn from_json(outputs: Map<String, Value>) -> Self {
-        Self(
-            outputs
-                .into_iter()
-                .map(|(name, value)| (name, Output::Json(value)))
-                .collect(),
-        )
+        let mut this = Self(Vec::with_capacity(outputs.len()));
+        for (name, value) in outputs {
+            this.insert(name, Output::Json(value));
+        }
+        this
+    }
+
+    /// Adds an output; a later output of the same name replaces the earlier one (as in a JSON
+    /// object).
+    fn insert(&mut self, name: String, output: Output) {
+        match self.0.binary_search_by(|(n, _)| n.as_str().cmp(&name)) {
+            Ok(i) => self.0[i].1 = output,
+            Err(i) => self.0.insert(i, (name, output)),
+        }
     }
 
     /// Decodes the outputs of a completed frame from their texts, each straight into a typed
     /// vector where it is a rectangular list of numbers or booleans.
     pub(crate) fn decode(raw: BTreeMap<String, &RawValue>) -> Result<Self, serde_json::Error> {
-        let mut outputs = BTreeMap::new();
+        let mut outputs = Self::default();
         for (name, text) in raw {
             let output = match typed(text.get()) {
                 Some(output) => output,
@@ -61,13 +91,37 @@ impl Outputs {
             };
             outputs.insert(name, output);
         }
-        Ok(Self(outputs))
+        Ok(outputs)
+    }
+
+    /// Decodes the outputs object at the scanner (output name → nested value) in one pass:
+    /// each rectangular list of numbers or booleans straight into a typed vector, anything
+    /// else as JSON, exactly as [`decode`](Self::decode) reads the same text.
+    pub(crate) fn scan(s: &mut Scanner<'_>) -> Scan<Self> {
+        let mut outputs = Self::default();
+        s.begin_object()?;
+        let mut first = true;
+        while let Some(name) = s.next_key(&mut first)? {
+            s.peek();
+            let start = s.pos();
+            let mut collected = Collected::new();
+            let output = match collected.scan(s, 0)?.ok().and_then(|()| collected.finish()) {
+                Some(output) => output,
+                None => {
+                    s.rewind(start);
+                    Output::Json(s.value()?)
+                }
+            };
+            outputs.insert(name.into_owned(), output);
+        }
+        Ok(outputs)
     }
 
     fn output(&self, name: &str) -> Result<&Output, OutputError> {
         self.0
-            .get(name)
-            .ok_or_else(|| OutputError::Missing(name.to_owned()))
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .map(|i| &self.0[i].1)
+            .map_err(|_| OutputError::Missing(name.to_owned()))
     }
 
     /// The JSON of one output (built on request for typed outputs).
@@ -77,7 +131,7 @@ impl Outputs {
 
     /// Output names.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
+        self.0.iter().map(|(name, _)| name.as_str())
     }
 
     /// Every output as JSON (output name → nested value).
@@ -192,33 +246,147 @@ enum Elements {
     Bools(Vec<bool>),
 }
 
-/// What the typed decode of one output collects: the length of the lists at each depth, the
-/// depth of the leaves, and the elements.
+/// What the typed decode of one output collects: the length of the lists at each depth
+/// ([`UNSEEN`] until a list at that depth ends), the depth of the leaves, and the elements.
 struct Collected {
-    shape: Vec<Option<usize>>,
+    shape: Vec<usize>,
     leaf_depth: Option<usize>,
     elements: Elements,
 }
 
+/// A depth of [`Collected::shape`] whose lists have not ended yet.
+const UNSEEN: usize = usize::MAX;
+
+/// A shape or element that a typed tensor cannot hold (the output is then kept as JSON).
+#[derive(Debug)]
+struct NotTyped;
+
 impl Collected {
+    fn new() -> Self {
+        Self {
+            shape: Vec::new(),
+            leaf_depth: None,
+            elements: Elements::Ints(Vec::new()),
+        }
+    }
+
     /// Records a leaf at `depth`; every leaf of a rectangular tensor is at the same depth.
-    fn leaf_at<E: serde::de::Error>(&mut self, depth: usize) -> Result<&mut Self, E> {
+    fn leaf_at(&mut self, depth: usize) -> Result<&mut Elements, NotTyped> {
         if self.leaf_depth.is_some_and(|d| d != depth) {
-            return Err(E::custom("ragged"));
+            return Err(NotTyped);
         }
         self.leaf_depth = Some(depth);
-        Ok(self)
+        Ok(&mut self.elements)
+    }
+
+    fn int(&mut self, depth: usize, v: i64) -> Result<(), NotTyped> {
+        match self.leaf_at(depth)? {
+            Elements::Ints(values) => values.push(v),
+            Elements::Floats(values) => values.push(v as f64),
+            Elements::Bools(_) => return Err(NotTyped),
+        }
+        Ok(())
+    }
+
+    fn float(&mut self, depth: usize, v: f64) -> Result<(), NotTyped> {
+        let elements = self.leaf_at(depth)?;
+        match elements {
+            Elements::Ints(values) => {
+                let mut floats: Vec<f64> = values.iter().map(|i| *i as f64).collect();
+                floats.push(v);
+                *elements = Elements::Floats(floats);
+            }
+            Elements::Floats(values) => values.push(v),
+            Elements::Bools(_) => return Err(NotTyped),
+        }
+        Ok(())
+    }
+
+    fn bool(&mut self, depth: usize, v: bool) -> Result<(), NotTyped> {
+        let elements = self.leaf_at(depth)?;
+        match elements {
+            Elements::Ints(values) if values.is_empty() => *elements = Elements::Bools(vec![v]),
+            Elements::Bools(values) => values.push(v),
+            _ => return Err(NotTyped),
+        }
+        Ok(())
+    }
+
+    /// Records that the list at `depth` had `n` elements: every list at one depth has the same
+    /// length.
+    fn list(&mut self, depth: usize, n: usize) -> Result<(), NotTyped> {
+        if self.shape.len() <= depth {
+            self.shape.resize(depth + 1, UNSEEN);
+        }
+        match self.shape[depth] {
+            m if m != UNSEEN && m != n => Err(NotTyped),
+            _ => {
+                self.shape[depth] = n;
+                // An empty list holds no leaf: its depth is where the leaves would be.
+                if n == 0 && self.leaf_depth.is_none() {
+                    self.leaf_depth = Some(depth + 1);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The typed output, or `None` when nothing says what the elements are.
+    fn finish(self) -> Option<Output> {
+        let shape = self.shape;
+        if shape.contains(&UNSEEN) {
+            return None;
+        }
+        Some(match self.elements {
+            // No element says what it is: keep it as JSON, readable as any type.
+            Elements::Ints(values) if values.is_empty() => return None,
+            Elements::Ints(values) => Output::Ints { shape, values },
+            Elements::Floats(values) => Output::Floats { shape, values },
+            Elements::Bools(values) => Output::Bools { shape, values },
+        })
+    }
+
+    /// Reads one value at `depth` from the scanner. `Ok(Err(NotTyped))` leaves the scanner
+    /// somewhere inside the value: the caller rewinds.
+    fn scan(&mut self, s: &mut Scanner<'_>, depth: usize) -> Scan<Result<(), NotTyped>> {
+        if depth > MAX_DEPTH {
+            return Err(Bail);
+        }
+        Ok(match s.peek() {
+            Some(b'[') => {
+                s.begin_array()?;
+                let mut first = true;
+                let mut n = 0;
+                while s.next_element(&mut first)? {
+                    if let Err(e) = self.scan(s, depth + 1)? {
+                        return Ok(Err(e));
+                    }
+                    n += 1;
+                }
+                self.list(depth, n)
+            }
+            Some(b't' | b'f') => {
+                let v = s.bool()?;
+                self.bool(depth, v)
+            }
+            Some(b'-' | b'0'..=b'9') => match s.number()? {
+                Number::U64(v) => match i64::try_from(v) {
+                    Ok(v) => self.int(depth, v),
+                    // Beyond i64 (UINT64's upper half) only JSON keeps the value exact.
+                    Err(_) => Err(NotTyped),
+                },
+                Number::I64(v) => self.int(depth, v),
+                Number::F64(v) => self.float(depth, v),
+            },
+            _ => Err(NotTyped),
+        })
     }
 }
 
 /// An output's text as a typed tensor, or `None` when it is not a rectangular list of numbers
 /// or booleans (or a single one).
 fn typed(text: &str) -> Option<Output> {
-    let mut collected = Collected {
-        shape: Vec::new(),
-        leaf_depth: None,
-        elements: Elements::Ints(Vec::new()),
-    };
+    let mut collected = Collected::new();
     let mut de = serde_json::Deserializer::from_str(text);
     Collect {
         into: &mut collected,
@@ -227,14 +395,7 @@ fn typed(text: &str) -> Option<Output> {
     .deserialize(&mut de)
     .ok()?;
     de.end().ok()?;
-    let shape: Vec<usize> = collected.shape.into_iter().collect::<Option<_>>()?;
-    Some(match collected.elements {
-        // No element says what it is: keep it as JSON, readable as any type.
-        Elements::Ints(values) if values.is_empty() => return None,
-        Elements::Ints(values) => Output::Ints { shape, values },
-        Elements::Floats(values) => Output::Floats { shape, values },
-        Elements::Bools(values) => Output::Bools { shape, values },
-    })
+    collected.finish()
 }
 
 /// Collects one value at `depth` of the nesting.
@@ -270,30 +431,11 @@ impl<'de> Visitor<'de> for Collect<'_> {
         {
             n += 1;
         }
-        if self.into.shape.len() <= depth {
-            self.into.shape.resize(depth + 1, None);
-        }
-        match self.into.shape[depth] {
-            Some(m) if m != n => Err(serde::de::Error::custom("ragged")),
-            _ => {
-                self.into.shape[depth] = Some(n);
-                // An empty list holds no leaf: its depth is where the leaves would be.
-                if n == 0 && self.into.leaf_depth.is_none() {
-                    self.into.leaf_depth = Some(depth + 1);
-                }
-                Ok(())
-            }
-        }
+        self.into.list(depth, n).map_err(not_typed)
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
-        let into = self.into.leaf_at(self.depth)?;
-        match &mut into.elements {
-            Elements::Ints(values) => values.push(v),
-            Elements::Floats(values) => values.push(v as f64),
-            Elements::Bools(_) => return Err(E::custom("mixed")),
-        }
-        Ok(())
+        self.into.int(self.depth, v).map_err(not_typed)
     }
 
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
@@ -305,30 +447,16 @@ impl<'de> Visitor<'de> for Collect<'_> {
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        let into = self.into.leaf_at(self.depth)?;
-        match &mut into.elements {
-            Elements::Ints(values) => {
-                let mut floats: Vec<f64> = values.iter().map(|i| *i as f64).collect();
-                floats.push(v);
-                into.elements = Elements::Floats(floats);
-            }
-            Elements::Floats(values) => values.push(v),
-            Elements::Bools(_) => return Err(E::custom("mixed")),
-        }
-        Ok(())
+        self.into.float(self.depth, v).map_err(not_typed)
     }
 
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
-        let into = self.into.leaf_at(self.depth)?;
-        match &mut into.elements {
-            Elements::Ints(values) if values.is_empty() => {
-                into.elements = Elements::Bools(vec![v]);
-            }
-            Elements::Bools(values) => values.push(v),
-            _ => return Err(E::custom("mixed")),
-        }
-        Ok(())
+        self.into.bool(self.depth, v).map_err(not_typed)
     }
+}
+
+fn not_typed<E: serde::de::Error>(NotTyped: NotTyped) -> E {
+    E::custom("not a rectangular list of numbers or booleans")
 }
 
 #[cfg(test)]

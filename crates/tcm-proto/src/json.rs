@@ -1,0 +1,512 @@
+//! A borrowed, validating JSON scanner for the typed decoding of server frames.
+//!
+//! [`ServerFrame::decode`](crate::ServerFrame::decode) reads the frames of the hot path (info
+//! replies, inference replies, errors) with this scanner straight into typed structures: keys
+//! are compared in place, strings without escapes are borrowed, numbers are read without a
+//! `serde_json::Value` in between.
+//!
+//! The scanner reads the JSON grammar of RFC 8259 and checks what `serde_json` checks, but it
+//! is deliberately narrow: whatever it does not handle the way `serde_json` would (numbers whose
+//! value needs more than one rounding step, nesting deeper than [`MAX_DEPTH`], invalid input of
+//! any kind) makes it stop with [`Bail`], and the caller decodes the frame through
+//! `serde_json::Value` instead, which then gives the same answer (or the same error) it always
+//! gave. The typed path is an optimisation, never a second opinion.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+/// The scanner met input it leaves to `serde_json` (invalid JSON, or a shape or number the
+/// typed decoding does not handle); the caller falls back to the `Value` path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bail;
+
+/// The scanner's result.
+pub(crate) type Scan<T> = Result<T, Bail>;
+
+/// Nesting the scanner follows before it leaves a value to `serde_json` (whose own limit is 128).
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// A JSON number, as `serde_json` classifies it: unsigned and negative integers, and floats.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Number {
+    /// A non-negative integer.
+    U64(u64),
+    /// A negative integer.
+    I64(i64),
+    /// Anything with a fraction or an exponent (and `-0`).
+    F64(f64),
+}
+
+impl Number {
+    /// The value as `f64`, as `serde_json::Value::as_f64` gives it.
+    pub(crate) fn as_f64(self) -> f64 {
+        match self {
+            Self::U64(v) => v as f64,
+            Self::I64(v) => v as f64,
+            Self::F64(v) => v,
+        }
+    }
+}
+
+/// Exact powers of ten: every `10^k` for `k <= 22` is an `f64` without rounding.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Whether `serde_json` parses floats with correct rounding (its `float_roundtrip` feature,
+/// which any crate of the build may enable). Without it, `serde_json` computes
+/// `significand as f64` then one multiplication or division by a power of ten, and so does
+/// [`Scanner::number`]; with it, the result is the correctly rounded one, as `str::parse` gives.
+fn serde_json_rounds_correctly() -> bool {
+    static ROUNDTRIP: OnceLock<bool> = OnceLock::new();
+    *ROUNDTRIP.get_or_init(|| {
+        // 80900993826735515 / 1e17 rounds twice to ...552; the nearest f64 is ...551.
+        const PROBE: &str = "0.80900993826735515";
+        serde_json::from_str::<f64>(PROBE).ok() == PROBE.parse::<f64>().ok()
+    })
+}
+
+/// The end of the run of bytes from `pos` that need no attention inside a string (no `"`, no
+/// `\\`, no control character), eight bytes at a time.
+fn plain_run(bytes: &[u8], mut pos: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = bytes.get(pos..pos + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        // A byte is flagged when it is zero (after the xor) or below 0x20; a flag may also be
+        // set above a flagged byte by the borrow, so only the lowest flag is exact.
+        let special = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (w.wrapping_sub(ONES * 0x20) & !w);
+        let special = special & HIGHS;
+        if special != 0 {
+            return pos + (special.trailing_zeros() / 8) as usize;
+        }
+        pos += 8;
+    }
+    pos
+}
+
+/// A cursor over one JSON text.
+pub(crate) struct Scanner<'a> {
+    text: &'a str,
+    pos: usize,
+    correct_rounding: bool,
+}
+
+impl<'a> Scanner<'a> {
+    /// A scanner at the start of `text`.
+    pub(crate) fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            pos: 0,
+            correct_rounding: serde_json_rounds_correctly(),
+        }
+    }
+
+    /// The byte offset of the cursor.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Moves the cursor back to `pos` (an offset this scanner returned).
+    pub(crate) fn rewind(&mut self, pos: usize) {
+        self.pos = pos;
+    }
+
+    /// The text between two offsets this scanner returned.
+    pub(crate) fn slice(&self, start: usize, end: usize) -> Scan<&'a str> {
+        self.text.get(start..end).ok_or(Bail)
+    }
+
+    fn byte(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.byte() {
+            self.pos += 1;
+        }
+    }
+
+    /// The next byte that is not whitespace, without consuming it.
+    pub(crate) fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.byte()
+    }
+
+    fn expect(&mut self, b: u8) -> Scan<()> {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(Bail)
+        }
+    }
+
+    /// Checks that only whitespace is left.
+    pub(crate) fn end(&mut self) -> Scan<()> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(Bail),
+        }
+    }
+
+    /// Consumes the `{` of an object.
+    pub(crate) fn begin_object(&mut self) -> Scan<()> {
+        self.expect(b'{')
+    }
+
+    /// The next key of the object being read (and its `:`), or `None` after its `}`. `first`
+    /// starts `true` for each object.
+    pub(crate) fn next_key(&mut self, first: &mut bool) -> Scan<Option<Cow<'a, str>>> {
+        match self.peek() {
+            Some(b'}') => {
+                self.pos += 1;
+                return Ok(None);
+            }
+            Some(b',') if !*first => self.pos += 1,
+            Some(b'"') if *first => {}
+            _ => return Err(Bail),
+        }
+        *first = false;
+        let key = self.string()?;
+        self.expect(b':')?;
+        Ok(Some(key))
+    }
+
+    /// Consumes the `[` of an array.
+    pub(crate) fn begin_array(&mut self) -> Scan<()> {
+        self.expect(b'[')
+    }
+
+    /// Whether the array being read has another element (consuming its `,`), or `false` after
+    /// its `]`. `first` starts `true` for each array.
+    pub(crate) fn next_element(&mut self, first: &mut bool) -> Scan<bool> {
+        match self.peek() {
+            Some(b']') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(b',') if !*first => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(_) if *first => {
+                *first = false;
+                Ok(true)
+            }
+            _ => Err(Bail),
+        }
+    }
+
+    /// A string, borrowed when it has no escapes.
+    pub(crate) fn string(&mut self) -> Scan<Cow<'a, str>> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let bytes = self.text.as_bytes();
+        let mut escaped = false;
+        loop {
+            self.pos = plain_run(bytes, self.pos);
+            match bytes.get(self.pos) {
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    escaped = true;
+                    self.pos += 2;
+                }
+                Some(&b) if b < 0x20 => return Err(Bail),
+                Some(_) => self.pos += 1,
+                None => return Err(Bail),
+            }
+        }
+        let inner = self.slice(start, self.pos)?;
+        self.pos += 1;
+        if !escaped {
+            return Ok(Cow::Borrowed(inner));
+        }
+        // Escapes are rare in frames: `serde_json` decodes them (and rejects bad ones) exactly
+        // as the `Value` path would.
+        let quoted = self.slice(start - 1, self.pos)?;
+        serde_json::from_str::<String>(quoted)
+            .map(Cow::Owned)
+            .map_err(|_| Bail)
+    }
+
+    /// A string or `null` (as `None`).
+    pub(crate) fn opt_string(&mut self) -> Scan<Option<Cow<'a, str>>> {
+        match self.peek() {
+            Some(b'n') => self.null().map(|()| None),
+            _ => self.string().map(Some),
+        }
+    }
+
+    /// The literal `null`.
+    pub(crate) fn null(&mut self) -> Scan<()> {
+        self.literal("null")
+    }
+
+    /// `true` or `false`.
+    pub(crate) fn bool(&mut self) -> Scan<bool> {
+        match self.peek() {
+            Some(b't') => self.literal("true").map(|()| true),
+            _ => self.literal("false").map(|()| false),
+        }
+    }
+
+    fn literal(&mut self, word: &str) -> Scan<()> {
+        self.skip_ws();
+        let rest = self.text.as_bytes().get(self.pos..).unwrap_or_default();
+        if rest.starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(Bail)
+        }
+    }
+
+    fn digits(&mut self, mut acc: u64) -> Scan<(u64, i32)> {
+        let mut count = 0;
+        while let Some(b @ b'0'..=b'9') = self.byte() {
+            acc = acc
+                .checked_mul(10)
+                .and_then(|a| a.checked_add(u64::from(b - b'0')))
+                .ok_or(Bail)?;
+            self.pos += 1;
+            count += 1;
+        }
+        Ok((acc, count))
+    }
+
+    /// A number, with the value `serde_json` gives it. Integers beyond `u64` and exponents
+    /// beyond ±22 (whose `serde_json` value takes several rounding steps) are left to it.
+    pub(crate) fn number(&mut self) -> Scan<Number> {
+        self.skip_ws();
+        let start = self.pos;
+        let negative = self.byte() == Some(b'-');
+        if negative {
+            self.pos += 1;
+        }
+        let significand = match self.byte() {
+            Some(b'0') => {
+                self.pos += 1;
+                if let Some(b'0'..=b'9') = self.byte() {
+                    return Err(Bail);
+                }
+                0
+            }
+            Some(b'1'..=b'9') => self.digits(0)?.0,
+            _ => return Err(Bail),
+        };
+        let (significand, mut exponent, float) = match self.byte() {
+            Some(b'.') => {
+                self.pos += 1;
+                let (s, n) = self.digits(significand)?;
+                if n == 0 {
+                    return Err(Bail);
+                }
+                (s, -n, true)
+            }
+            _ => (significand, 0, false),
+        };
+        let float = if let Some(b'e' | b'E') = self.byte() {
+            self.pos += 1;
+            let negative_exp = match self.byte() {
+                Some(b'-') => {
+                    self.pos += 1;
+                    true
+                }
+                Some(b'+') => {
+                    self.pos += 1;
+                    false
+                }
+                _ => false,
+            };
+            let (e, n) = self.digits(0)?;
+            if n == 0 || e > 1000 {
+                return Err(Bail);
+            }
+            let e = e as i32;
+            exponent += if negative_exp { -e } else { e };
+            true
+        } else {
+            float
+        };
+        if !float {
+            if !negative {
+                return Ok(Number::U64(significand));
+            }
+            // As `serde_json`: `-0` and integers below `i64::MIN` are floats.
+            let n = (significand as i64).wrapping_neg();
+            return Ok(if n >= 0 {
+                Number::F64(-(significand as f64))
+            } else {
+                Number::I64(n)
+            });
+        }
+        let pow = *POW10.get(exponent.unsigned_abs() as usize).ok_or(Bail)?;
+        if self.correct_rounding {
+            let v: f64 = self.slice(start, self.pos)?.parse().map_err(|_| Bail)?;
+            return Ok(Number::F64(v));
+        }
+        let magnitude = if exponent >= 0 {
+            significand as f64 * pow
+        } else {
+            significand as f64 / pow
+        };
+        Ok(Number::F64(if negative { -magnitude } else { magnitude }))
+    }
+
+    /// Skips one value, checking it as `serde_json` would.
+    pub(crate) fn skip(&mut self) -> Scan<()> {
+        self.skip_at(0)
+    }
+
+    fn skip_at(&mut self, depth: usize) -> Scan<()> {
+        if depth > MAX_DEPTH {
+            return Err(Bail);
+        }
+        match self.peek() {
+            Some(b'{') => {
+                self.pos += 1;
+                let mut first = true;
+                while self.next_key(&mut first)?.is_some() {
+                    self.skip_at(depth + 1)?;
+                }
+                Ok(())
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                let mut first = true;
+                while self.next_element(&mut first)? {
+                    self.skip_at(depth + 1)?;
+                }
+                Ok(())
+            }
+            Some(b'"') => self.string().map(drop),
+            Some(b't' | b'f') => self.bool().map(drop),
+            Some(b'n') => self.null(),
+            _ => self.number().map(drop),
+        }
+    }
+
+    /// Skips one value and returns its text.
+    pub(crate) fn raw(&mut self) -> Scan<&'a str> {
+        self.skip_ws();
+        let start = self.pos;
+        self.skip()?;
+        self.slice(start, self.pos)
+    }
+
+    /// One value as a `serde_json::Value` (for the parts of a frame the API keeps as JSON).
+    pub(crate) fn value(&mut self) -> Scan<serde_json::Value> {
+        match self.peek() {
+            Some(b'"') => Ok(serde_json::Value::String(self.string()?.into_owned())),
+            Some(b'n') => self.null().map(|()| serde_json::Value::Null),
+            _ => serde_json::from_str(self.raw()?).map_err(|_| Bail),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn number(text: &str) -> Scan<Number> {
+        let mut s = Scanner::new(text);
+        let n = s.number()?;
+        s.end().map(|()| n)
+    }
+
+    #[test]
+    fn numbers_read_as_serde_json_reads_them() {
+        for text in [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "0.1234567",
+            "-1.5e3",
+            "1E-7",
+            "2.5e+2",
+            "0.80900993826735515",
+            "0.12345670163631439",
+            "1767225600.123",
+            "123456789012345678.9",
+        ] {
+            let ours = number(text).map_err(|_| text);
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            let expected = if let Some(u) = value.as_u64() {
+                Number::U64(u)
+            } else if let Some(i) = value.as_i64() {
+                Number::I64(i)
+            } else {
+                Number::F64(value.as_f64().unwrap())
+            };
+            match (ours, expected) {
+                (Ok(Number::F64(a)), Number::F64(b)) => {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{text}")
+                }
+                (ours, expected) => assert_eq!(ours, Ok(expected), "{text}"),
+            }
+        }
+    }
+
+    #[test]
+    fn what_the_scanner_leaves_to_serde_json_bails() {
+        for text in [
+            "01",
+            "1.",
+            ".5",
+            "-",
+            "1e",
+            "1e400",
+            "1e-30",
+            "+1",
+            "1ee2",
+            "99999999999999999999",
+        ] {
+            assert_eq!(number(text), Err(Bail), "{text}");
+        }
+    }
+
+    #[test]
+    fn strings_are_borrowed_without_escapes_and_decoded_with_them() {
+        let mut s = Scanner::new(r#" "plain" "a\"b\u00e9" "bad\u12" "ctl	x" "#);
+        assert!(matches!(s.string(), Ok(Cow::Borrowed("plain"))));
+        assert_eq!(s.string().as_deref(), Ok("a\"bé"));
+        assert_eq!(s.string(), Err(Bail));
+        let mut s = Scanner::new("\"ctl\tx\"");
+        assert_eq!(s.string(), Err(Bail), "a raw control character");
+    }
+
+    #[test]
+    fn skipping_validates_as_serde_json_does() {
+        for (text, valid) in [
+            (r#"{"a":[1,2.5,{"b":null}],"c":"d","e":true}"#, true),
+            (r#"{"a":1,}"#, false),
+            (r#"[1 2]"#, false),
+            (r#"{"a" 1}"#, false),
+            (r#"[tru]"#, false),
+            (r#"[]"#, true),
+            (r#"{}"#, true),
+        ] {
+            let mut s = Scanner::new(text);
+            let ours = s.skip().and_then(|()| s.end()).is_ok();
+            assert_eq!(ours, valid, "{text}");
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(text).is_ok(),
+                valid
+            );
+        }
+        let deep = "[".repeat(MAX_DEPTH + 2) + &"]".repeat(MAX_DEPTH + 2);
+        assert_eq!(Scanner::new(&deep).skip(), Err(Bail), "left to serde_json");
+    }
+}
