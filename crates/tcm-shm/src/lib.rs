@@ -27,6 +27,13 @@
 //! async call returns). A connection may also send a request again on a retry, which reads the
 //! regions again.
 //!
+//! A [`RegionPool`] makes this cheap: a region is created (and mapped) once, then lent to one
+//! call at a time under the same key, so a warm call costs one copy of the tensor. Dropping the
+//! guard returns its leased regions to the pool; a request that may still be read after its call
+//! ended without a reply has its regions retired ([`ShmInputs::retire`]) instead. The pool never
+//! unlinks and re-creates a region under a key the server may have mapped (the server caches its
+//! mappings per key and size, TCM §9.7) and never uses a retired key again.
+//!
 //! # Use from a client
 //!
 //! Request `shm` in `Config::capabilities` (e.g. `["json", "shm"]`): the connection refuses SHM
