@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
-use tcm_proto::envelope::{encode_auth, encode_request};
+use tcm_proto::envelope::{encode_auth, encode_inference_via_serde, encode_request};
 use tcm_proto::{
     AuthContext, Config, Connection, Event, InferenceRequest, InfoRequest, ManagementRequest,
     Request, ServerFrame, Tensor, TensorData, Transmit,
@@ -62,6 +62,37 @@ fn encode(c: &mut Criterion) {
     g.bench_function("inference_1x3x224x224", |b| {
         b.iter(|| encode_request("client-1", "", black_box(&big)))
     });
+    // Varied values (an image-like input) cost more to format than one repeated value.
+    let varied = Request::from({
+        let values = (0..3 * 224 * 224u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 8) as f32 / 16_777_216.0 * 2.0 - 1.0)
+            .collect();
+        let mut r = InferenceRequest::for_container(String::new(), "").with_inputs(vec![
+            Tensor::new("INPUT0", vec![1, 3, 224, 224], TensorData::Fp32(values))
+                .unwrap()
+                .into(),
+        ]);
+        r.model_name = None;
+        r
+    });
+    g.bench_function("inference_1x3x224x224_varied", |b| {
+        b.iter(|| encode_request("client-1", "", black_box(&varied)))
+    });
+    g.finish();
+    // The same frames through `serde_json`'s serializer (what `encode_request` did before it
+    // wrote tensors directly), measured in the same run.
+    let mut g = c.benchmark_group("encode_baseline");
+    for (name, request) in [
+        ("inference_1x3x224x224", &big),
+        ("inference_1x3x224x224_varied", &varied),
+    ] {
+        let Request::Inference(r) = request else {
+            unreachable!()
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| encode_inference_via_serde("client-1", black_box(r)))
+        });
+    }
     g.finish();
 }
 

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::tensor::TensorInput;
+use crate::tensor::{TensorInput, write_str};
 
 /// A secret string (a token or API key). Its `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -393,23 +393,193 @@ pub fn encode_request(uuid: &str, tag: &str, request: &Request) -> Result<String
                 rest: &r.payload,
             },
         }),
-        Request::Inference(r) => to_json(&Envelope {
-            uuid,
-            kind: "inference",
-            request_id: None,
-            payload: InferencePayload {
-                vm_id: r.vm_id.as_deref(),
-                vm_ip: r.vm_ip.as_deref(),
-                container_id: &r.container_id,
-                model_name: r.model_name.as_deref(),
-                request: InferenceBody {
-                    protocol: r.protocol,
-                    inputs: &r.inputs,
-                    allow_transient: r.allow_transient,
-                    output_name: r.output_name.as_deref(),
-                },
-                pipeline: r.pipeline.as_deref(),
+        Request::Inference(r) => Ok(encode_inference(uuid, r)),
+    }
+}
+
+/// Writes an inference frame straight into one buffer sized for it: the tensors' elements
+/// without the serializer's per-element work, everything else through `serde_json`. The bytes
+/// are exactly those of [`encode_inference_via_serde`].
+fn encode_inference(uuid: &str, r: &InferenceRequest) -> String {
+    let hint: usize = r
+        .inputs
+        .iter()
+        .map(|input| match input {
+            TensorInput::Tensor(t) => t.json_size_hint(),
+            _ => 256,
+        })
+        .sum();
+    let mut out = Vec::with_capacity(hint + 512);
+    out.extend_from_slice(b"{\"uuid\":");
+    write_str(&mut out, uuid);
+    out.extend_from_slice(b",\"type\":\"inference\",\"payload\":{");
+    if let Some(vm_id) = &r.vm_id {
+        out.extend_from_slice(b"\"vm_id\":");
+        write_str(&mut out, vm_id);
+        out.push(b',');
+    }
+    if let Some(vm_ip) = &r.vm_ip {
+        out.extend_from_slice(b"\"vm_ip\":");
+        write_str(&mut out, vm_ip);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"container_id\":");
+    write_str(&mut out, &r.container_id);
+    if let Some(model_name) = &r.model_name {
+        out.extend_from_slice(b",\"model_name\":");
+        write_str(&mut out, model_name);
+    }
+    out.extend_from_slice(b",\"request\":{\"protocol\":");
+    write_json(&mut out, &r.protocol);
+    out.extend_from_slice(b",\"inputs\":[");
+    for (i, input) in r.inputs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match input {
+            TensorInput::Tensor(t) => t.write_json(&mut out),
+            other => write_json(&mut out, other),
+        }
+    }
+    out.extend_from_slice(b"],\"allow_transient\":");
+    out.extend_from_slice(if r.allow_transient { b"true" } else { b"false" });
+    if let Some(output_name) = &r.output_name {
+        out.extend_from_slice(b",\"output_name\":");
+        write_str(&mut out, output_name);
+    }
+    out.push(b'}');
+    if let Some(pipeline) = &r.pipeline {
+        out.extend_from_slice(b",\"pipeline\":");
+        write_json(&mut out, pipeline);
+    }
+    out.extend_from_slice(b"}}");
+    // Every piece written is UTF-8: JSON punctuation, escaped strings and number texts.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Writes `value` through `serde_json` into the frame buffer.
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Writing to a `Vec` cannot fail, and the request types always serialise.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// Encodes an inference request through `serde_json`'s serializer: the reference the direct
+/// writer is checked and measured against.
+#[doc(hidden)]
+pub fn encode_inference_via_serde(uuid: &str, r: &InferenceRequest) -> Result<String, String> {
+    to_json(&Envelope {
+        uuid,
+        kind: "inference",
+        request_id: None,
+        payload: InferencePayload {
+            vm_id: r.vm_id.as_deref(),
+            vm_ip: r.vm_ip.as_deref(),
+            container_id: &r.container_id,
+            model_name: r.model_name.as_deref(),
+            request: InferenceBody {
+                protocol: r.protocol,
+                inputs: &r.inputs,
+                allow_transient: r.allow_transient,
+                output_name: r.output_name.as_deref(),
             },
-        }),
+            pipeline: r.pipeline.as_deref(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::tensor::{ShmReference, Tensor, TensorData};
+
+    fn both(r: &InferenceRequest) -> (String, String) {
+        (
+            encode_inference("u-1", r),
+            encode_inference_via_serde("u-1", r).expect("serialises"),
+        )
+    }
+
+    #[test]
+    fn the_direct_writer_writes_the_serializer_bytes_for_every_datatype_and_shape() {
+        let tensors = vec![
+            Tensor::new(
+                "B",
+                vec![2, 2],
+                TensorData::Bool(vec![true, false, false, true]),
+            ),
+            Tensor::new("I8", vec![3], TensorData::Int8(vec![i8::MIN, 0, i8::MAX])),
+            Tensor::new("I16", vec![1, 2], TensorData::Int16(vec![-300, 300])),
+            Tensor::new(
+                "I32",
+                vec![2, 1],
+                TensorData::Int32(vec![i32::MIN, i32::MAX]),
+            ),
+            Tensor::new("I64", vec![1], TensorData::Int64(vec![i64::MIN])),
+            Tensor::new("U8", vec![2], TensorData::Uint8(vec![0, 255])),
+            Tensor::new("U16", vec![1], TensorData::Uint16(vec![65535])),
+            Tensor::new("U32", vec![1], TensorData::Uint32(vec![u32::MAX])),
+            Tensor::new("U64", vec![1], TensorData::Uint64(vec![u64::MAX])),
+            Tensor::new("F16", vec![2], TensorData::Fp16(vec![0.5, -1.25])),
+            Tensor::new(
+                "F32",
+                vec![1, 2, 3],
+                TensorData::Fp32(vec![0.1, -0.0, 1e-45, 3.4e38, f32::NAN, f32::INFINITY]),
+            ),
+            Tensor::new("F64", vec![2], TensorData::Fp64(vec![0.1 + 0.2, 1e300])),
+            Tensor::new(
+                "S\"\\é",
+                vec![2],
+                TensorData::Bytes(vec!["a\"b\n".into(), "\u{1}é".into()]),
+            ),
+            Tensor::new("scalar", vec![], TensorData::Fp32(vec![2.5])),
+            Tensor::new("empty", vec![2, 0], TensorData::Int32(vec![])),
+            Tensor::new("none", vec![0], TensorData::Fp64(vec![])),
+        ];
+        let mut r = InferenceRequest::new("10.0.0.1", "ctr", "model\"x").with_output_name("out");
+        r.vm_id = Some("vm".into());
+        for t in tensors {
+            r = r.with_input(t.expect("a valid tensor"));
+        }
+        r = r
+            .with_input(ShmReference {
+                name: "SHM".into(),
+                shm_key: "/k".into(),
+                offset: 0,
+                byte_size: 8,
+                shape: vec![2],
+                dtype: "FP32".into(),
+            })
+            .with_input(TensorInput::Raw(json!({"name": "R", "data": [1]})));
+        let (direct, serde) = both(&r);
+        assert_eq!(direct, serde);
+        let pipeline =
+            InferenceRequest::target("10.0.0.1", "ctr").into_pipeline(vec![PipelineStep {
+                name: Some("s".into()),
+                model_name: "m".into(),
+                inputs: vec![Tensor::vector("X", TensorData::Fp32(vec![1.0])).into()],
+                protocol: None,
+            }]);
+        let (direct, serde) = both(&pipeline);
+        assert_eq!(direct, serde);
+    }
+
+    proptest! {
+        /// Whatever FP32 values and shape, the direct writer's frame is the serializer's.
+        #[test]
+        fn fp32_tensors_are_written_as_the_serializer_writes_them(
+            bits in proptest::collection::vec(any::<u32>(), 0..64),
+            split in 1usize..4,
+        ) {
+            let values: Vec<f32> = bits.iter().map(|b| f32::from_bits(*b)).collect();
+            let n = values.len();
+            let shape = if n % split == 0 { vec![split, n / split] } else { vec![n] };
+            let tensor = Tensor::new("X", shape, TensorData::Fp32(values)).expect("valid");
+            let r = InferenceRequest::for_container("c", "m").with_input(tensor);
+            let (direct, serde) = both(&r);
+            prop_assert_eq!(direct, serde);
+        }
     }
 }

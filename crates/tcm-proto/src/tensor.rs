@@ -339,6 +339,150 @@ impl Serialize for Tensor {
     }
 }
 
+/// An element written as JSON text straight into a buffer, exactly as `serde_json` writes it
+/// (integers with `itoa`, floats in their shortest round-trip form with `zmij`, non-finite
+/// floats as `null`, strings escaped).
+trait WriteJson {
+    fn write_json(&self, out: &mut Vec<u8>);
+}
+
+macro_rules! write_int {
+    ($($t:ty),*) => {$(
+        impl WriteJson for $t {
+            fn write_json(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(itoa::Buffer::new().format(*self).as_bytes());
+            }
+        }
+    )*};
+}
+write_int!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+macro_rules! write_float {
+    ($($t:ty),*) => {$(
+        impl WriteJson for $t {
+            fn write_json(&self, out: &mut Vec<u8>) {
+                if self.is_finite() {
+                    out.extend_from_slice(zmij::Buffer::new().format_finite(*self).as_bytes());
+                } else {
+                    out.extend_from_slice(b"null");
+                }
+            }
+        }
+    )*};
+}
+write_float!(f32, f64);
+
+impl WriteJson for bool {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if *self { b"true" } else { b"false" });
+    }
+}
+
+impl WriteJson for String {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_str(out, self);
+    }
+}
+
+/// Writes `s` as a JSON string.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing to a `Vec` cannot fail, and a string always serialises.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Writes `items` (row-major) as lists nested like `shape`, as [`Nested`] serialises them.
+fn write_nested<T: WriteJson>(out: &mut Vec<u8>, shape: &[usize], items: &[T]) {
+    match shape.split_first() {
+        None => match items.first() {
+            Some(item) => item.write_json(out),
+            None => out.extend_from_slice(b"null"),
+        },
+        Some((&outer, [])) => {
+            // The innermost lists: the elements themselves, the hot loop.
+            let row = items.get(..outer).unwrap_or(items);
+            out.push(b'[');
+            if let Some((head, tail)) = row.split_first() {
+                head.write_json(out);
+                for item in tail {
+                    out.push(b',');
+                    item.write_json(out);
+                }
+            }
+            // Elements the shape has but the data lacks are `null`, as `Nested` writes them.
+            for i in row.len()..outer {
+                out.extend_from_slice(if i == 0 { b"null" } else { b",null" });
+            }
+            out.push(b']');
+        }
+        Some((&outer, inner)) => {
+            let stride = element_count(inner).unwrap_or(0);
+            out.push(b'[');
+            for i in 0..outer {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let start = i * stride;
+                let chunk = items.get(start..start + stride).unwrap_or(&[]);
+                write_nested(out, inner, chunk);
+            }
+            out.push(b']');
+        }
+    }
+}
+
+impl Tensor {
+    /// The most bytes [`write_json`](Self::write_json) writes for the data, to size the buffer
+    /// once: the longest element text plus a separator per element.
+    pub(crate) fn json_size_hint(&self) -> usize {
+        let per_element = match &self.data {
+            TensorData::Bool(_) => 6,
+            TensorData::Int8(_) | TensorData::Uint8(_) => 5,
+            TensorData::Int16(_) | TensorData::Uint16(_) => 7,
+            TensorData::Int32(_) | TensorData::Uint32(_) => 12,
+            TensorData::Int64(_) | TensorData::Uint64(_) => 21,
+            TensorData::Fp16(_) | TensorData::Fp32(_) => 16,
+            TensorData::Fp64(_) => 25,
+            TensorData::Bytes(v) => return v.iter().map(|s| s.len() + 8).sum::<usize>() + 128,
+        };
+        let rows = self.shape.iter().rev().skip(1).product::<usize>().max(1);
+        self.data.len() * per_element + rows * 4 + self.name.len() + 128
+    }
+
+    /// Writes the tensor as JSON straight into `out`: the same bytes as its `Serialize`
+    /// implementation gives through `serde_json`, without the serializer's per-element
+    /// machinery.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"name\":");
+        write_str(out, &self.name);
+        out.extend_from_slice(b",\"shape\":[");
+        for (i, d) in self.shape.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(itoa::Buffer::new().format(*d).as_bytes());
+        }
+        out.extend_from_slice(b"],\"datatype\":\"");
+        out.extend_from_slice(self.data.datatype().as_str().as_bytes());
+        out.extend_from_slice(b"\",\"data\":");
+        let shape = &self.shape;
+        match &self.data {
+            TensorData::Bool(v) => write_nested(out, shape, v),
+            TensorData::Int8(v) => write_nested(out, shape, v),
+            TensorData::Int16(v) => write_nested(out, shape, v),
+            TensorData::Int32(v) => write_nested(out, shape, v),
+            TensorData::Int64(v) => write_nested(out, shape, v),
+            TensorData::Uint8(v) => write_nested(out, shape, v),
+            TensorData::Uint16(v) => write_nested(out, shape, v),
+            TensorData::Uint32(v) => write_nested(out, shape, v),
+            TensorData::Uint64(v) => write_nested(out, shape, v),
+            TensorData::Fp16(v) | TensorData::Fp32(v) => write_nested(out, shape, v),
+            TensorData::Fp64(v) => write_nested(out, shape, v),
+            TensorData::Bytes(v) => write_nested(out, shape, v),
+        }
+        out.push(b'}');
+    }
+}
+
 /// A shared-memory input reference (TCM §9.7): the server reads `byte_size` bytes of the
 /// POSIX region `shm_key` instead of JSON values. Needs the negotiated `shm` capability.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
