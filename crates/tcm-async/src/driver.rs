@@ -120,8 +120,11 @@ impl<R: Runtime, P: Protocol> Driver<R, P> {
             .into_iter()
             .flatten()
             .min();
+        // A timer already set no later than the deadline is kept: if it fires early the loop
+        // turns once and sets the next. Deadlines move later with every call that ends, and a
+        // new timer costs the runtime's timer queue a registration (and its reactor a wake-up).
         match (&self.timer, deadline) {
-            (Some((at, _)), Some(d)) if *at == d => {}
+            (Some((at, _)), Some(d)) if *at <= d => {}
             (_, Some(d)) => self.timer = Some((d, R::timer(d))),
             (_, None) => self.timer = None,
         }
