@@ -566,6 +566,20 @@ mod tests {
         assert_eq!(direct, serde);
     }
 
+    #[test]
+    fn repeated_and_distinct_fp32_values_are_written_as_the_serializer_writes_them() {
+        let repeated: Vec<f32> = (0..20_000).map(|i| (i % 300) as f32 / 255.0 - 0.5).collect();
+        let distinct: Vec<f32> = (0..20_000u32)
+            .map(|i| f32::from_bits(i.wrapping_mul(2_654_435_761) >> 2))
+            .collect();
+        for values in [repeated, distinct] {
+            let tensor = Tensor::new("X", vec![4, 5_000], TensorData::Fp32(values));
+            let r = InferenceRequest::for_container("c", "m").with_input(tensor.expect("valid"));
+            let (direct, serde) = both(&r);
+            assert!(direct == serde, "the frames differ");
+        }
+    }
+
     proptest! {
         /// Whatever FP32 values and shape, the direct writer's frame is the serializer's.
         #[test]

@@ -343,13 +343,84 @@ impl Serialize for Tensor {
 /// (integers with `itoa`, floats in their shortest round-trip form with `zmij`, non-finite
 /// floats as `null`, strings escaped).
 trait WriteJson {
-    fn write_json(&self, out: &mut Vec<u8>);
+    fn write_json(&self, out: &mut Vec<u8>, memo: &mut Memo);
+}
+
+/// The texts of recently written `f32` values, so that a tensor with few distinct values (an
+/// image made from 8-bit pixels, a mask, a constant fill) formats each value once and copies
+/// its text after that. A direct-mapped table of [`Memo::SLOTS`] entries; it switches itself
+/// off when the first [`Memo::TRIAL`] elements hit less than half the time, so that tensors of
+/// mostly distinct values pay only for that trial.
+struct Memo {
+    slots: Vec<Slot>,
+    hits: usize,
+    misses: usize,
+    on: bool,
+}
+
+/// One remembered `f32` text: its bits, its length (0 for an empty slot) and its bytes (at most
+/// 15, as in `-1.17549435e-38`).
+#[derive(Clone, Copy)]
+struct Slot {
+    bits: u32,
+    len: u8,
+    text: [u8; 15],
+}
+
+impl Memo {
+    const SLOTS: usize = 4096;
+    const TRIAL: usize = 4096;
+
+    fn new() -> Self {
+        Self {
+            slots: Vec::new(),
+            hits: 0,
+            misses: 0,
+            on: true,
+        }
+    }
+
+    fn write_f32(&mut self, out: &mut Vec<u8>, v: f32) {
+        if !self.on {
+            out.extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
+            return;
+        }
+        if self.slots.is_empty() {
+            let empty = Slot {
+                bits: 0,
+                len: 0,
+                text: [0; 15],
+            };
+            self.slots = vec![empty; Self::SLOTS];
+        }
+        let bits = v.to_bits();
+        let i = (bits.wrapping_mul(0x9E37_79B1) >> 20) as usize % Self::SLOTS;
+        let slot = &mut self.slots[i];
+        if slot.len != 0 && slot.bits == bits {
+            self.hits += 1;
+            out.extend_from_slice(&slot.text[..usize::from(slot.len)]);
+            return;
+        }
+        self.misses += 1;
+        let mut buffer = zmij::Buffer::new();
+        let text = buffer.format_finite(v).as_bytes();
+        out.extend_from_slice(text);
+        if let (Some(dst), Ok(len)) = (slot.text.get_mut(..text.len()), u8::try_from(text.len())) {
+            dst.copy_from_slice(text);
+            slot.bits = bits;
+            slot.len = len;
+        }
+        if self.hits + self.misses == Self::TRIAL && self.hits < self.misses {
+            self.on = false;
+            self.slots = Vec::new();
+        }
+    }
 }
 
 macro_rules! write_int {
     ($($t:ty),*) => {$(
         impl WriteJson for $t {
-            fn write_json(&self, out: &mut Vec<u8>) {
+            fn write_json(&self, out: &mut Vec<u8>, _: &mut Memo) {
                 out.extend_from_slice(itoa::Buffer::new().format(*self).as_bytes());
             }
         }
@@ -357,29 +428,34 @@ macro_rules! write_int {
 }
 write_int!(i8, i16, i32, i64, u8, u16, u32, u64);
 
-macro_rules! write_float {
-    ($($t:ty),*) => {$(
-        impl WriteJson for $t {
-            fn write_json(&self, out: &mut Vec<u8>) {
-                if self.is_finite() {
-                    out.extend_from_slice(zmij::Buffer::new().format_finite(*self).as_bytes());
-                } else {
-                    out.extend_from_slice(b"null");
-                }
-            }
+impl WriteJson for f32 {
+    fn write_json(&self, out: &mut Vec<u8>, memo: &mut Memo) {
+        if self.is_finite() {
+            memo.write_f32(out, *self);
+        } else {
+            out.extend_from_slice(b"null");
         }
-    )*};
+    }
 }
-write_float!(f32, f64);
+
+impl WriteJson for f64 {
+    fn write_json(&self, out: &mut Vec<u8>, _: &mut Memo) {
+        if self.is_finite() {
+            out.extend_from_slice(zmij::Buffer::new().format_finite(*self).as_bytes());
+        } else {
+            out.extend_from_slice(b"null");
+        }
+    }
+}
 
 impl WriteJson for bool {
-    fn write_json(&self, out: &mut Vec<u8>) {
+    fn write_json(&self, out: &mut Vec<u8>, _: &mut Memo) {
         out.extend_from_slice(if *self { b"true" } else { b"false" });
     }
 }
 
 impl WriteJson for String {
-    fn write_json(&self, out: &mut Vec<u8>) {
+    fn write_json(&self, out: &mut Vec<u8>, _: &mut Memo) {
         write_str(out, self);
     }
 }
@@ -391,10 +467,10 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Writes `items` (row-major) as lists nested like `shape`, as [`Nested`] serialises them.
-fn write_nested<T: WriteJson>(out: &mut Vec<u8>, shape: &[usize], items: &[T]) {
+fn write_nested<T: WriteJson>(out: &mut Vec<u8>, memo: &mut Memo, shape: &[usize], items: &[T]) {
     match shape.split_first() {
         None => match items.first() {
-            Some(item) => item.write_json(out),
+            Some(item) => item.write_json(out, memo),
             None => out.extend_from_slice(b"null"),
         },
         Some((&outer, [])) => {
@@ -402,10 +478,10 @@ fn write_nested<T: WriteJson>(out: &mut Vec<u8>, shape: &[usize], items: &[T]) {
             let row = items.get(..outer).unwrap_or(items);
             out.push(b'[');
             if let Some((head, tail)) = row.split_first() {
-                head.write_json(out);
+                head.write_json(out, memo);
                 for item in tail {
                     out.push(b',');
-                    item.write_json(out);
+                    item.write_json(out, memo);
                 }
             }
             // Elements the shape has but the data lacks are `null`, as `Nested` writes them.
@@ -423,7 +499,7 @@ fn write_nested<T: WriteJson>(out: &mut Vec<u8>, shape: &[usize], items: &[T]) {
                 }
                 let start = i * stride;
                 let chunk = items.get(start..start + stride).unwrap_or(&[]);
-                write_nested(out, inner, chunk);
+                write_nested(out, memo, inner, chunk);
             }
             out.push(b']');
         }
@@ -465,19 +541,20 @@ impl Tensor {
         out.extend_from_slice(self.data.datatype().as_str().as_bytes());
         out.extend_from_slice(b"\",\"data\":");
         let shape = &self.shape;
+        let memo = &mut Memo::new();
         match &self.data {
-            TensorData::Bool(v) => write_nested(out, shape, v),
-            TensorData::Int8(v) => write_nested(out, shape, v),
-            TensorData::Int16(v) => write_nested(out, shape, v),
-            TensorData::Int32(v) => write_nested(out, shape, v),
-            TensorData::Int64(v) => write_nested(out, shape, v),
-            TensorData::Uint8(v) => write_nested(out, shape, v),
-            TensorData::Uint16(v) => write_nested(out, shape, v),
-            TensorData::Uint32(v) => write_nested(out, shape, v),
-            TensorData::Uint64(v) => write_nested(out, shape, v),
-            TensorData::Fp16(v) | TensorData::Fp32(v) => write_nested(out, shape, v),
-            TensorData::Fp64(v) => write_nested(out, shape, v),
-            TensorData::Bytes(v) => write_nested(out, shape, v),
+            TensorData::Bool(v) => write_nested(out, memo, shape, v),
+            TensorData::Int8(v) => write_nested(out, memo, shape, v),
+            TensorData::Int16(v) => write_nested(out, memo, shape, v),
+            TensorData::Int32(v) => write_nested(out, memo, shape, v),
+            TensorData::Int64(v) => write_nested(out, memo, shape, v),
+            TensorData::Uint8(v) => write_nested(out, memo, shape, v),
+            TensorData::Uint16(v) => write_nested(out, memo, shape, v),
+            TensorData::Uint32(v) => write_nested(out, memo, shape, v),
+            TensorData::Uint64(v) => write_nested(out, memo, shape, v),
+            TensorData::Fp16(v) | TensorData::Fp32(v) => write_nested(out, memo, shape, v),
+            TensorData::Fp64(v) => write_nested(out, memo, shape, v),
+            TensorData::Bytes(v) => write_nested(out, memo, shape, v),
         }
         out.push(b'}');
     }
