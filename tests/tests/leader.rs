@@ -1,26 +1,65 @@
-//! The blocking client's leader/follower hand-off: a caller blocked on a call drives the
-//! connection itself while no other thread does. Whichever thread leads, every call resolves
-//! exactly once with its own outcome, a caller that stops leading hands the connection on,
-//! and frames that answer no call still arrive. The scenarios assert outcomes only: which
-//! thread leads at a given moment is up to the scheduler.
+//! Leader/follower: a call that waits for its reply drives the connection itself (on its
+//! thread, or in its task) while nothing else does. Whichever caller leads, every call resolves
+//! exactly once with its own outcome, a caller that stops leading hands the connection on, and
+//! frames that answer no call still arrive. Every scenario runs over all four clients and
+//! asserts outcomes only: which caller leads at a given moment is up to the scheduler.
 
 mod common;
+
+macro_rules! scenarios {
+    ($($adapter:ident => $module:ident),* $(,)?) => {$(
+        mod $module {
+            use super::common::$adapter;
+
+            #[test]
+            fn lock_step_calls_from_one_thread_each_get_their_own_reply() {
+                super::lock_step_calls_from_one_thread_each_get_their_own_reply::<$adapter>();
+            }
+
+            #[test]
+            fn threads_sharing_a_client_each_get_their_own_reply() {
+                super::threads_sharing_a_client_each_get_their_own_reply::<$adapter>();
+            }
+
+            #[test]
+            fn a_caller_that_times_out_hands_the_connection_on() {
+                super::a_caller_that_times_out_hands_the_connection_on::<$adapter>();
+            }
+
+            #[test]
+            fn alerts_arrive_while_callers_keep_calling() {
+                super::alerts_arrive_while_callers_keep_calling::<$adapter>();
+            }
+
+            #[test]
+            fn closing_from_another_thread_ends_a_waiting_call() {
+                super::closing_from_another_thread_ends_a_waiting_call::<$adapter>();
+            }
+        }
+    )*};
+}
+
+scenarios! {
+    Blocking => blocking,
+    Smol => smol,
+    AsyncStd => async_std,
+    Tokio => tokio,
+}
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{
-    Adapter, Blocking, CallFailure, Opts, client_config, eventually, identity, output0, server,
-    server_with,
+    Adapter, CallFailure, Opts, client_config, eventually, identity, output0, server, server_with,
 };
 use tcm_proto::{AuthContext, Notification, RequestError};
 
-fn connect(url: &str, uuid: &str, opts: &Opts) -> tcm_blocking::Client {
-    Blocking::connect(
+fn connect<A: Adapter>(url: &str, uuid: &str, opts: &Opts) -> A::Client {
+    A::connect(
         url,
         AuthContext::anonymous(),
-        client_config(&format!("leader-{uuid}")),
+        client_config(&format!("leader-{}-{uuid}", A::NAME)),
         opts,
     )
     .expect("connects")
@@ -28,39 +67,37 @@ fn connect(url: &str, uuid: &str, opts: &Opts) -> tcm_blocking::Client {
 
 /// One thread, calls in turn: each identity inference returns its own input, and the info
 /// calls in between succeed.
-#[test]
-fn lock_step_calls_from_one_thread_each_get_their_own_reply() {
+fn lock_step_calls_from_one_thread_each_get_their_own_reply<A: Adapter>() {
     let server = server_with(|c| c.inference_latency_ms = (0, 0));
-    let client = connect(&server.ws_url(), "lockstep", &Opts::default());
+    let client = connect::<A>(&server.ws_url(), "lockstep", &Opts::default());
     for i in 0..50u16 {
         let value = f32::from(i);
-        let out = Blocking::infer(&client, identity(vec![value, -value]), None)
+        let out = A::infer(&client, identity(vec![value, -value]), None)
             .unwrap_or_else(|e| panic!("call {i}: {e:?}"));
         assert_eq!(output0(&out), vec![value, -value], "call {i}");
         for _ in 0..10 {
-            Blocking::queue_stats(&client).unwrap_or_else(|e| panic!("after {i}: {e:?}"));
+            A::queue_stats(&client).unwrap_or_else(|e| panic!("after {i}: {e:?}"));
         }
     }
-    client.close();
+    A::close(&client);
 }
 
 /// Eight threads share one client, so callers lead and follow in every order: each of 200
 /// inferences returns its own input, and the info calls in between succeed.
-#[test]
-fn threads_sharing_a_client_each_get_their_own_reply() {
+fn threads_sharing_a_client_each_get_their_own_reply<A: Adapter>() {
     let server = server_with(|c| c.inference_latency_ms = (0, 0));
-    let client = connect(&server.ws_url(), "threads", &Opts::default());
+    let client = connect::<A>(&server.ws_url(), "threads", &Opts::default());
     let workers: Vec<_> = (0..8u16)
         .map(|t| {
             let client = client.clone();
             std::thread::spawn(move || {
                 for i in 0..25u16 {
                     let value = f32::from(t * 1000 + i);
-                    let out = Blocking::infer(&client, identity(vec![value]), None)
+                    let out = A::infer(&client, identity(vec![value]), None)
                         .unwrap_or_else(|e| panic!("thread {t} call {i}: {e:?}"));
                     assert_eq!(output0(&out), vec![value], "thread {t} call {i}");
                     for _ in 0..4 {
-                        Blocking::queue_stats(&client).expect("queue_stats");
+                        A::queue_stats(&client).expect("queue_stats");
                     }
                 }
             })
@@ -69,29 +106,28 @@ fn threads_sharing_a_client_each_get_their_own_reply() {
     for w in workers {
         w.join().expect("no worker panicked");
     }
-    client.close();
+    A::close(&client);
 }
 
 /// Two calls at once on a server that takes 600 ms per inference: one with a 100 ms deadline,
 /// one with 10 s. Whichever leads, the first times out and the second gets its outputs: a
 /// caller that stops leading on its timeout leaves the other's call to the I/O thread.
-#[test]
-fn a_caller_that_times_out_hands_the_connection_on() {
+fn a_caller_that_times_out_hands_the_connection_on<A: Adapter>() {
     let server = server_with(|c| c.inference_latency_ms = (600, 600));
-    let client = connect(&server.ws_url(), "handoff", &Opts::default());
+    let client = connect::<A>(&server.ws_url(), "handoff", &Opts::default());
     for round in 0..3u16 {
         let value = f32::from(round);
         let short = {
             let client = client.clone();
             std::thread::spawn(move || {
-                Blocking::infer(
+                A::infer(
                     &client,
                     identity(vec![0.5]),
                     Some(Duration::from_millis(100)),
                 )
             })
         };
-        let long = Blocking::infer(
+        let long = A::infer(
             &client,
             identity(vec![value]),
             Some(Duration::from_secs(10)),
@@ -104,27 +140,26 @@ fn a_caller_that_times_out_hands_the_connection_on() {
         let long = long.unwrap_or_else(|e| panic!("round {round}: {e:?}"));
         assert_eq!(output0(&long), vec![value], "round {round}");
     }
-    client.close();
+    A::close(&client);
 }
 
 /// An alert the server sends while a caller keeps making calls (so callers, not the I/O
 /// thread, mostly drive the connection) reaches the client's notifications.
-#[test]
-fn alerts_arrive_while_callers_keep_calling() {
+fn alerts_arrive_while_callers_keep_calling<A: Adapter>() {
     let server = server();
     let opts = Opts {
         notifications: 8,
         ..Opts::default()
     };
-    let client = connect(&server.ws_url(), "alerts", &opts);
-    let mut next = Blocking::notifications(&client);
+    let client = connect::<A>(&server.ws_url(), "alerts", &opts);
+    let mut next = A::notifications(&client);
     let stop = Arc::new(AtomicBool::new(false));
     let caller = {
         let (client, stop) = (client.clone(), Arc::clone(&stop));
         std::thread::spawn(move || {
             let mut calls = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                Blocking::queue_stats(&client).expect("queue_stats");
+                A::queue_stats(&client).expect("queue_stats");
                 calls += 1;
             }
             calls
@@ -150,22 +185,21 @@ fn alerts_arrive_while_callers_keep_calling() {
         matches!(&seen, Some(Notification::Alert(a)) if a.message == "lead test"),
         "{seen:?}"
     );
-    client.close();
+    A::close(&client);
 }
 
 /// A call that the server never answers, closed from another thread: the call ends with a
 /// disconnect at once, wherever it was being driven from.
-#[test]
-fn closing_from_another_thread_ends_a_waiting_call() {
+fn closing_from_another_thread_ends_a_waiting_call<A: Adapter>() {
     let server = server();
-    let client = connect(&server.ws_url(), "close", &Opts::default());
-    Blocking::queue_stats(&client).expect("warm up");
+    let client = connect::<A>(&server.ws_url(), "close", &Opts::default());
+    A::queue_stats(&client).expect("warm up");
     server.set_never_answer_inference(true);
     let before = server.stats().frames_received;
     let waiting = {
         let client = client.clone();
         std::thread::spawn(move || {
-            Blocking::infer(&client, identity(vec![1.0]), Some(Duration::from_secs(60)))
+            A::infer(&client, identity(vec![1.0]), Some(Duration::from_secs(60)))
         })
     };
     assert!(
@@ -174,7 +208,7 @@ fn closing_from_another_thread_ends_a_waiting_call() {
         }),
         "the inference reached the server"
     );
-    client.close();
+    A::close(&client);
     let outcome = waiting.join().expect("no panic");
     assert!(
         matches!(

@@ -12,23 +12,9 @@
 //! Every call goes through one method (`call`, `send` for JSON-RPC); the convenience methods
 //! are one line each over it.
 
-/// Waits (blocks or awaits) for the outcome of a ticket's request.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __wait {
-    ($ticket:ident, { $($await:tt)* } $recv:ident) => {
-        loop {
-            let reply = $ticket.replies().$recv() $($await)*;
-            if let Some(outcome) = $ticket.outcome(reply) {
-                break outcome;
-            }
-        }
-    };
-}
-
 /// Makes a call with one outcome and waits for it: the blocking clients (`recv_blocking`) let
-/// the calling thread drive the connection while no other thread does; the async ones queue
-/// it for their I/O task. Gives `Result<Outcome, NotStarted>`.
+/// the calling thread drive the connection while no other thread does, the async ones the
+/// calling task. Gives `Result<Outcome, NotStarted>`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __call {
@@ -36,10 +22,7 @@ macro_rules! __call {
         $caller.call_blocking($request, $timeout)
     };
     ($caller:expr, $request:expr, $timeout:expr, { $($await:tt)* } $recv:ident) => {
-        match $caller.start($request, $timeout, 0) {
-            Ok(mut ticket) => Ok($crate::__wait!(ticket, { $($await)* } $recv)),
-            Err(e) => Err(e),
-        }
+        $caller.call_async($request, $timeout) $($await)*
     };
 }
 

@@ -1,16 +1,26 @@
-//! The I/O loop task: one loop for every session machine and every runtime. It moves frames
-//! between the polled socket and the [`Engine`], runs dials alongside, and waits for the socket,
-//! a command, a dial or the session's next timer, whichever comes first.
+//! The I/O loop: one for every session machine and every runtime. It moves frames between the
+//! polled socket and the [`Engine`], runs dials alongside, and waits for the socket, a command,
+//! a dial or the session's next timer, whichever comes first.
+//!
+//! Leader/follower: the loop's state ([`Driver`]) is polled by whichever task gets its lock.
+//! That is the client's I/O task, except while a call is waiting for its reply: its own task
+//! then polls the loop (so it is the one woken when the reply arrives), with no hand-off to the
+//! I/O task and back. A task that polls the loop leaves its waker with the socket, the command
+//! channel and the timer; one that stops polling with calls or work left wakes the I/O task to
+//! take them over. While calls keep coming and nothing else is left, the I/O task stands by and
+//! looks again every [`STANDBY`], so a frame that answers no call waits at most that long.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use futures_core::Stream as _;
 use tcm_adapter::TransportError;
-use tcm_adapter::engine::client::{Parts, Setup, Started, Target};
-use tcm_adapter::engine::{Command, Engine, Protocol, Wake};
+use tcm_adapter::engine::client::{Parts, Started, Target};
+use tcm_adapter::engine::{Command, Engine, Protocol, Rouse, Wake};
 use tcm_proto::Dial;
 
 use crate::runtime::Runtime;
@@ -19,6 +29,9 @@ use crate::transport::{self, Ws};
 
 /// How long a close frame may take to go out before its socket is dropped anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// How long the I/O task stands by at a time while calls drive the loop, before it looks again.
+pub(crate) const STANDBY: Duration = Duration::from_millis(1);
 
 /// The outcome of a dial or probe running alongside the loop.
 enum Dialed {
@@ -38,6 +51,7 @@ enum Woken<P: Protocol> {
     Turn,
 }
 
+/// The loop's state: the engine, the socket, the dial under way, the timer.
 struct Driver<R: Runtime, P: Protocol> {
     engine: Engine<P>,
     commands: Pin<Box<async_channel::Receiver<Command<P>>>>,
@@ -48,20 +62,37 @@ struct Driver<R: Runtime, P: Protocol> {
     socket_first: bool,
 }
 
+/// A connection's loop as its handles reach it: the [`Driver`] under the lock that lets one
+/// task poll it at a time (`None` inside once the loop has ended), and the I/O task's waker.
+struct Lead<R: Runtime, P: Protocol> {
+    driver: Mutex<Option<Driver<R, P>>>,
+    /// Wakes the I/O task.
+    io: Mutex<Option<Waker>>,
+    /// The I/O task stands by on its own timer: a call that stops polling the loop with
+    /// nothing left need not wake it.
+    standby: AtomicBool,
+    /// Calls that tried to poll the loop so far: the I/O task stands by while they keep coming.
+    tries: AtomicU64,
+    /// The handles' commands, to see whether any wait when a call stops polling.
+    commands: OnceLock<async_channel::Receiver<Command<P>>>,
+}
+
 /// Sets up a client with `parts` and spawns its I/O task on runtime `R`; returns what the
 /// handles share and what the connect waits for.
 pub(crate) fn start<R: Runtime, P: Protocol, X, E>(
     parts: impl FnOnce(Option<Wake>) -> Result<Parts<P, X>, E>,
 ) -> Result<Started<P, X>, E> {
-    // The task waits on the command channel itself: no wake-up needed.
-    let parts = parts(None)?;
-    R::spawn(run::<R, P>(parts.setup));
-    Ok((parts.shared, parts.ready))
-}
-
-/// The I/O loop of a client set up by `setup`.
-async fn run<R: Runtime, P: Protocol>(setup: Setup<P>) {
-    let mut driver = Driver::<R, P> {
+    let lead: Arc<Lead<R, P>> = Arc::new(Lead {
+        driver: Mutex::new(None),
+        io: Mutex::new(None),
+        standby: AtomicBool::new(false),
+        tries: AtomicU64::new(0),
+        commands: OnceLock::new(),
+    });
+    let parts = parts(Some(Arc::clone(&lead) as Wake))?;
+    let setup = parts.setup;
+    let _ = lead.commands.set(setup.commands.clone());
+    *lead.lock() = Some(Driver {
         engine: setup.engine,
         commands: Box::pin(setup.commands),
         target: setup.target,
@@ -69,15 +100,150 @@ async fn run<R: Runtime, P: Protocol>(setup: Setup<P>) {
         dialing: None,
         timer: None,
         socket_first: false,
-    };
-    driver.run().await;
+    });
+    R::spawn(IoTask::<R, P> {
+        lead,
+        seen: 0,
+        standby: None,
+    });
+    Ok((parts.shared, parts.ready))
+}
+
+impl<R: Runtime, P: Protocol> Lead<R, P> {
+    /// The loop's state, waiting for the task polling it. A poll that panicked left it
+    /// consistent between turns, so its poisoning is ignored.
+    fn lock(&self) -> MutexGuard<'_, Option<Driver<R, P>>> {
+        self.driver
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The loop's state if no other task polls it now.
+    fn try_lock(&self) -> Option<MutexGuard<'_, Option<Driver<R, P>>>> {
+        match self.driver.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    fn wake_io(&self) {
+        if let Some(waker) = self.io.lock().ok().and_then(|w| w.clone()) {
+            waker.wake();
+        }
+    }
+}
+
+impl<R: Runtime, P: Protocol> Rouse for Lead<R, P> {
+    fn wake(&self) {
+        self.wake_io();
+    }
+
+    fn poll_lead(&self, cx: &mut Context<'_>, done: &mut dyn FnMut() -> bool) -> bool {
+        self.tries.fetch_add(1, SeqCst);
+        if !R::can_drive_here() {
+            self.wake_io();
+            return false;
+        }
+        // Whoever polls the loop now sees the call's command (or leaves it to the I/O task).
+        let Some(mut guard) = self.try_lock() else {
+            return false;
+        };
+        let Some(driver) = guard.as_mut() else {
+            drop(guard);
+            self.wake_io();
+            return false;
+        };
+        let ended = driver.poll_run(cx, done).is_ready();
+        let finished = done();
+        if finished {
+            driver.forget_commands();
+        }
+        let quiet = driver.quiet();
+        drop(guard);
+        if finished {
+            // This task stops polling: the I/O task takes over unless it stands by with
+            // nothing left for it.
+            let waiting = self.commands.get().is_some_and(|c| !c.is_empty());
+            if ended || !quiet || waiting || !self.standby.load(SeqCst) {
+                self.wake_io();
+            }
+        }
+        true
+    }
+}
+
+/// The client's I/O task: polls the loop whenever no call does, and ends it.
+struct IoTask<R: Runtime, P: Protocol> {
+    lead: Arc<Lead<R, P>>,
+    /// The tries seen when it last stood by.
+    seen: u64,
+    /// Its stand-by timer, while it stands by.
+    standby: Option<R::Timer>,
+}
+
+impl<R: Runtime, P: Protocol> Future for IoTask<R, P> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let lead = &*this.lead;
+        if let Ok(mut io) = lead.io.lock() {
+            if !io.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *io = Some(cx.waker().clone());
+            }
+        }
+        loop {
+            let tries = lead.tries.load(SeqCst);
+            let Some(mut guard) = lead.try_lock() else {
+                // A call polls the loop; it wakes this task when it stops.
+                lead.standby.store(false, SeqCst);
+                this.standby = None;
+                return Poll::Pending;
+            };
+            let Some(driver) = guard.as_mut() else {
+                return Poll::Ready(());
+            };
+            if driver.poll_run(cx, &mut || false).is_ready() {
+                *guard = None;
+                tracing::debug!("I/O task exits");
+                return Poll::Ready(());
+            }
+            let stand_by = tries != this.seen && driver.quiet();
+            if stand_by {
+                driver.forget_commands();
+            }
+            drop(guard);
+            if !stand_by {
+                lead.standby.store(false, SeqCst);
+                this.standby = None;
+                return Poll::Pending;
+            }
+            // Calls drive the loop: stand by rather than be woken after each of them.
+            this.seen = tries;
+            lead.standby.store(true, SeqCst);
+            let timer = this
+                .standby
+                .get_or_insert_with(|| R::timer(Instant::now() + STANDBY));
+            if Pin::new(timer).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.standby = None;
+        }
+    }
 }
 
 impl<R: Runtime, P: Protocol> Driver<R, P> {
-    async fn run(&mut self) {
+    /// Runs the loop until it has to wait (`Pending`, with `cx` registered for what it waits
+    /// for) or ends (`Ready`: every handle is gone and the close is out). Stops early, without
+    /// registering, once `stop()` holds.
+    fn poll_run(&mut self, cx: &mut Context<'_>, stop: &mut dyn FnMut() -> bool) -> Poll<()> {
         loop {
             let now = Instant::now();
             self.engine.deliver();
+            if stop() {
+                return Poll::Pending;
+            }
             self.socket.expire(now);
             if self.socket.closing().is_none() {
                 self.engine.closed_flushed();
@@ -87,35 +253,48 @@ impl<R: Runtime, P: Protocol> Driver<R, P> {
             }
             if self.engine.finished(now) {
                 self.dialing = None;
-                std::future::poll_fn(|cx| {
-                    self.socket
-                        .poll_write(cx, &mut self.engine, now + CLOSE_GRACE);
-                    Poll::Ready(())
-                })
-                .await;
+                self.socket
+                    .poll_write(cx, &mut self.engine, now + CLOSE_GRACE);
                 self.socket.abandon();
                 if !self.socket.busy() {
                     self.engine.closed_flushed();
-                    tracing::debug!("I/O task exits");
-                    return;
+                    return Poll::Ready(());
                 }
             }
             if self.engine.handle_timeout(now) {
                 continue;
             }
-            match self.wait(now).await {
-                Woken::Command(Some(command)) => self.engine.command(Instant::now(), command),
-                Woken::Command(None) => self.engine.hang_up(Instant::now()),
-                Woken::Socket(event) => self.engine.receive(Instant::now(), event),
-                Woken::Dialed(dialed) => self.finish(dialed),
-                Woken::Turn => {}
+            self.arm();
+            let hung_up = self.commands.is_closed() && self.commands.is_empty();
+            match self.poll_wake(cx, now, hung_up) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Woken::Command(Some(command))) => {
+                    self.engine.command(Instant::now(), command);
+                }
+                Poll::Ready(Woken::Command(None)) => self.engine.hang_up(Instant::now()),
+                Poll::Ready(Woken::Socket(event)) => self.engine.receive(Instant::now(), event),
+                Poll::Ready(Woken::Dialed(dialed)) => self.finish(dialed),
+                Poll::Ready(Woken::Turn) => {}
             }
         }
     }
 
-    /// Writes what the socket takes, then waits for a command, a socket message, the dial in
-    /// progress or the next deadline, alternating whether the socket or the commands come first.
-    async fn wait(&mut self, now: Instant) -> Woken<P> {
+    /// Stops listening for commands: a task that stops polling the loop is not woken by the
+    /// next call's command (that call polls the loop itself; other commands wake the I/O task).
+    fn forget_commands(&mut self) {
+        let fresh = (*self.commands).clone();
+        self.commands = Box::pin(fresh);
+    }
+
+    /// Whether nothing but the session itself needs the loop: no call in flight, no dial, no
+    /// output held up, no close going out.
+    fn quiet(&self) -> bool {
+        self.engine.idle() && self.dialing.is_none() && self.socket.idle()
+    }
+
+    /// Sets the timer for the next deadline, and alternates whether the socket or the commands
+    /// are looked at first.
+    fn arm(&mut self) {
         let deadline = [self.engine.poll_timeout(), self.socket.closing()]
             .into_iter()
             .flatten()
@@ -129,10 +308,10 @@ impl<R: Runtime, P: Protocol> Driver<R, P> {
             (_, None) => self.timer = None,
         }
         self.socket_first = !self.socket_first;
-        let hung_up = self.commands.is_closed() && self.commands.is_empty();
-        std::future::poll_fn(|cx| self.poll_wake(cx, now, hung_up)).await
     }
 
+    /// Writes what the socket takes, then polls for a command, a socket message, the dial in
+    /// progress or the next deadline.
     fn poll_wake(&mut self, cx: &mut Context<'_>, now: Instant, hung_up: bool) -> Poll<Woken<P>> {
         if self
             .socket

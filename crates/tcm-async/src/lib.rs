@@ -11,13 +11,20 @@
 //!
 //! # Concurrency model
 //!
-//! [`Client::connect`] spawns an I/O task that dials, authenticates and then owns the socket
+//! [`Client::connect`] spawns an I/O task that dials, authenticates and then serves the socket
 //! and the session; `connect` returns once `auth.ok` arrived (or the first attempt failed). A
-//! [`Client`] is a cheap `Clone + Send + Sync` handle: each call sends a command to the task
-//! over a channel and awaits its reply, so any number of tasks can call concurrently on one
-//! connection. The task polls the socket's writes and reads, the commands, a dial in progress
-//! and its timer together, so no peer can hold it past a deadline. Dropping a call's future
-//! cancels its request. Dropping the last handle closes the connection.
+//! [`Client`] is a cheap `Clone + Send + Sync` handle: each call queues a command and awaits
+//! its reply, so any number of tasks can call concurrently on one connection. Whoever polls
+//! the loop polls the socket's writes and reads, the commands, a dial in progress and its timer
+//! together, so no peer can hold it past a deadline. Dropping a call's future cancels its
+//! request. Dropping the last handle closes the connection.
+//!
+//! Leader/follower: a call's own task polls the loop while it waits, whenever no other task is
+//! polling it at that moment, so a lone caller's request and reply need no hand-off to the I/O
+//! task and back. A caller that stops with work left wakes the I/O task to take it over; while
+//! calls keep coming, the I/O task stands by and looks again every millisecond, so a frame that
+//! answers no call waits at most that long. With tokio, a call awaited outside a tokio runtime
+//! leaves the I/O to the client's task.
 //!
 //! Every call has a deadline: per kind in `Config::timeouts`, or per call with
 //! [`CallOptions`] through [`Client::call`], which takes any typed call of [`tcm_proto::call`].

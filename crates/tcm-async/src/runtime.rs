@@ -26,6 +26,13 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// A timer that completes at `deadline`.
     fn timer(deadline: Instant) -> Self::Timer;
+
+    /// Whether the current thread may drive a client's I/O (poll its socket, make its timers
+    /// and dials): a call that waits for its reply drives the connection itself only where it
+    /// can. Runtimes whose timers and sockets work from any thread keep the default, `true`.
+    fn can_drive_here() -> bool {
+        true
+    }
 }
 
 /// The `async-io` timer (the reactor smol and async-std share), as a [`Runtime::Timer`].

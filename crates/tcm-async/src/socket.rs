@@ -60,6 +60,11 @@ impl Socket {
         self.ws.is_some() || self.closing.is_some()
     }
 
+    /// Whether no output waits for the socket and no close frame is going out.
+    pub(crate) fn idle(&self) -> bool {
+        self.out.is_none() && !self.unflushed && self.raw.is_none() && self.closing.is_none()
+    }
+
     /// When the close frame still going out is given up on.
     pub(crate) fn closing(&self) -> Option<Instant> {
         self.closing.as_ref().map(|c| c.until)

@@ -568,7 +568,9 @@ mod tests {
 
     #[test]
     fn repeated_and_distinct_fp32_values_are_written_as_the_serializer_writes_them() {
-        let repeated: Vec<f32> = (0..20_000).map(|i| (i % 300) as f32 / 255.0 - 0.5).collect();
+        let repeated: Vec<f32> = (0..20_000)
+            .map(|i| (i % 300) as f32 / 255.0 - 0.5)
+            .collect();
         let distinct: Vec<f32> = (0..20_000u32)
             .map(|i| f32::from_bits(i.wrapping_mul(2_654_435_761) >> 2))
             .collect();

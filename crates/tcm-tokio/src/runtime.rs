@@ -49,4 +49,10 @@ impl tcm_async::Runtime for Tokio {
     fn timer(deadline: Instant) -> Self::Timer {
         TokioTimer(Box::pin(tokio::time::sleep_until(deadline.into())))
     }
+
+    /// tokio's timers and sockets are made within a runtime: a call awaited outside one (under
+    /// another executor) leaves the I/O to the client's task.
+    fn can_drive_here() -> bool {
+        tokio::runtime::Handle::try_current().is_ok()
+    }
 }

@@ -1,13 +1,14 @@
 //! [`Caller`]: the handles' side of the I/O loop's command channel, and [`Ticket`]: one call
 //! in progress, cancelled if dropped before its outcome arrived.
 //!
-//! A loop that sleeps on its socket rather than on the command channel (the blocking client's
-//! thread, in `poll(2)`) is reached through [`Rouse`]: rung after each command, and able to let
-//! a blocked caller drive the connection itself ([`Caller::call_blocking`]).
+//! A loop is reached through [`Rouse`]: rung after each command, and able to let a caller that
+//! waits for its reply drive the connection itself, on its own thread
+//! ([`Caller::call_blocking`]) or in its own task ([`Caller::call_async`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::{Command, Protocol, Reply};
@@ -56,6 +57,16 @@ pub trait Rouse: Send + Sync {
     /// The default never leads.
     fn lead(&self, done: &mut dyn FnMut() -> bool) -> bool {
         let _ = done;
+        self.wake();
+        false
+    }
+
+    /// The async form of [`lead`](Self::lead): if no other task or thread is driving the loop
+    /// at this moment, drives it once with `cx` (so that `cx` is woken by what the loop waits
+    /// for), stopping early once `done()` holds, and returns `true`; otherwise returns `false`
+    /// and leaves the call to whoever drives the loop. The default never leads.
+    fn poll_lead(&self, cx: &mut Context<'_>, done: &mut dyn FnMut() -> bool) -> bool {
+        let _ = (cx, done);
         self.wake();
         false
     }
@@ -142,6 +153,37 @@ impl<P: Protocol> Caller<P> {
                 return Ok(outcome);
             }
         }
+    }
+
+    /// Makes a call with one outcome and waits for it (by its deadline at the latest). While no
+    /// other task drives the loop, the calling task does ([`Rouse::poll_lead`]), so a lone
+    /// caller's request and reply need no hand-off to the loop's own task and back.
+    pub async fn call_async(
+        self: &Arc<Self>,
+        request: P::Request,
+        timeout: Option<Duration>,
+    ) -> Result<Outcome<P>, NotStarted> {
+        let mut ticket = self.queue(request, timeout, 0)?;
+        let outcome = std::future::poll_fn(|cx| {
+            loop {
+                if let Some(wake) = &self.wake {
+                    let rx = ticket.replies();
+                    if rx.is_empty() && !rx.is_closed() {
+                        wake.poll_lead(cx, &mut || !rx.is_empty() || rx.is_closed());
+                    }
+                }
+                let reply = match futures_core::Stream::poll_next(ticket.replies_mut(), cx) {
+                    Poll::Ready(Some(reply)) => Ok(reply),
+                    Poll::Ready(None) => Err(async_channel::RecvError),
+                    Poll::Pending => return Poll::Pending,
+                };
+                if let Some(outcome) = ticket.outcome(reply) {
+                    return Poll::Ready(outcome);
+                }
+            }
+        })
+        .await;
+        Ok(outcome)
     }
 
     /// Queues a request (without waking the loop) and returns its ticket.
