@@ -46,9 +46,56 @@ impl Op {
     }
 }
 
-/// The identity inference request, built afresh for each call (building it is part of a call).
+/// What the values of a 1×3×224×224 FP32 input look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Values {
+    /// An image as vision models take it: 8-bit pixels (a fixed pseudo-random pattern) scaled
+    /// to [0, 1] and normalised per channel with the ImageNet mean and deviation, so 256
+    /// distinct values per channel.
+    Image,
+    /// Values that (nearly) never repeat: uniform in [-1, 1) with 24 significant bits.
+    Distinct,
+}
+
+impl Values {
+    /// The name the SDK bench script takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Values::Image => "image",
+            Values::Distinct => "distinct",
+        }
+    }
+
+    /// The [`IDENTITY_VALUES`] values, made once (the SDK bench script makes the same ones).
+    pub fn values(self) -> &'static [f32] {
+        static IMAGE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+        static DISTINCT: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+        const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+        const STD: [f32; 3] = [0.229, 0.224, 0.225];
+        let hash = |i: usize| (i as u32).wrapping_mul(2_654_435_761);
+        match self {
+            Values::Image => IMAGE.get_or_init(|| {
+                (0..IDENTITY_VALUES)
+                    .map(|i| {
+                        let c = i / (224 * 224);
+                        let pixel = (hash(i) >> 24) as f32;
+                        (pixel / 255.0 - MEAN[c]) / STD[c]
+                    })
+                    .collect()
+            }),
+            Values::Distinct => DISTINCT.get_or_init(|| {
+                (0..IDENTITY_VALUES)
+                    .map(|i| (hash(i) >> 8) as f32 / (1u32 << 23) as f32 - 1.0)
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// The identity inference request, built afresh for each call (building it is part of a call),
+/// with an image's values.
 fn identity_request() -> InferenceRequest {
-    let values = vec![0.123_456_7f32; IDENTITY_VALUES];
+    let values = Values::Image.values().to_vec();
     InferenceRequest::new("127.0.0.1", "c", "identity")
         .with_input(Tensor::vector("INPUT0", TensorData::Fp32(values)))
         .with_allow_transient(true)

@@ -8,12 +8,12 @@ use tcm_proto::{AuthContext, Connection, InferenceRequest, Request, Tensor, Tens
 use tungstenite::Message;
 
 use crate::Result;
-use crate::clients::IDENTITY_VALUES;
+use crate::clients::Values;
 use crate::window::{Sample, Window};
 
-/// `repeats` windows, each one encode-and-send.
-pub fn encode_send(url: &str, repeats: usize) -> Result<Vec<Sample>> {
-    let values = vec![0.123_456_7f32; IDENTITY_VALUES];
+/// `repeats` windows, each one encode-and-send of an input with `values`.
+pub fn encode_send(url: &str, repeats: usize, values: Values) -> Result<Vec<Sample>> {
+    let values = values.values();
     let uuid = format!("bench-enc-{}", std::process::id());
     let mut ws = crate::raw::connect(url, &uuid)?;
     let now = Instant::now();
@@ -30,7 +30,7 @@ pub fn encode_send(url: &str, repeats: usize) -> Result<Vec<Sample>> {
     while conn.poll_event().is_some() {}
     let mut samples = Vec::with_capacity(repeats);
     for _ in 0..repeats {
-        let data = values.clone();
+        let data = values.to_vec();
         let window = Window::start();
         let tensor = Tensor::new("INPUT0", vec![1, 3, 224, 224], TensorData::Fp32(data))?;
         let mut req = InferenceRequest::new("127.0.0.1", "c", "identity")

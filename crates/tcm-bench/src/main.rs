@@ -7,7 +7,8 @@
 //!    tungstenite and the SDK;
 //! 2. pipelined throughput with W requests in flight (1, 16, 64, 256): every client (W tasks
 //!    sharing one async client; W threads sharing one blocking client) and raw tungstenite;
-//! 3. the encode-and-send time of one 1×3×224×224 FP32 inference: ours and the SDK's;
+//! 3. the encode-and-send time of one 1×3×224×224 FP32 inference, an image's values and values
+//!    that never repeat: ours and the SDK's;
 //! 4. end to end, the same 150 528 FP32 values through the server's identity model, sent as
 //!    JSON and through shared memory (the outputs come back as JSON either way): every client,
 //!    and the SDK as JSON.
@@ -31,7 +32,7 @@ mod window;
 
 use std::path::PathBuf;
 
-use clients::{AsyncStd, Load, Op, Smol};
+use clients::{AsyncStd, Load, Op, Smol, Values};
 use report::{Row, Unit};
 use window::{Sample, Summary};
 
@@ -246,7 +247,9 @@ fn run(args: &Args) -> Result<Vec<Row>> {
     let n = (r * 2).max(5);
     eprintln!("tcm-bench: encode+send and identity inferences");
     let failed = |e: BoxError| e.to_string();
-    let sdk_id = sdk.as_ref().map(|sdk| sdk.identity(url, n).map_err(failed));
+    let sdk_id = sdk
+        .as_ref()
+        .map(|sdk| sdk.identity(url, n, Values::Image).map_err(failed));
     let (sdk_enc, sdk_call): (Option<Outcome>, Option<Outcome>) = match sdk_id {
         Some(Ok(id)) => (
             Some(Ok(Summary::of(&id.encode))),
@@ -256,22 +259,33 @@ fn run(args: &Args) -> Result<Vec<Row>> {
         None => (None, None),
     };
     let ok = |f: &Option<Outcome>| f.as_ref().and_then(|f| f.as_ref().ok()).copied();
-    let section = "encode+send 1x3x224x224 FP32";
     let core = "tcm (the core of all four)";
     if args.runs("encode") {
-        let ours_enc = encode::encode_send(url, n)
-            .map(|s| Summary::of(&s))
-            .map_err(failed);
-        rows.push(row(
-            section,
-            core,
-            Unit::Millis,
-            &ours_enc,
-            None,
-            ok(&sdk_enc),
-        ));
-        if let Some(sdk_enc) = &sdk_enc {
-            rows.push(row(section, SDK, Unit::Millis, sdk_enc, None, None));
+        for values in [Values::Image, Values::Distinct] {
+            let section = format!("encode+send 1x3x224x224 FP32, {} values", values.name());
+            let theirs = match (values, &sdk) {
+                (Values::Image, _) => sdk_enc.clone(),
+                (Values::Distinct, Some(sdk)) => Some(
+                    sdk.identity(url, n, values)
+                        .map(|id| Summary::of(&id.encode))
+                        .map_err(failed),
+                ),
+                (Values::Distinct, None) => None,
+            };
+            let ours_enc = encode::encode_send(url, n, values)
+                .map(|s| Summary::of(&s))
+                .map_err(failed);
+            rows.push(row(
+                &section,
+                core,
+                Unit::Millis,
+                &ours_enc,
+                None,
+                ok(&theirs),
+            ));
+            if let Some(theirs) = &theirs {
+                rows.push(row(&section, SDK, Unit::Millis, theirs, None, None));
+            }
         }
     }
 

@@ -27,7 +27,7 @@ impl Sdk {
 
     /// `seconds` of lock-step `info_queue_stats` calls.
     pub fn lockstep(&self, url: &str, seconds: f64) -> Result<Sample> {
-        let out = self.run("lockstep", url, &seconds.to_string())?;
+        let out = self.run("lockstep", url, &[&seconds.to_string()])?;
         let field = |k: &str| {
             out.get(k)
                 .and_then(Value::as_f64)
@@ -40,20 +40,26 @@ impl Sdk {
         })
     }
 
-    /// `repeats` identity inferences of 1×3×224×224 FP32 values sent as JSON.
-    pub fn identity(&self, url: &str, repeats: usize) -> Result<Identity> {
-        let out = self.run("identity", url, &repeats.to_string())?;
+    /// `repeats` identity inferences of 1×3×224×224 FP32 `values` sent as JSON.
+    pub fn identity(
+        &self,
+        url: &str,
+        repeats: usize,
+        values: crate::clients::Values,
+    ) -> Result<Identity> {
+        let out = self.run("identity", url, &[&repeats.to_string(), values.name()])?;
         Ok(Identity {
             encode: calls(&out, "encode")?,
             call: calls(&out, "call")?,
         })
     }
 
-    fn run(&self, mode: &str, url: &str, arg: &str) -> Result<Value> {
+    fn run(&self, mode: &str, url: &str, args: &[&str]) -> Result<Value> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/sdk_bench.py");
         let out = Command::new(&self.python)
             .arg(script)
-            .args([mode, url, arg])
+            .args([mode, url])
+            .args(args)
             .output()?;
         if !out.status.success() {
             return Err(format!(
