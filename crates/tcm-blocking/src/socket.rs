@@ -186,6 +186,9 @@ impl Socket {
     /// already sit in the WebSocket's buffer, where `poll` cannot see them.
     pub(crate) fn read<P: Protocol>(&mut self, engine: &mut Engine<P>, now: Instant) -> bool {
         self.finish_closing(now);
+        if let Some(ws) = self.ws.as_mut() {
+            ws.get_mut().rearm();
+        }
         if self.blocked {
             self.flush(engine, now);
         }

@@ -17,10 +17,17 @@ use tungstenite::handshake::HandshakeError;
 /// A TCP socket whose every read and write, while a deadline is set, is bounded by what is left
 /// of it: a peer that trickles bytes during TLS, the upgrade or a probe cannot stretch them past
 /// their deadline. The I/O loop lifts the deadline once the socket is non-blocking.
+///
+/// Once non-blocking, a read that got less than it asked for marks the socket drained: the
+/// kernel had nothing more at that moment, so the next read says "would block" without asking
+/// it, until the I/O loop has waited on the socket again ([`Io::rearm`]). That spares every
+/// message a read that can only fail (and the WebSocket library's zeroing of its buffer for
+/// it); data that arrives meanwhile makes the loop's `poll` return at once.
 #[derive(Debug)]
 pub(crate) struct Tcp {
     socket: TcpStream,
     deadline: Option<Instant>,
+    drained: bool,
 }
 
 impl Tcp {
@@ -39,8 +46,14 @@ impl Tcp {
 
 impl Read for Tcp {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.drained {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         self.arm()?;
-        self.socket.read(buf)
+        let n = self.socket.read(buf)?;
+        // A blocking read (during the dial) waits for more; only a non-blocking one drains.
+        self.drained = self.deadline.is_none() && n > 0 && n < buf.len();
+        Ok(n)
     }
 }
 
@@ -63,6 +76,10 @@ pub(crate) trait Io: Read + Write + Send {
     /// Makes the socket non-blocking and lifts the dial's deadline: from now on the I/O loop
     /// bounds every wait itself.
     fn go_non_blocking(&mut self) -> io::Result<()>;
+
+    /// Lets the next read ask the kernel again (see [`Tcp`]): the loop is about to read after
+    /// a wait, or without one.
+    fn rearm(&mut self);
 }
 
 impl Io for Tcp {
@@ -74,6 +91,10 @@ impl Io for Tcp {
         self.deadline = None;
         self.socket.set_nonblocking(true)
     }
+
+    fn rearm(&mut self) {
+        self.drained = false;
+    }
 }
 
 impl Io for StreamOwned<ClientConnection, Tcp> {
@@ -83,6 +104,10 @@ impl Io for StreamOwned<ClientConnection, Tcp> {
 
     fn go_non_blocking(&mut self) -> io::Result<()> {
         self.sock.go_non_blocking()
+    }
+
+    fn rearm(&mut self) {
+        self.sock.rearm();
     }
 }
 
@@ -164,6 +189,7 @@ pub(crate) fn open_stream(
     let tcp = Tcp {
         socket: tcp_connect(endpoint, address, deadline)?,
         deadline: Some(deadline),
+        drained: false,
     };
     if !endpoint.tls {
         return Ok(Box::new(tcp));
