@@ -146,6 +146,18 @@ fn decode(c: &mut Criterion) {
         });
     }
     g.finish();
+    // Every frame through a whole `serde_json::Value` tree, completed inferences included:
+    // the path all frames took before either reading of their own.
+    let mut g = c.benchmark_group("decode_tree");
+    for (name, text) in FRAMES {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                serde_json::from_str::<serde_json::Value>(black_box(text))
+                    .map(ServerFrame::from_value)
+            })
+        });
+    }
+    g.finish();
 }
 
 /// An authenticated connection with keepalive and retries as configured by default.
