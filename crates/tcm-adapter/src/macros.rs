@@ -430,7 +430,8 @@ macro_rules! tcm_pool {
                     };
                     let took = attempt_started.elapsed();
                     replica.attempted(took);
-                    span.record("outcome", if result.is_ok() { "ok" } else { "error" });
+                    let ended = $crate::CallOutcome::of(&result, $crate::CallOutcome::of_error);
+                    span.record("outcome", ended.name());
                     span.record("latency_us", u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
                     match (result, again) {
                         (Err(e), Some(again)) if $crate::call::replica_gone(&e) && !left.is_zero() => {
@@ -440,7 +441,8 @@ macro_rules! tcm_pool {
                         (result, _) => break result,
                     }
                 };
-                self.members.count(kind, outcome.is_ok(), !excluded.is_empty());
+                let ended = $crate::CallOutcome::of(&outcome, $crate::CallOutcome::of_error);
+                self.members.count(kind, ended, !excluded.is_empty());
                 let response = outcome?;
                 $crate::call::finish::<C>($crate::call::Keep::memo(memo), Ok(response))
             }

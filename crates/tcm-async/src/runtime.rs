@@ -61,10 +61,10 @@ impl Future for IoTimer {
 macro_rules! runtime_facade {
     ($runtime:ty, $name:literal) => {
         pub use $crate::{
-            CallOptions, ClientOptions, ClientStats, ConnectError, Error, HttpResponse,
-            InferenceOutput, PoolOptions, PoolStats, ProbeError, ReplicaStats, Resolve,
-            RpcClientEvent, RpcConnectError, RpcOptions, Shm, SystemResolver, TransportError,
-            tcm_proto,
+            CallOptions, CallOutcome, ClientOptions, ClientStats, ConnectError, Error,
+            HttpResponse, InferenceOutput, PoolOptions, PoolStats, ProbeError, ReplicaStats,
+            Resolve, RpcClientEvent, RpcConnectError, RpcOptions, Shm, SystemResolver,
+            TransportError, tcm_proto,
         };
 
         #[doc = concat!("A TCM client driven by a ", $name, " task.")]

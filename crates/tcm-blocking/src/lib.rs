@@ -64,9 +64,9 @@ pub use pool::Pool;
 pub use rpc::{RpcClient, RpcHandlers};
 pub use stream::InferStream;
 pub use tcm_adapter::{
-    CallOptions, ClientOptions, ClientStats, ConnectError, Error, InferenceOutput, PoolOptions,
-    PoolStats, ProbeError, ReplicaStats, Resolve, RpcClientEvent, RpcConnectError, RpcOptions, Shm,
-    SystemResolver, TransportError,
+    CallOptions, CallOutcome, ClientOptions, ClientStats, ConnectError, Error, InferenceOutput,
+    PoolOptions, PoolStats, ProbeError, ReplicaStats, Resolve, RpcClientEvent, RpcConnectError,
+    RpcOptions, Shm, SystemResolver, TransportError,
 };
 pub use tcm_proto;
 pub use tcm_proto::http::HttpResponse;

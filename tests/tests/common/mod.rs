@@ -945,6 +945,7 @@ pub fn a_pool_rides_through_rolling_restarts<A: Adapter>() {
     assert!(failures.is_empty(), "failed idempotent calls: {failures:?}");
     let stats = A::pool_stats(&pool);
     assert!(stats.calls > 0 && stats.failed == 0, "{stats:?}");
+    assert_eq!(stats.by_outcome[0], ("ok", stats.calls), "{stats:?}");
     A::pool_close(&pool);
 }
 

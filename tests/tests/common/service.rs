@@ -328,6 +328,18 @@ pub fn a_client_counts_its_calls_and_reconnects<A: Adapter>() {
         vec![("info", 2, 0), ("management", 0, 0), ("inference", 3, 1)]
     );
     assert_eq!(
+        stats.by_outcome,
+        vec![
+            ("ok", 4),
+            ("server_error", 0),
+            ("timeout", 0),
+            ("disconnected", 1),
+            ("cancelled", 0),
+            ("refused", 0)
+        ],
+        "the dropped inference ended disconnected"
+    );
+    assert_eq!(
         (stats.connects, stats.reconnects, stats.disconnects),
         (2, 1, 1),
         "{stats:?}"

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use crate::outcome::{CallCounts, CallOutcome};
+
 /// Counts a call against a member's load until the call (or stream) ends.
 #[derive(Debug)]
 pub struct LoadGuard {
@@ -24,11 +26,8 @@ impl Drop for LoadGuard {
 /// What a pool has done, for metrics: read it with [`Members::stats`].
 #[derive(Debug, Default)]
 struct Counters {
-    calls: AtomicU64,
-    failed: AtomicU64,
+    calls: CallCounts,
     replays: AtomicU64,
-    /// Per kind (info, management, inference): calls and failures.
-    by_kind: [[AtomicU64; 2]; 3],
 }
 
 /// The kinds of call the stats count apart.
@@ -55,6 +54,9 @@ pub struct ClientStats {
     pub failed: u64,
     /// Per kind of call (`info`, `management`, `inference`): calls and failures.
     pub by_kind: Vec<(&'static str, u64, u64)>,
+    /// Per [`CallOutcome`](crate::CallOutcome) by its name (`ok`, `server_error`, `timeout`,
+    /// `disconnected`, `cancelled`, `refused`): calls that ended so.
+    pub by_outcome: Vec<(&'static str, u64)>,
     /// Calls in progress now.
     pub in_flight: usize,
     /// The mean time from making a call to its end, in microseconds (0 without any).
@@ -80,6 +82,9 @@ pub struct PoolStats {
     pub replays: u64,
     /// Per kind of call (`info`, `management`, `inference`): calls and failures.
     pub by_kind: Vec<(&'static str, u64, u64)>,
+    /// Per [`CallOutcome`](crate::CallOutcome) by its name: calls that ended so (after any
+    /// replay).
+    pub by_outcome: Vec<(&'static str, u64)>,
     /// Per replica now in the pool: its name, its members, how many are ready, the calls in
     /// progress, and its connection counters. A replica that left the pool is not listed.
     pub replicas: Vec<ReplicaStats>,
@@ -361,17 +366,8 @@ impl<C> Members<C> {
 
     /// Counts a call of `kind` (an index into [`KINDS`]), its outcome, and whether it was sent
     /// again on another replica.
-    pub fn count(&self, kind: usize, ok: bool, replayed: bool) {
-        self.counters.calls.fetch_add(1, Ordering::Relaxed);
-        if let Some([calls, failed]) = self.counters.by_kind.get(kind) {
-            calls.fetch_add(1, Ordering::Relaxed);
-            if !ok {
-                failed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        if !ok {
-            self.counters.failed.fetch_add(1, Ordering::Relaxed);
-        }
+    pub fn count(&self, kind: usize, outcome: CallOutcome, replayed: bool) {
+        self.counters.calls.add(Some(kind), outcome);
         if replayed {
             self.counters.replays.fetch_add(1, Ordering::Relaxed);
         }
@@ -411,21 +407,12 @@ impl<C> Members<C> {
                 }
             })
             .collect();
-        let by_kind = KINDS
-            .iter()
-            .zip(&self.counters.by_kind)
-            .map(|(kind, [calls, failed])| {
-                (
-                    *kind,
-                    calls.load(Ordering::Relaxed),
-                    failed.load(Ordering::Relaxed),
-                )
-            })
-            .collect();
+        let calls = &self.counters.calls;
         PoolStats {
-            by_kind,
-            calls: self.counters.calls.load(Ordering::Relaxed),
-            failed: self.counters.failed.load(Ordering::Relaxed),
+            by_kind: calls.by_kind(),
+            by_outcome: calls.by_outcome(),
+            calls: calls.calls(),
+            failed: calls.failed(),
             replays: self.counters.replays.load(Ordering::Relaxed),
             replicas,
         }
@@ -459,6 +446,7 @@ mod tests {
             calls: 0,
             failed: 0,
             by_kind: Vec::new(),
+            by_outcome: Vec::new(),
             in_flight: 0,
             mean_latency_us: 0,
             connects: m.1,
@@ -509,8 +497,8 @@ mod tests {
     fn stats_count_per_replica() {
         let p = pool([true, false, true, true]);
         let _g = p.pick(ready, &[]).unwrap();
-        p.count(0, true, false);
-        p.count(2, false, true);
+        p.count(0, CallOutcome::Ok, false);
+        p.count(2, CallOutcome::Disconnected, true);
         let b = p.pick(|m| !ready(m), &[]).unwrap().replica;
         b.attempted(Duration::from_micros(300));
         b.attempted(Duration::from_micros(100));
@@ -519,6 +507,10 @@ mod tests {
         assert_eq!(
             s.by_kind,
             vec![("info", 1, 0), ("management", 0, 0), ("inference", 1, 1)]
+        );
+        assert_eq!(
+            (s.by_outcome[0], s.by_outcome[3]),
+            (("ok", 1), ("disconnected", 1))
         );
         assert_eq!(s.replicas[1].url, "b");
         assert_eq!(

@@ -36,6 +36,7 @@ pub use socket::{Closed, SocketEvent};
 pub use status::Status;
 
 use crate::error::TransportError;
+use crate::outcome::CallOutcome;
 
 /// What a caller gets back for one request: the frames of a stream, then its outcome.
 #[derive(Debug)]
@@ -160,7 +161,7 @@ impl<P: Protocol> Engine<P> {
                 Routed::Finished { id, outcome } => {
                     if let Some(p) = self.pending.remove(&id) {
                         self.by_call.remove(&p.call);
-                        self.ended(&p, outcome.is_ok());
+                        self.ended(&p, CallOutcome::of(&outcome, P::outcome));
                         let _ = p.reply.try_send(Reply::Finished(outcome));
                     }
                 }
@@ -212,7 +213,7 @@ impl<P: Protocol> Engine<P> {
         tracing::warn!(limit = frames, "stream read too slowly; cancelled");
         if let Some(p) = self.pending.remove(&id) {
             self.by_call.remove(&p.call);
-            self.ended(&p, false);
+            self.ended(&p, CallOutcome::Cancelled);
             let _ = p
                 .reply
                 .try_send(Reply::Finished(Err(P::slow_consumer(frames))));
@@ -221,9 +222,9 @@ impl<P: Protocol> Engine<P> {
     }
 
     /// Counts the end of a call in the client's stats.
-    fn ended(&self, p: &Pending<P>, ok: bool) {
+    fn ended(&self, p: &Pending<P>, outcome: CallOutcome) {
         let latency = p.issued.elapsed();
-        self.status.call_ended(p.kind, ok, latency, true);
+        self.status.call_ended(p.kind, outcome, latency, true);
     }
 
     /// Signals the callers of `close` (once the close frame is out, or given up).
@@ -273,7 +274,7 @@ impl<P: Protocol> Engine<P> {
                     }
                     Err(e) => {
                         let latency = now.saturating_duration_since(issued);
-                        self.status.call_ended(kind, false, latency, false);
+                        self.status.call_ended(kind, P::outcome(&e), latency, false);
                         let _ = reply.try_send(Reply::Finished(Err(e)));
                     }
                 }

@@ -12,6 +12,7 @@ use super::outbox::Outbox;
 use super::status::Status;
 use crate::error::{ConnectError, TransportError};
 use crate::event::ClientEvent;
+use crate::outcome::CallOutcome;
 use crate::rpc::{RpcClientEvent, RpcConnectError, worker::Job};
 
 /// A session machine as the I/O loops drive it.
@@ -30,6 +31,9 @@ pub trait Protocol: Session<Request: Send> + Send + Sized + 'static {
 
     /// The failure of a stream whose reader fell more than `limit` frames behind.
     fn slow_consumer(limit: usize) -> Self::Error;
+
+    /// How a call that failed with `error` is counted in the client's stats.
+    fn outcome(error: &Self::Error) -> CallOutcome;
 
     /// The kind `request` is counted as in the client's stats (an index into
     /// [`KINDS`](super::KINDS)); `None` counts it only in the totals.
@@ -66,6 +70,10 @@ impl Protocol for Connection {
 
     fn slow_consumer(limit: usize) -> RequestError {
         RequestError::SlowConsumer { limit }
+    }
+
+    fn outcome(error: &RequestError) -> CallOutcome {
+        CallOutcome::of_request(error)
     }
 
     fn kind(request: &tcm_proto::Request) -> Option<usize> {
@@ -130,6 +138,10 @@ impl Protocol for RpcSession {
     /// The dialect has no streams; a call is never one.
     fn slow_consumer(_: usize) -> CallError {
         CallError::Cancelled
+    }
+
+    fn outcome(error: &CallError) -> CallOutcome {
+        CallOutcome::of_rpc(error)
     }
 
     fn observe(

@@ -8,16 +8,14 @@ use std::time::Duration;
 
 use tcm_proto::{Capabilities, ConnectionState};
 
-use super::load::{ClientStats, KINDS};
+use super::load::ClientStats;
+use crate::outcome::{CallCounts, CallOutcome};
 
 /// What the I/O loop counts as calls end and transports come and go. Relaxed atomics: each
 /// counter is exact, a snapshot of several is not taken at one instant.
 #[derive(Debug, Default)]
 struct Meter {
-    calls: AtomicU64,
-    failed: AtomicU64,
-    /// Per kind (info, management, inference): calls and failures.
-    by_kind: [[AtomicU64; 2]; 3],
+    calls: CallCounts,
     in_flight: AtomicUsize,
     /// Total latency of the ended calls, in microseconds.
     latency_us: AtomicU64,
@@ -87,22 +85,12 @@ impl Status {
     /// A snapshot of the counters.
     pub fn stats(&self) -> ClientStats {
         let m = &self.meter;
-        let calls = m.calls.load(Ordering::Relaxed);
-        let by_kind = KINDS
-            .iter()
-            .zip(&m.by_kind)
-            .map(|(kind, [calls, failed])| {
-                (
-                    *kind,
-                    calls.load(Ordering::Relaxed),
-                    failed.load(Ordering::Relaxed),
-                )
-            })
-            .collect();
+        let calls = m.calls.calls();
         ClientStats {
             calls,
-            failed: m.failed.load(Ordering::Relaxed),
-            by_kind,
+            failed: m.calls.failed(),
+            by_kind: m.calls.by_kind(),
+            by_outcome: m.calls.by_outcome(),
             in_flight: m.in_flight.load(Ordering::Relaxed),
             mean_latency_us: m
                 .latency_us
@@ -120,13 +108,13 @@ impl Status {
         self.meter.in_flight.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A call of `kind` (an index into [`KINDS`], `None` for a kind not counted apart) ended
-    /// `ok` or not after `latency`; `started` says whether [`call_started`](Self::call_started)
-    /// counted it in flight.
+    /// A call of `kind` (an index into [`KINDS`](super::KINDS), `None` for a kind not counted
+    /// apart) ended with `outcome` after `latency`; `started` says whether
+    /// [`call_started`](Self::call_started) counted it in flight.
     pub(crate) fn call_ended(
         &self,
         kind: Option<usize>,
-        ok: bool,
+        outcome: CallOutcome,
         latency: Duration,
         started: bool,
     ) {
@@ -134,18 +122,9 @@ impl Status {
         if started {
             m.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
-        m.calls.fetch_add(1, Ordering::Relaxed);
+        m.calls.add(kind, outcome);
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         m.latency_us.fetch_add(us, Ordering::Relaxed);
-        if let Some([calls, failed]) = kind.and_then(|k| m.by_kind.get(k)) {
-            calls.fetch_add(1, Ordering::Relaxed);
-            if !ok {
-                failed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        if !ok {
-            m.failed.fetch_add(1, Ordering::Relaxed);
-        }
     }
 
     /// A transport became ready for calls: the first one, or a reconnect.
