@@ -132,6 +132,11 @@ fn side_by_side(repeats: usize, mut contenders: Vec<Contender<'_>>) -> Vec<Outco
 /// Names of our clients, in table order.
 const CLIENTS: [&str; 4] = ["tcm-blocking", "tcm-smol", "tcm-async-std", "tcm-tokio"];
 const RAW: &str = "raw tungstenite";
+/// The same loop as [`RAW`] over async-tungstenite, on smol and on tokio.
+const RAW_ASYNC: [&str; 2] = [
+    "raw async-tungstenite, smol",
+    "raw async-tungstenite, tokio",
+];
 const SDK: &str = "Python SDK";
 
 /// A note for a measurement whose longest window ran far past its `seconds` (calls stalled).
@@ -198,19 +203,39 @@ fn run(args: &Args) -> Result<Vec<Row>> {
     if args.runs("lockstep") {
         let mut contenders = ours(&tokio, url, Load::Lockstep(Op::QueueStats), s);
         contenders.push((RAW, Box::new(|| raw::lockstep(url, s))));
+        let [raw_smol, raw_tokio] = RAW_ASYNC;
+        contenders.push((raw_smol, Box::new(|| raw::lockstep_smol(url, s))));
+        contenders.push((raw_tokio, Box::new(|| raw::lockstep_tokio(&tokio, url, s))));
         if let Some(sdk) = &sdk {
             contenders.push((SDK, Box::new(|| sdk.lockstep(url, s))));
         }
         eprintln!("tcm-bench: lock-step queue_stats");
         let lockstep = side_by_side(r, contenders);
-        let raw_l = lockstep[4].as_ref().ok().copied();
-        sdk_l = lockstep.get(5).and_then(|f| f.as_ref().ok()).copied();
+        let ok = |i: usize| lockstep.get(i).and_then(|f| f.as_ref().ok()).copied();
+        let raw_l = ok(4);
+        sdk_l = ok(7);
         let section = "lock-step queue_stats";
-        for (name, figure) in CLIENTS.iter().chain([&RAW]).zip(&lockstep) {
+        let names = CLIENTS.iter().chain([&RAW]).chain(&RAW_ASYNC);
+        for (i, (name, figure)) in names.zip(&lockstep).enumerate() {
             let raw = raw_l.filter(|_| *name != RAW);
-            rows.push(row(section, name, Unit::PerSecond, figure, raw, sdk_l));
+            let mut line = row(section, name, Unit::PerSecond, figure, raw, sdk_l);
+            // The async clients against the floor of their runtime.
+            let floor = match i {
+                1 | 2 => ok(5).map(|f| (f, "smol")),
+                3 => ok(6).map(|f| (f, "tokio")),
+                _ => None,
+            };
+            if let (Ok(ours), Some((floor, runtime))) = (figure, floor) {
+                let cpu = ours.cpu_us.zip(floor.cpu_us).map(|(a, b)| a / b);
+                line.note = format!(
+                    "{:.2}× the rate, {} the CPU of raw async on {runtime}",
+                    ours.rate / floor.rate,
+                    cpu.map_or("?".to_owned(), |c| format!("{c:.2}×")),
+                );
+            }
+            rows.push(line);
         }
-        if let Some(sdk_figure) = lockstep.get(5) {
+        if let Some(sdk_figure) = lockstep.get(7) {
             rows.push(row(section, SDK, Unit::PerSecond, sdk_figure, raw_l, None));
         }
     }

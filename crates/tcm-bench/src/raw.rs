@@ -1,6 +1,8 @@
 //! The raw tungstenite peer: one blocking socket sending the same `queue_stats` frames as our
 //! clients, with none of their machinery (no I/O thread, no decoding of the replies). It is the
-//! floor our clients are measured against.
+//! floor our clients are measured against. For the async clients, the same loop over
+//! async-tungstenite on smol and on tokio shows the floor of an async client on that runtime
+//! (its reactor, none of our machinery).
 
 use std::net::TcpStream;
 
@@ -51,6 +53,61 @@ pub fn lockstep(url: &str, seconds: f64) -> Result<Sample> {
     let sample = window.finish(n);
     let _ = ws.close(None);
     Ok(sample)
+}
+
+/// [`lockstep`] over async-tungstenite on `stream`: send, await the reply, repeat.
+async fn lockstep_async<S>(stream: S, url: &str, seconds: f64) -> Result<Sample>
+where
+    S: futures_util::AsyncRead + futures_util::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt;
+    let uuid = format!("raw-a-{}", std::process::id());
+    let (mut ws, _) = async_tungstenite::client_async(url, stream).await?;
+    ws.send(Message::text(format!(
+        r#"{{"uuid":"{uuid}","type":"auth","payload":{{}}}}"#
+    )))
+    .await?;
+    let _ = ws.next().await;
+    for n in 0..crate::clients::WARM_UP {
+        ws.send(queue_stats(&uuid, n)).await?;
+        let _ = ws.next().await;
+    }
+    let end = deadline(seconds);
+    let window = Window::start();
+    let mut n = 0;
+    while std::time::Instant::now() < end {
+        ws.send(queue_stats(&uuid, n)).await?;
+        let _ = ws.next().await.ok_or("the socket closed")??;
+        n += 1;
+    }
+    let sample = window.finish(n);
+    let _ = ws.close(None).await;
+    Ok(sample)
+}
+
+/// The host and port of a `ws://` URL.
+fn address(url: &str) -> Result<String> {
+    let rest = url.strip_prefix("ws://").ok_or("not a ws:// URL")?;
+    Ok(rest.split('/').next().unwrap_or(rest).to_owned())
+}
+
+/// [`lockstep`] over async-tungstenite on smol's reactor (async-io, as async-std's).
+pub fn lockstep_smol(url: &str, seconds: f64) -> Result<Sample> {
+    smol::block_on(async {
+        let tcp = smol::net::TcpStream::connect(address(url)?).await?;
+        tcp.set_nodelay(true)?;
+        lockstep_async(tcp, url, seconds).await
+    })
+}
+
+/// [`lockstep`] over async-tungstenite on tokio.
+pub fn lockstep_tokio(tokio: &tokio::runtime::Runtime, url: &str, seconds: f64) -> Result<Sample> {
+    use tokio_util::compat::TokioAsyncReadCompatExt;
+    tokio.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(address(url)?).await?;
+        tcp.set_nodelay(true)?;
+        lockstep_async(tcp.compat(), url, seconds).await
+    })
 }
 
 /// Keeps `in_flight` requests outstanding on one socket for `seconds`: each reply read is
