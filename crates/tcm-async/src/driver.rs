@@ -30,6 +30,9 @@ use crate::transport::{self, Ws};
 /// How long a close frame may take to go out before its socket is dropped anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
+/// Queued commands taken in one turn at most, so that a flood of calls cannot starve the socket.
+const COMMAND_BUDGET: usize = 64;
+
 /// How long the I/O task stands by at a time while calls drive the loop, before it looks again.
 pub(crate) const STANDBY: Duration = Duration::from_millis(1);
 
@@ -68,9 +71,9 @@ struct Lead<R: Runtime, P: Protocol> {
     driver: Mutex<Option<Driver<R, P>>>,
     /// Wakes the I/O task.
     io: Mutex<Option<Waker>>,
-    /// The I/O task stands by on its own timer: a call that stops polling the loop with
-    /// nothing left need not wake it.
-    standby: AtomicBool,
+    /// The I/O task stands by on its own timer and will look again by itself: a call that
+    /// stops polling the loop with nothing left need not wake it.
+    standing_by: AtomicBool,
     /// Calls that tried to poll the loop so far: the I/O task stands by while they keep coming.
     tries: AtomicU64,
     /// The handles' commands, to see whether any wait when a call stops polling.
@@ -85,7 +88,7 @@ pub(crate) fn start<R: Runtime, P: Protocol, X, E>(
     let lead: Arc<Lead<R, P>> = Arc::new(Lead {
         driver: Mutex::new(None),
         io: Mutex::new(None),
-        standby: AtomicBool::new(false),
+        standing_by: AtomicBool::new(false),
         tries: AtomicU64::new(0),
         commands: OnceLock::new(),
     });
@@ -162,10 +165,11 @@ impl<R: Runtime, P: Protocol> Rouse for Lead<R, P> {
         let quiet = driver.quiet();
         drop(guard);
         if finished {
-            // This task stops polling: the I/O task takes over unless it stands by with
-            // nothing left for it.
+            // This task stops polling: the I/O task takes over now if anything is left for
+            // it, or if it is not standing by (its waker may have been replaced everywhere by
+            // this task's); otherwise it looks again within its stand-by.
             let waiting = self.commands.get().is_some_and(|c| !c.is_empty());
-            if ended || !quiet || waiting || !self.standby.load(SeqCst) {
+            if ended || !quiet || waiting || !self.standing_by.load(SeqCst) {
                 self.wake_io();
             }
         }
@@ -187,7 +191,7 @@ impl<R: Runtime, P: Protocol> Future for IoTask<R, P> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let lead = &*this.lead;
+        let lead = Arc::clone(&this.lead);
         if let Ok(mut io) = lead.io.lock() {
             if !io.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 *io = Some(cx.waker().clone());
@@ -195,41 +199,65 @@ impl<R: Runtime, P: Protocol> Future for IoTask<R, P> {
         }
         loop {
             let tries = lead.tries.load(SeqCst);
-            let Some(mut guard) = lead.try_lock() else {
-                // A call polls the loop; it wakes this task when it stops.
-                lead.standby.store(false, SeqCst);
-                this.standby = None;
-                return Poll::Pending;
+            let Some(guard) = lead.try_lock() else {
+                // A call polls the loop: it wakes this task if it stops with work left; look
+                // again within the stand-by in any case.
+                if this.stand_by(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                continue;
             };
+            let mut guard = guard;
             let Some(driver) = guard.as_mut() else {
                 return Poll::Ready(());
             };
-            if driver.poll_run(cx, &mut || false).is_ready() {
+            // While calls keep coming and nothing is left for it, the task turns the loop
+            // without leaving its waker anywhere: a call that then polls the socket would
+            // otherwise wake it (a runtime wakes the waker it replaces) for nothing, every call.
+            let callers = tries != this.seen && driver.quiet();
+            let mut unheard = Context::from_waker(Waker::noop());
+            let turn_cx = if callers { &mut unheard } else { &mut *cx };
+            let mut ended = driver.poll_run(turn_cx, &mut || false).is_ready();
+            let stand_by = callers && driver.quiet();
+            if callers && !stand_by && !ended {
+                // The turn left work: listen for it after all.
+                ended = driver.poll_run(cx, &mut || false).is_ready();
+            }
+            if ended {
                 *guard = None;
                 tracing::debug!("I/O task exits");
                 return Poll::Ready(());
             }
-            let stand_by = tries != this.seen && driver.quiet();
             if stand_by {
                 driver.forget_commands();
             }
             drop(guard);
             if !stand_by {
-                lead.standby.store(false, SeqCst);
+                lead.standing_by.store(false, SeqCst);
                 this.standby = None;
                 return Poll::Pending;
             }
             // Calls drive the loop: stand by rather than be woken after each of them.
             this.seen = tries;
-            lead.standby.store(true, SeqCst);
-            let timer = this
-                .standby
-                .get_or_insert_with(|| R::timer(Instant::now() + STANDBY));
-            if Pin::new(timer).poll(cx).is_pending() {
+            if this.stand_by(cx).is_pending() {
                 return Poll::Pending;
             }
-            this.standby = None;
         }
+    }
+}
+
+impl<R: Runtime, P: Protocol> IoTask<R, P> {
+    /// Waits out the stand-by: `Ready` once it is over (the timer is then gone).
+    fn stand_by(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.lead.standing_by.store(true, SeqCst);
+        let timer = self
+            .standby
+            .get_or_insert_with(|| R::timer(Instant::now() + STANDBY));
+        let over = Pin::new(timer).poll(cx);
+        if over.is_ready() {
+            self.standby = None;
+        }
+        over
     }
 }
 
@@ -262,6 +290,19 @@ impl<R: Runtime, P: Protocol> Driver<R, P> {
                 }
             }
             if self.engine.handle_timeout(now) {
+                continue;
+            }
+            // Commands already queued go first (a new call's request is written before the
+            // socket is polled for nothing), a bounded number per turn.
+            let mut taken = 0;
+            while taken < COMMAND_BUDGET {
+                let Ok(command) = self.commands.try_recv() else {
+                    break;
+                };
+                self.engine.command(now, command);
+                taken += 1;
+            }
+            if taken > 0 {
                 continue;
             }
             self.arm();
@@ -299,13 +340,15 @@ impl<R: Runtime, P: Protocol> Driver<R, P> {
             .into_iter()
             .flatten()
             .min();
-        // A timer already set no later than the deadline is kept: if it fires early the loop
-        // turns once and sets the next. Deadlines move later with every call that ends, and a
-        // new timer costs the runtime's timer queue a registration (and its reactor a wake-up).
+        // A timer already set no later than the deadline (or with no deadline at all) is kept:
+        // if it fires early the loop turns once and sets the next. Deadlines come and go with
+        // every call, and a new timer costs the runtime's timer queue a registration (and its
+        // reactor a wake-up, when another thread polls it).
         match (&self.timer, deadline) {
             (Some((at, _)), Some(d)) if *at <= d => {}
+            (Some(_), None) => {}
             (_, Some(d)) => self.timer = Some((d, R::timer(d))),
-            (_, None) => self.timer = None,
+            (None, None) => {}
         }
         self.socket_first = !self.socket_first;
     }
