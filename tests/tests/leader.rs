@@ -32,6 +32,11 @@ macro_rules! scenarios {
             }
 
             #[test]
+            fn an_idle_client_still_hears_the_server_after_calls_stop() {
+                super::an_idle_client_still_hears_the_server_after_calls_stop::<$adapter>();
+            }
+
+            #[test]
             fn closing_from_another_thread_ends_a_waiting_call() {
                 super::closing_from_another_thread_ends_a_waiting_call::<$adapter>();
             }
@@ -185,6 +190,42 @@ fn alerts_arrive_while_callers_keep_calling<A: Adapter>() {
         matches!(&seen, Some(Notification::Alert(a)) if a.message == "lead test"),
         "{seen:?}"
     );
+    A::close(&client);
+}
+
+/// Calls in turn (so the callers drive the connection and the I/O thread or task stands by),
+/// then none: an alert the server sends afterwards still reaches the client, with no call to
+/// carry it, and the next call succeeds.
+fn an_idle_client_still_hears_the_server_after_calls_stop<A: Adapter>() {
+    let server = server();
+    let opts = Opts {
+        notifications: 8,
+        ..Opts::default()
+    };
+    let client = connect::<A>(&server.ws_url(), "idle", &opts);
+    let mut next = A::notifications(&client);
+    for i in 0..200 {
+        A::queue_stats(&client).unwrap_or_else(|e| panic!("call {i}: {e:?}"));
+    }
+    assert!(
+        server
+            .inject_alert("TritonServerStateChanged", "after the calls")
+            .is_some(),
+        "the alert was sent"
+    );
+    let mut seen = None;
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            seen = seen.take().or_else(&mut next);
+            seen.is_some()
+        }),
+        "no notification once the calls stopped"
+    );
+    assert!(
+        matches!(&seen, Some(Notification::Alert(a)) if a.message == "after the calls"),
+        "{seen:?}"
+    );
+    A::queue_stats(&client).expect("a call after the idle spell");
     A::close(&client);
 }
 

@@ -230,10 +230,13 @@ impl<R: Runtime, P: Protocol> Future for IoTask<R, P> {
             }
             if stand_by {
                 driver.forget_commands();
+            } else {
+                // Said while the loop is still held: a call that leads from now on and stops
+                // with nothing left must wake this task, whose waker it may replace.
+                lead.standing_by.store(false, SeqCst);
             }
             drop(guard);
             if !stand_by {
-                lead.standing_by.store(false, SeqCst);
                 this.standby = None;
                 return Poll::Pending;
             }
