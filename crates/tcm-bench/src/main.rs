@@ -4,7 +4,8 @@
 //! clients alone):
 //!
 //! 1. lock-step `queue_stats` round trips per second and CPU time per call: every client, raw
-//!    tungstenite and the SDK;
+//!    tungstenite, raw async-tungstenite on smol and on tokio (the floor of an async client on
+//!    each runtime) and the SDK;
 //! 2. pipelined throughput with W requests in flight (1, 16, 64, 256): every client (W tasks
 //!    sharing one async client; W threads sharing one blocking client) and raw tungstenite;
 //! 3. the encode-and-send time of one 1×3×224×224 FP32 inference, an image's values and values
