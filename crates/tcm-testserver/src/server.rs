@@ -12,7 +12,7 @@ use crate::session::{Action, Env, Job, Session, Submit};
 use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -491,6 +491,24 @@ fn is_timeout(e: &tungstenite::Error) -> bool {
     matches!(e, tungstenite::Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted))
 }
 
+/// Frames read at most, once one has been, before the replies of queued work are sent.
+const EAGER_FRAMES: usize = 64;
+
+/// Reads the next frame: waiting for one (up to the socket's read timeout), or, when `eager`,
+/// only one already received. After a frame, the loop reads every frame that has already
+/// arrived before it sends the replies of queued work, as TCM's event loop handles what it has
+/// read before its job loop's turn: a fast-path reply to a frame sent right after a queued
+/// request goes out first however the threads are scheduled.
+fn read_frame(ws: &mut WebSocket<TcpStream>, eager: bool) -> tungstenite::Result<Message> {
+    if !eager {
+        return ws.read();
+    }
+    let _ = ws.get_mut().set_nonblocking(true);
+    let frame = ws.read();
+    let _ = ws.get_mut().set_nonblocking(false);
+    frame
+}
+
 fn connection_loop(
     shared: &Arc<Shared>,
     ws: &mut WebSocket<TcpStream>,
@@ -499,21 +517,23 @@ fn connection_loop(
     env: &mut ServerEnv<'_>,
 ) -> End {
     let mut keepalive = Keepalive::new(&shared.config);
+    // Frames still to read before the replies of queued work go out (see `read_frame`).
+    let mut eager = 0;
     loop {
         if shared.stopping.load(Ordering::SeqCst) {
             return End::Close(1000, String::new());
         }
-        loop {
-            match rx.try_recv() {
-                Ok(Outbound::Text(t)) => {
+        let outbound = if eager == 0 { usize::MAX } else { 0 };
+        for item in rx.try_iter().take(outbound) {
+            match item {
+                Outbound::Text(t) => {
                     if ws.send(Message::text(t)).is_err() {
                         return End::Gone;
                     }
                 }
-                Ok(Outbound::Close(code, reason)) => return End::Close(code, reason),
-                Ok(Outbound::Drop) => return End::Drop,
-                Ok(Outbound::ForgetAuth) => session.forget_auth_context(),
-                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
+                Outbound::Close(code, reason) => return End::Close(code, reason),
+                Outbound::Drop => return End::Drop,
+                Outbound::ForgetAuth => session.forget_auth_context(),
             }
         }
         if shared
@@ -537,12 +557,13 @@ fn connection_loop(
                 return End::Close(1011, "keepalive ping timeout".to_string());
             }
         }
-        match ws.read() {
+        match read_frame(ws, eager > 0) {
             Ok(Message::Text(text)) => {
                 shared
                     .counters
                     .frames_received
                     .fetch_add(1, Ordering::SeqCst);
+                eager = if eager > 0 { eager - 1 } else { EAGER_FRAMES };
                 let was_authed = session.uuid().is_some();
                 let actions = session.on_text(text.as_str(), env);
                 if !was_authed {
@@ -606,6 +627,7 @@ fn connection_loop(
                 let _ = ws.flush();
             }
             Err(e) if is_timeout(&e) => {
+                eager = 0;
                 let _ = ws.flush();
             }
             Err(tungstenite::Error::Capacity(_)) => {
