@@ -66,29 +66,6 @@ impl Drop for Regions {
     }
 }
 
-/// Whether the server is done with a request that ended with `outcome`: it answered, or the
-/// request never left the client. A deadline, a cancellation or a lost connection leave it
-/// possibly queued at the server, as does any outcome this list does not know.
-fn server_done(outcome: &Result<Response, tcm_proto::RequestError>) -> bool {
-    use tcm_proto::RequestError as E;
-    matches!(
-        outcome,
-        Ok(_)
-            | Err(E::Triton(_)
-                | E::Failed(_)
-                | E::Rejected(_)
-                | E::Dropped { .. }
-                | E::Management { .. }
-                | E::Info { .. }
-                | E::QueueFull { .. }
-                | E::TooLarge { .. }
-                | E::CapabilityMissing(_)
-                | E::Closed
-                | E::Encode(_)
-                | E::NotConnected)
-    )
-}
-
 /// What must live until a call's reply has arrived: what reading the reply needs (the call's
 /// memo), and the shared-memory regions its inputs were written to (returned to the client's
 /// pool once the server has answered, retired otherwise).
@@ -110,22 +87,11 @@ impl<M> Keep<M> {
     }
 }
 
-/// Whether a call failed because its replica went away (it shut down, NACKing the call with
-/// `SYSTEM_SHUTDOWN`, or the connection dropped): the call may be sent to another replica if
-/// it is idempotent.
+/// Whether a call failed because its replica went away
+/// ([`RequestError::server_gone`](tcm_proto::RequestError::server_gone)): the call may be sent
+/// to another replica if it is idempotent.
 pub fn replica_gone(error: &Error) -> bool {
-    use tcm_proto::{ErrorCode, RequestError};
-    matches!(
-        error,
-        Error::Request(
-            RequestError::Disconnected(_)
-                | RequestError::NotConnected
-                | RequestError::Dropped {
-                    code: ErrorCode::SystemShutdown,
-                    ..
-                }
-        )
-    )
+    matches!(error, Error::Request(e) if e.server_gone())
 }
 
 /// The request of `call` under `options`; inference inputs go to shared memory when asked,
@@ -179,7 +145,11 @@ pub fn finish<C: Call>(
     keep: Keep<C::Memo>,
     outcome: Result<Response, tcm_proto::RequestError>,
 ) -> Result<C::Output, Error> {
-    let Keep { memo, .. } = settle(keep, server_done(&outcome));
+    let server_done = outcome
+        .as_ref()
+        .err()
+        .is_none_or(tcm_proto::RequestError::server_is_done);
+    let Keep { memo, .. } = settle(keep, server_done);
     Ok(C::read(memo, outcome?)?)
 }
 

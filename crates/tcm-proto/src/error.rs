@@ -327,4 +327,91 @@ impl RequestError {
             _ => None,
         }
     }
+
+    /// Whether the server is done with the request: it answered it (with an error), or the
+    /// request never left the client. A deadline, a cancellation or a lost connection leave it
+    /// possibly queued at the server, as does any failure this list does not know; what the
+    /// request points to (shared-memory regions, say) must then stay untouched.
+    pub fn server_is_done(&self) -> bool {
+        matches!(
+            self,
+            Self::Triton(_)
+                | Self::Failed(_)
+                | Self::Rejected(_)
+                | Self::Dropped { .. }
+                | Self::Management { .. }
+                | Self::Info { .. }
+                | Self::QueueFull { .. }
+                | Self::TooLarge { .. }
+                | Self::CapabilityMissing(_)
+                | Self::Closed
+                | Self::Encode(_)
+                | Self::NotConnected
+        )
+    }
+
+    /// Whether the request failed because its server went away: it shut down (NACKing the
+    /// request with `SYSTEM_SHUTDOWN`), or the connection dropped or is down. An idempotent
+    /// request may then be sent to another replica.
+    pub fn server_gone(&self) -> bool {
+        matches!(
+            self,
+            Self::Disconnected(_)
+                | Self::NotConnected
+                | Self::Dropped {
+                    code: ErrorCode::SystemShutdown,
+                    ..
+                }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dropped(code: ErrorCode) -> RequestError {
+        RequestError::Dropped {
+            code,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_request_the_server_answered_or_never_got_is_done_with() {
+        for done in [
+            RequestError::Rejected("no".into()),
+            dropped(ErrorCode::BackpressureQueueFull),
+            RequestError::QueueFull { limit: 1 },
+            RequestError::NotConnected,
+        ] {
+            assert!(done.server_is_done(), "{done:?}");
+        }
+        for open in [
+            RequestError::Timeout,
+            RequestError::Cancelled,
+            RequestError::Disconnected(DisconnectError::KeepaliveTimeout),
+            RequestError::SlowConsumer { limit: 1 },
+        ] {
+            assert!(!open.server_is_done(), "{open:?}");
+        }
+    }
+
+    #[test]
+    fn a_shutdown_nack_or_a_lost_connection_means_the_server_is_gone() {
+        for gone in [
+            dropped(ErrorCode::SystemShutdown),
+            RequestError::Disconnected(DisconnectError::KeepaliveTimeout),
+            RequestError::NotConnected,
+        ] {
+            assert!(gone.server_gone(), "{gone:?}");
+        }
+        for here in [
+            dropped(ErrorCode::BackpressureQueueFull),
+            RequestError::Timeout,
+            RequestError::Rejected("no".into()),
+        ] {
+            assert!(!here.server_gone(), "{here:?}");
+        }
+    }
 }
