@@ -5,7 +5,8 @@
 //!
 //! 1. lock-step `queue_stats` round trips per second and CPU time per call: every client, raw
 //!    tungstenite, raw async-tungstenite on smol and on tokio (the floor of an async client on
-//!    each runtime) and the SDK;
+//!    each runtime), raw tungstenite with a bounded wait and a typed decode of each reply (the
+//!    floor of a blocking client) and the SDK;
 //! 2. pipelined throughput with W requests in flight (1, 16, 64, 256): every client (W tasks
 //!    sharing one async client; W threads sharing one blocking client) and raw tungstenite;
 //! 3. the encode-and-send time of one 1×3×224×224 FP32 inference, an image's values and values
@@ -138,6 +139,9 @@ const RAW_ASYNC: [&str; 2] = [
     "raw async-tungstenite, smol",
     "raw async-tungstenite, tokio",
 ];
+/// [`RAW`] with a deadline-bounded wait and a typed decode of each reply (the floor of a
+/// blocking client).
+const RAW_BOUNDED: &str = "raw tungstenite + bounded wait + typed decode";
 const SDK: &str = "Python SDK";
 
 /// A note for a measurement whose longest window ran far past its `seconds` (calls stalled).
@@ -207,6 +211,7 @@ fn run(args: &Args) -> Result<Vec<Row>> {
         let [raw_smol, raw_tokio] = RAW_ASYNC;
         contenders.push((raw_smol, Box::new(|| raw::lockstep_smol(url, s))));
         contenders.push((raw_tokio, Box::new(|| raw::lockstep_tokio(&tokio, url, s))));
+        contenders.push((RAW_BOUNDED, Box::new(|| raw::lockstep_bounded(url, s))));
         if let Some(sdk) = &sdk {
             contenders.push((SDK, Box::new(|| sdk.lockstep(url, s))));
         }
@@ -214,29 +219,35 @@ fn run(args: &Args) -> Result<Vec<Row>> {
         let lockstep = side_by_side(r, contenders);
         let ok = |i: usize| lockstep.get(i).and_then(|f| f.as_ref().ok()).copied();
         let raw_l = ok(4);
-        sdk_l = ok(7);
+        sdk_l = ok(8);
         let section = "lock-step queue_stats";
-        let names = CLIENTS.iter().chain([&RAW]).chain(&RAW_ASYNC);
+        let names = CLIENTS
+            .iter()
+            .chain([&RAW])
+            .chain(&RAW_ASYNC)
+            .chain([&RAW_BOUNDED]);
         for (i, (name, figure)) in names.zip(&lockstep).enumerate() {
             let raw = raw_l.filter(|_| *name != RAW);
             let mut line = row(section, name, Unit::PerSecond, figure, raw, sdk_l);
             // The async clients against the floor of their runtime.
+            // Every client against the floor of its I/O model.
             let floor = match i {
-                1 | 2 => ok(5).map(|f| (f, "smol")),
-                3 => ok(6).map(|f| (f, "tokio")),
+                0 => ok(7).map(|f| (f, "raw bounded+decode")),
+                1 | 2 => ok(5).map(|f| (f, "raw async on smol")),
+                3 => ok(6).map(|f| (f, "raw async on tokio")),
                 _ => None,
             };
-            if let (Ok(ours), Some((floor, runtime))) = (figure, floor) {
+            if let (Ok(ours), Some((floor, name))) = (figure, floor) {
                 let cpu = ours.cpu_us.zip(floor.cpu_us).map(|(a, b)| a / b);
                 line.note = format!(
-                    "{:.2}× the rate, {} the CPU of raw async on {runtime}",
+                    "{:.2}× the rate, {} the CPU of {name}",
                     ours.rate / floor.rate,
                     cpu.map_or("?".to_owned(), |c| format!("{c:.2}×")),
                 );
             }
             rows.push(line);
         }
-        if let Some(sdk_figure) = lockstep.get(7) {
+        if let Some(sdk_figure) = lockstep.get(8) {
             rows.push(row(section, SDK, Unit::PerSecond, sdk_figure, raw_l, None));
         }
     }

@@ -2,7 +2,8 @@
 //! clients, with none of their machinery (no I/O thread, no decoding of the replies). It is the
 //! floor our clients are measured against. For the async clients, the same loop over
 //! async-tungstenite on smol and on tokio shows the floor of an async client on that runtime
-//! (its reactor, none of our machinery).
+//! (its reactor, none of our machinery), and [`lockstep_bounded`] is the floor of a blocking
+//! client that bounds its waits and decodes its replies.
 
 use std::net::TcpStream;
 
@@ -48,6 +49,50 @@ pub fn lockstep(url: &str, seconds: f64) -> Result<Sample> {
     while std::time::Instant::now() < end {
         ws.send(queue_stats(&uuid, n))?;
         let _ = ws.read()?;
+        n += 1;
+    }
+    let sample = window.finish(n);
+    let _ = ws.close(None);
+    Ok(sample)
+}
+
+/// [`lockstep`] doing the least a client that returns typed replies and never waits past a
+/// deadline must add: each reply is awaited with `poll(2)` bounded by a deadline before it is
+/// read, and decoded into the core's typed frame. The floor of a blocking client, with none of
+/// the rest (no correlation, no sharing between threads, no timers).
+pub fn lockstep_bounded(url: &str, seconds: f64) -> Result<Sample> {
+    use std::os::fd::AsFd;
+    let uuid = format!("raw-b-{}", std::process::id());
+    let mut ws = connect(url, &uuid)?;
+    let call = |ws: &mut Raw, n: u64| -> Result<()> {
+        ws.send(queue_stats(&uuid, n))?;
+        if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+            let fd = s.as_fd();
+            let mut fds = [rustix::event::PollFd::new(
+                &fd,
+                rustix::event::PollFlags::IN,
+            )];
+            let within = rustix::event::Timespec {
+                tv_sec: 30,
+                tv_nsec: 0,
+            };
+            if rustix::event::poll(&mut fds, Some(&within))? == 0 {
+                return Err("no reply within its deadline".into());
+            }
+        }
+        let reply = ws.read()?;
+        std::hint::black_box(tcm_proto::ServerFrame::decode(reply.to_text()?))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    };
+    for n in 0..crate::clients::WARM_UP {
+        call(&mut ws, n)?;
+    }
+    let end = deadline(seconds);
+    let window = Window::start();
+    let mut n = 0;
+    while std::time::Instant::now() < end {
+        call(&mut ws, n)?;
         n += 1;
     }
     let sample = window.finish(n);
