@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use tcm_adapter::Error;
 use tcm_adapter::engine::Frames;
+use tcm_adapter::engine::mailbox::Closed;
 use tcm_proto::StreamFrame;
 
 use crate::client::Client;
@@ -38,9 +39,9 @@ impl<R: Runtime> Stream for InferStream<R> {
         let Some(ticket) = frames.pending() else {
             return Poll::Ready(None);
         };
-        match ticket.replies_mut().poll_next(cx) {
+        match ticket.replies().poll_recv(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(reply) => Poll::Ready(frames.take(reply.ok_or(async_channel::RecvError))),
+            Poll::Ready(reply) => Poll::Ready(frames.take(reply.ok_or(Closed))),
         }
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! Frames that match no live request become notifications.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -22,6 +22,7 @@ use crate::error::{ErrorCode, RequestError};
 use crate::event::{Notification, RequestId, Response, StreamFrame};
 use crate::frame::{ErrorFrame, Failure, InferenceStatus, MessageKind, ServerFrame};
 use crate::outputs::Outputs;
+use crate::session::IdMap;
 use crate::timer::DeadlineSet;
 
 /// The three kinds of request, each with its own queue and in-flight limit.
@@ -97,7 +98,7 @@ pub(crate) enum Route {
 /// The table of live requests and the lanes they wait in.
 #[derive(Debug, Default)]
 pub(crate) struct Correlator {
-    entries: HashMap<RequestId, Entry>,
+    entries: IdMap<RequestId, Entry>,
     queues: [VecDeque<RequestId>; 3],
     /// Requests of each lane waiting for a retry: they count against the lane's queue bound,
     /// since they re-enter the queue when their retry is due.
@@ -110,11 +111,17 @@ pub(crate) struct Correlator {
 
 /// The correlation tag of a request: the info `job_id` or the management `request_id`.
 pub(crate) fn tag(lane: Lane, id: RequestId) -> String {
-    match lane {
-        Lane::Info => format!("j{}", id.0),
-        Lane::Management => format!("m{}", id.0),
-        Lane::Inference => String::new(),
-    }
+    let prefix = match lane {
+        Lane::Info => 'j',
+        Lane::Management => 'm',
+        Lane::Inference => return String::new(),
+    };
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(id.0);
+    let mut tag = String::with_capacity(1 + digits.len());
+    tag.push(prefix);
+    tag.push_str(digits);
+    tag
 }
 
 fn parse_tag(prefix: char, value: &Value) -> Option<RequestId> {

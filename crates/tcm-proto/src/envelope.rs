@@ -375,15 +375,7 @@ pub fn encode_auth(
 /// top-level `request_id`; inference carries none (the protocol has no field for it).
 pub fn encode_request(uuid: &str, tag: &str, request: &Request) -> Result<String, String> {
     match request {
-        Request::Info(r) => to_json(&Envelope {
-            uuid,
-            kind: "info",
-            request_id: None,
-            payload: InfoPayload {
-                action: &r.action,
-                job_id: tag,
-            },
-        }),
+        Request::Info(r) => Ok(encode_info(uuid, tag, &r.action)),
         Request::Management(r) => to_json(&Envelope {
             uuid,
             kind: "management",
@@ -395,6 +387,34 @@ pub fn encode_request(uuid: &str, tag: &str, request: &Request) -> Result<String
         }),
         Request::Inference(r) => Ok(encode_inference(uuid, r)),
     }
+}
+
+/// Writes an info frame straight into a buffer sized for it: the bytes of the `Envelope` with
+/// an `InfoPayload` through `serde_json` (the path [`encode_info_via_serde`] keeps, tested
+/// against this), without the serializer's work per key.
+fn encode_info(uuid: &str, job_id: &str, action: &str) -> String {
+    let mut out = Vec::with_capacity(64 + uuid.len() + job_id.len() + action.len());
+    out.extend_from_slice(b"{\"uuid\":");
+    write_str(&mut out, uuid);
+    out.extend_from_slice(b",\"type\":\"info\",\"payload\":{\"action\":");
+    write_str(&mut out, action);
+    out.extend_from_slice(b",\"job_id\":");
+    write_str(&mut out, job_id);
+    out.extend_from_slice(b"}}");
+    // Every piece written is UTF-8: JSON punctuation and escaped strings.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Encodes an info request through `serde_json`'s serializer: the reference
+/// [`encode_request`] is checked against.
+#[doc(hidden)]
+pub fn encode_info_via_serde(uuid: &str, job_id: &str, action: &str) -> Result<String, String> {
+    to_json(&Envelope {
+        uuid,
+        kind: "info",
+        request_id: None,
+        payload: InfoPayload { action, job_id },
+    })
 }
 
 /// Writes an inference frame straight into one buffer sized for it: the tensors' elements
@@ -596,6 +616,21 @@ mod tests {
             let r = InferenceRequest::for_container("c", "m").with_input(tensor);
             let (direct, serde) = both(&r);
             prop_assert_eq!(direct, serde);
+        }
+
+        /// Whatever the uuid, action and tag (quotes, backslashes, control characters,
+        /// non-ASCII, any length), the info frame is the serializer's, byte for byte.
+        #[test]
+        fn info_frames_are_written_as_the_serializer_writes_them(
+            uuid in "\\PC{0,40}|[\"\\\\\u{0}-\u{1f}a-z]{0,20}",
+            action in "[a-z_]{1,20}|\\PC{0,12}",
+            tag in "j[0-9]{1,20}|\\PC{0,9}",
+        ) {
+            let request = Request::Info(InfoRequest { action: action.clone().into() });
+            prop_assert_eq!(
+                encode_request(&uuid, &tag, &request),
+                encode_info_via_serde(&uuid, &tag, &action)
+            );
         }
     }
 }

@@ -68,8 +68,9 @@ fn serde_json_rounds_correctly() -> bool {
 }
 
 /// The end of the run of bytes from `pos` that need no attention inside a string (no `"`, no
-/// `\\`, no control character), eight bytes at a time.
-fn plain_run(bytes: &[u8], mut pos: usize) -> usize {
+/// `\\`, no control character), eight bytes at a time: the first such byte, or where fewer than
+/// eight bytes are left.
+pub(crate) fn plain_run(bytes: &[u8], mut pos: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     while let Some(chunk) = bytes.get(pos..pos + 8) {

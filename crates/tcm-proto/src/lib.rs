@@ -69,5 +69,5 @@ pub use keepalive::KeepaliveConfig;
 pub use outputs::Outputs;
 pub use retry::{Backoff, ReconnectPolicy, RetryPolicy};
 pub use rng::Rng;
-pub use session::{DialFailure, Routed, Session};
+pub use session::{DialFailure, IdHasher, IdMap, Routed, Session};
 pub use tensor::{DataType, OutputTensor, ShmReference, Tensor, TensorData, TensorInput};

@@ -32,8 +32,9 @@
 //! Commands on a closed session fail at once ([`request`](Session::request)) or do nothing
 //! ([`cancel`](Session::cancel) returns `false`, [`close`](Session::close) is idempotent).
 
+use std::collections::HashMap;
 use std::fmt;
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use crate::connection::ConnectionState;
@@ -231,3 +232,40 @@ macro_rules! delegate_session {
     };
 }
 pub(crate) use delegate_session;
+
+/// A hasher for the [`Session::Id`]s a session hands out and for the call numbers a driver
+/// counts: integers the process allocates itself, never keys a peer chooses. One multiply per
+/// word (the Fibonacci constant spreads sequential numbers over the whole table); SipHash's
+/// resistance to chosen keys buys nothing for keys nobody else picks, and costs most of a
+/// lookup in the tables every call goes through.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+/// A map keyed by identifiers the process allocates itself (see [`IdHasher`]).
+pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;

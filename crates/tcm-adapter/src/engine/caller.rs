@@ -5,12 +5,12 @@
 //! waits for its reply drive the connection itself, on its own thread
 //! ([`Caller::call_blocking`]) or in its own task ([`Caller::call_async`]).
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::mailbox::{self, Closed, Mailbox};
 use super::{Command, Protocol, Reply};
 
 /// The I/O loop has stopped (every handle's calls fail with this once it is gone).
@@ -145,7 +145,7 @@ impl<P: Protocol> Caller<P> {
         let mut ticket = self.queue(request, timeout, 0)?;
         if let Some(wake) = &self.wake {
             let rx = ticket.replies();
-            wake.lead(&mut || !rx.is_empty() || rx.is_closed());
+            wake.lead(&mut || rx.is_ready());
         }
         loop {
             let reply = ticket.replies().recv_blocking();
@@ -168,13 +168,13 @@ impl<P: Protocol> Caller<P> {
             loop {
                 if let Some(wake) = &self.wake {
                     let rx = ticket.replies();
-                    if rx.is_empty() && !rx.is_closed() {
-                        wake.poll_lead(cx, &mut || !rx.is_empty() || rx.is_closed());
+                    if !rx.is_ready() {
+                        wake.poll_lead(cx, &mut || rx.is_ready());
                     }
                 }
-                let reply = match futures_core::Stream::poll_next(ticket.replies_mut(), cx) {
+                let reply = match ticket.replies().poll_recv(cx) {
                     Poll::Ready(Some(reply)) => Ok(reply),
-                    Poll::Ready(None) => Err(async_channel::RecvError),
+                    Poll::Ready(None) => Err(Closed),
                     Poll::Pending => return Poll::Pending,
                 };
                 if let Some(outcome) = ticket.outcome(reply) {
@@ -202,7 +202,7 @@ impl<P: Protocol> Caller<P> {
         let queued = Queued(Arc::clone(&self.queued));
         let call = self.next_call.fetch_add(1, Ordering::Relaxed);
         // One place more than the frames, so the outcome always has room.
-        let (reply, rx) = async_channel::bounded(frames.saturating_add(1));
+        let (reply, rx) = mailbox::mailbox(frames.saturating_add(1));
         let command = Command::Request {
             call,
             request,
@@ -215,7 +215,7 @@ impl<P: Protocol> Caller<P> {
         Ok(Ticket {
             caller: Arc::clone(self),
             call,
-            rx: Box::pin(rx),
+            rx,
             armed: true,
         })
     }
@@ -231,7 +231,7 @@ impl<P: Protocol> Caller<P> {
 pub struct Ticket<P: Protocol> {
     caller: Arc<Caller<P>>,
     call: u64,
-    rx: Pin<Box<async_channel::Receiver<Reply<P>>>>,
+    rx: Mailbox<Reply<P>>,
     armed: bool,
 }
 
@@ -246,21 +246,13 @@ impl<P: Protocol> std::fmt::Debug for Ticket<P> {
 
 impl<P: Protocol> Ticket<P> {
     /// Where the replies arrive; the loop closes it after the outcome.
-    pub fn replies(&self) -> &async_channel::Receiver<Reply<P>> {
+    pub fn replies(&self) -> &Mailbox<Reply<P>> {
         &self.rx
-    }
-
-    /// The replies as a `Stream` to poll (the same receiver every time, so no wake-up is lost).
-    pub fn replies_mut(&mut self) -> Pin<&mut async_channel::Receiver<Reply<P>>> {
-        self.rx.as_mut()
     }
 
     /// Takes one reply: the outcome ends the call (no cancel on drop any more); a channel
     /// closed without an outcome means the loop stopped.
-    pub fn take(
-        &mut self,
-        reply: Result<Reply<P>, async_channel::RecvError>,
-    ) -> Result<Reply<P>, Stopped> {
+    pub fn take(&mut self, reply: Result<Reply<P>, Closed>) -> Result<Reply<P>, Stopped> {
         match reply {
             Ok(r @ Reply::Stream(_)) => Ok(r),
             Ok(r @ Reply::Finished(_)) => {
@@ -281,10 +273,7 @@ pub type Outcome<P> =
 
 impl<P: Protocol> Ticket<P> {
     /// Takes one reply while waiting for the outcome: `None` for a stream frame (skipped).
-    pub fn outcome(
-        &mut self,
-        reply: Result<Reply<P>, async_channel::RecvError>,
-    ) -> Option<Outcome<P>> {
+    pub fn outcome(&mut self, reply: Result<Reply<P>, Closed>) -> Option<Outcome<P>> {
         match self.take(reply) {
             Ok(Reply::Stream(_)) => None,
             Ok(Reply::Finished(outcome)) => Some(Ok(outcome)),

@@ -3,6 +3,7 @@
 
 use tcm_proto::{Connection, Response, StreamFrame};
 
+use super::mailbox::Closed;
 use super::{LoadGuard, Reply, Ticket};
 use crate::error::Error;
 
@@ -59,7 +60,7 @@ impl<C> Frames<C> {
     /// once when it failed).
     pub fn take(
         &mut self,
-        reply: Result<Reply<Connection>, async_channel::RecvError>,
+        reply: Result<Reply<Connection>, Closed>,
     ) -> Option<Result<StreamFrame, Error>> {
         let end = match self.ticket.take(reply) {
             Ok(Reply::Stream(frame)) => return Some(Ok(frame)),

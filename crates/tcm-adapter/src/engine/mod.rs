@@ -10,6 +10,7 @@ pub mod client;
 mod frames;
 pub mod http;
 mod load;
+pub mod mailbox;
 pub mod outbox;
 mod protocol;
 mod seed;
@@ -18,10 +19,9 @@ pub mod socket;
 mod status;
 pub mod upgrade;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tcm_proto::{ConnectionState, DialFailure, Routed, Session, StreamFrame, Transmit};
+use tcm_proto::{ConnectionState, DialFailure, IdMap, Routed, Session, StreamFrame, Transmit};
 
 pub use caller::{Caller, NotStarted, Outcome, Queued, Rouse, Stopped, Ticket, Wake};
 pub use frames::Frames;
@@ -48,7 +48,7 @@ pub enum Reply<S: Session> {
 }
 
 /// Where the replies of one request go.
-pub type ReplyTx<S> = async_channel::Sender<Reply<S>>;
+pub type ReplyTx<S> = mailbox::Sender<Reply<S>>;
 
 /// A change to the session made on the I/O loop (answering a server request, say).
 pub type Apply<S> = Box<dyn FnOnce(&mut S, Instant) + Send>;
@@ -100,8 +100,8 @@ pub struct Engine<P: Protocol> {
     session: P,
     observer: P::Observer,
     status: Status,
-    pending: HashMap<P::Id, Pending<P>>,
-    by_call: HashMap<u64, P::Id>,
+    pending: IdMap<P::Id, Pending<P>>,
+    by_call: IdMap<u64, P::Id>,
     closers: Vec<async_channel::Sender<()>>,
     ready: Option<async_channel::Sender<Result<(), P::ConnectError>>>,
     last_dial_error: Option<TransportError>,
@@ -120,8 +120,8 @@ impl<P: Protocol> Engine<P> {
             session,
             observer,
             status,
-            pending: HashMap::new(),
-            by_call: HashMap::new(),
+            pending: IdMap::default(),
+            by_call: IdMap::default(),
             closers: Vec::new(),
             ready: Some(ready),
             last_dial_error: None,
@@ -202,7 +202,7 @@ impl<P: Protocol> Engine<P> {
             return;
         };
         // A call with a single outcome has no room for frames: they are not its business.
-        let frames = p.reply.capacity().unwrap_or(1).saturating_sub(1);
+        let frames = p.reply.capacity().saturating_sub(1);
         if frames == 0 {
             return;
         }

@@ -16,6 +16,7 @@ use crate::keepalive::{self, Keepalive, KeepaliveConfig};
 use crate::outgoing::Outgoing;
 use crate::retry::{ReconnectPolicy, Reconnects};
 use crate::rng::Rng;
+use crate::session::IdMap;
 use crate::session::{DialFailure, Routed, Session, delegate_session};
 use crate::timer::{DeadlineSet, earliest};
 
@@ -236,7 +237,7 @@ pub struct RpcSession {
     generation: u64,
     /// A dial is due: [`RpcSession::poll_dial`] hands it out once.
     dial: bool,
-    pending: HashMap<CallId, Pending>,
+    pending: IdMap<CallId, Pending>,
     by_wire: HashMap<String, CallId>,
     deadlines: DeadlineSet<CallId>,
     inbound: HashSet<String>,
@@ -256,7 +257,7 @@ impl RpcSession {
             state: State::Dialing,
             generation: 0,
             dial: true,
-            pending: HashMap::new(),
+            pending: IdMap::default(),
             by_wire: HashMap::new(),
             deadlines: DeadlineSet::default(),
             inbound: HashSet::new(),
