@@ -946,8 +946,10 @@ mod typed {
         let (mut seen, mut first) = (0u32, true);
         s.begin_object()?;
         let mut next = 0;
-        while let Some(key) = s.next_key(&mut first)? {
-            // The server sends the counters in their declaration order.
+        // The server sends the counters in their declaration order.
+        while let Some(key) =
+            s.next_key_expecting(&mut first, QueueStats::FIELDS.get(next).copied())?
+        {
             let i = match QueueStats::FIELDS.get(next) {
                 Some(f) if *f == key => next,
                 _ => match QueueStats::FIELDS.iter().position(|f| *f == key) {

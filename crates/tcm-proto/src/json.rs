@@ -181,6 +181,40 @@ impl<'a> Scanner<'a> {
         Ok(Some(key))
     }
 
+    /// [`next_key`](Self::next_key) when the key is probably `expected` (a key without
+    /// escapes): an object whose keys usually come in one order is read by comparing bytes,
+    /// and anything else (another key, an escape, the end, no guess) goes the general way.
+    pub(crate) fn next_key_expecting(
+        &mut self,
+        first: &mut bool,
+        expected: Option<&'static str>,
+    ) -> Scan<Option<Cow<'a, str>>> {
+        let Some(expected) = expected else {
+            return self.next_key(first);
+        };
+        match self.peek() {
+            Some(b',') if !*first => {}
+            Some(b'"') if *first => {}
+            _ => return self.next_key(first),
+        }
+        let bytes = self.text.as_bytes();
+        let mut at = self.pos + usize::from(!*first);
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(at) {
+            at += 1;
+        }
+        let end = at + 1 + expected.len();
+        let exact = bytes.get(at) == Some(&b'"')
+            && bytes.get(at + 1..end) == Some(expected.as_bytes())
+            && bytes.get(end) == Some(&b'"');
+        if !exact {
+            return self.next_key(first);
+        }
+        self.pos = end + 1;
+        self.expect(b':')?;
+        *first = false;
+        Ok(Some(Cow::Borrowed(expected)))
+    }
+
     /// Consumes the `[` of an array.
     pub(crate) fn begin_array(&mut self) -> Scan<()> {
         self.expect(b'[')
@@ -476,6 +510,27 @@ mod tests {
         ] {
             assert_eq!(number(text), Err(Bail), "{text}");
         }
+    }
+
+    #[test]
+    fn an_expected_key_is_read_as_the_general_way_reads_it() {
+        let text = r#"{"a":1,"bb" : 2, "c":3,"d\u0065":4,"e":5,"f":6 , "g" :7}"#;
+        let (mut fast, mut general) = (Scanner::new(text), Scanner::new(text));
+        fast.begin_object().expect("object");
+        general.begin_object().expect("object");
+        let (mut f1, mut f2) = (true, true);
+        // Right, right around whitespace, escaped, wrong, right around whitespace, then the
+        // end.
+        for expected in ["a", "bb", "c", "de", "x", "f", "g", "y"] {
+            let key = fast.next_key_expecting(&mut f1, Some(expected));
+            assert_eq!(key, general.next_key(&mut f2), "{expected}");
+            assert_eq!(fast.pos(), general.pos(), "{expected}");
+            if key.expect("scans").is_none() {
+                break;
+            }
+            assert_eq!(fast.number(), general.number());
+        }
+        assert_eq!(fast.end(), Ok(()));
     }
 
     #[test]
