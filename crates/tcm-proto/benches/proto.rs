@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
-use tcm_proto::envelope::{encode_auth, encode_inference_via_serde, encode_request};
+use tcm_proto::envelope::{
+    encode_auth, encode_inference_via_serde, encode_info_via_serde, encode_request,
+};
 use tcm_proto::{
     AuthContext, Config, Connection, Event, InferenceRequest, InfoRequest, ManagementRequest,
     Request, ServerFrame, Tensor, TensorData, Transmit,
@@ -93,6 +95,9 @@ fn encode(c: &mut Criterion) {
             b.iter(|| encode_inference_via_serde("client-1", black_box(r)))
         });
     }
+    g.bench_function("info", |b| {
+        b.iter(|| encode_info_via_serde("client-1", black_box("j1"), "queue_stats"))
+    });
     g.finish();
 }
 
