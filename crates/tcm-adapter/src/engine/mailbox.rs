@@ -3,9 +3,10 @@
 //! condition variable of its own ([`Mailbox::recv_blocking`]; not the thread's park token, which
 //! the application may use) or with a task's waker ([`Mailbox::poll_recv`]).
 //!
-//! Every call makes one, so it is as small as that allows: one allocation and an uncontended
-//! lock per message, where a general multi-producer channel paid an aligned allocation and
-//! event-listener notifications on every send, receive and drop.
+//! Every call makes one, so it is as small as that allows: its shared state and its queue's
+//! buffer (two plain allocations) and an uncontended lock per message, where a general
+//! multi-producer channel paid a cache-line-aligned allocation and event-listener notifications
+//! on every send, receive and drop.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
