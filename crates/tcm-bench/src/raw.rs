@@ -37,23 +37,10 @@ fn queue_stats(uuid: &str, n: u64) -> Message {
 
 /// One request at a time for `seconds`: send, read the reply, repeat.
 pub fn lockstep(url: &str, seconds: f64) -> Result<Sample> {
-    let uuid = format!("raw-l-{}", std::process::id());
-    let mut ws = connect(url, &uuid)?;
-    for n in 0..crate::clients::WARM_UP {
-        ws.send(queue_stats(&uuid, n))?;
+    lockstep_with(url, "l", seconds, |ws| {
         let _ = ws.read()?;
-    }
-    let end = deadline(seconds);
-    let window = Window::start();
-    let mut n = 0;
-    while std::time::Instant::now() < end {
-        ws.send(queue_stats(&uuid, n))?;
-        let _ = ws.read()?;
-        n += 1;
-    }
-    let sample = window.finish(n);
-    let _ = ws.close(None);
-    Ok(sample)
+        Ok(())
+    })
 }
 
 /// [`lockstep`] doing the least a client that returns typed replies and never waits past a
@@ -62,10 +49,7 @@ pub fn lockstep(url: &str, seconds: f64) -> Result<Sample> {
 /// the rest (no correlation, no sharing between threads, no timers).
 pub fn lockstep_bounded(url: &str, seconds: f64) -> Result<Sample> {
     use std::os::fd::AsFd;
-    let uuid = format!("raw-b-{}", std::process::id());
-    let mut ws = connect(url, &uuid)?;
-    let call = |ws: &mut Raw, n: u64| -> Result<()> {
-        ws.send(queue_stats(&uuid, n))?;
+    lockstep_with(url, "b", seconds, |ws| {
         if let MaybeTlsStream::Plain(s) = ws.get_ref() {
             let fd = s.as_fd();
             let mut fds = [rustix::event::PollFd::new(
@@ -84,15 +68,29 @@ pub fn lockstep_bounded(url: &str, seconds: f64) -> Result<Sample> {
         std::hint::black_box(tcm_proto::ServerFrame::decode(reply.to_text()?))
             .map_err(|e| e.to_string())?;
         Ok(())
-    };
+    })
+}
+
+/// Lock-step `queue_stats` on a raw socket for `seconds` (after a warm-up), each request's
+/// reply taken by `reply`; `what` names the connection.
+fn lockstep_with(
+    url: &str,
+    what: &str,
+    seconds: f64,
+    reply: impl Fn(&mut Raw) -> Result<()>,
+) -> Result<Sample> {
+    let uuid = format!("raw-{what}-{}", std::process::id());
+    let mut ws = connect(url, &uuid)?;
     for n in 0..crate::clients::WARM_UP {
-        call(&mut ws, n)?;
+        ws.send(queue_stats(&uuid, n))?;
+        reply(&mut ws)?;
     }
     let end = deadline(seconds);
     let window = Window::start();
     let mut n = 0;
     while std::time::Instant::now() < end {
-        call(&mut ws, n)?;
+        ws.send(queue_stats(&uuid, n))?;
+        reply(&mut ws)?;
         n += 1;
     }
     let sample = window.finish(n);

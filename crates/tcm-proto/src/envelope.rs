@@ -393,15 +393,31 @@ pub fn encode_request(uuid: &str, tag: &str, request: &Request) -> Result<String
 /// an `InfoPayload` through `serde_json` (the path [`encode_info_via_serde`] keeps, tested
 /// against this), without the serializer's work per key.
 fn encode_info(uuid: &str, job_id: &str, action: &str) -> String {
-    let mut out = Vec::with_capacity(64 + uuid.len() + job_id.len() + action.len());
-    out.extend_from_slice(b"{\"uuid\":");
-    write_str(&mut out, uuid);
-    out.extend_from_slice(b",\"type\":\"info\",\"payload\":{\"action\":");
+    let capacity = 64 + uuid.len() + job_id.len() + action.len();
+    let mut out = begin_frame(capacity, uuid, "info");
+    out.extend_from_slice(b"\"action\":");
     write_str(&mut out, action);
     out.extend_from_slice(b",\"job_id\":");
     write_str(&mut out, job_id);
+    finish_frame(out)
+}
+
+/// A frame buffer of `capacity` bytes holding what the `Envelope` serialises before the
+/// payload's first key: `{"uuid":…,"type":"<kind>","payload":{`.
+fn begin_frame(capacity: usize, uuid: &str, kind: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
+    out.extend_from_slice(b"{\"uuid\":");
+    write_str(&mut out, uuid);
+    out.extend_from_slice(b",\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"payload\":{");
+    out
+}
+
+/// Closes the payload and the envelope begun by [`begin_frame`], and gives the frame's text.
+fn finish_frame(mut out: Vec<u8>) -> String {
     out.extend_from_slice(b"}}");
-    // Every piece written is UTF-8: JSON punctuation and escaped strings.
+    // Every piece written is UTF-8: JSON punctuation, escaped strings and number texts.
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
@@ -429,10 +445,7 @@ fn encode_inference(uuid: &str, r: &InferenceRequest) -> String {
             _ => 256,
         })
         .sum();
-    let mut out = Vec::with_capacity(hint + 512);
-    out.extend_from_slice(b"{\"uuid\":");
-    write_str(&mut out, uuid);
-    out.extend_from_slice(b",\"type\":\"inference\",\"payload\":{");
+    let mut out = begin_frame(hint + 512, uuid, "inference");
     if let Some(vm_id) = &r.vm_id {
         out.extend_from_slice(b"\"vm_id\":");
         write_str(&mut out, vm_id);
@@ -472,9 +485,7 @@ fn encode_inference(uuid: &str, r: &InferenceRequest) -> String {
         out.extend_from_slice(b",\"pipeline\":");
         write_json(&mut out, pipeline);
     }
-    out.extend_from_slice(b"}}");
-    // Every piece written is UTF-8: JSON punctuation, escaped strings and number texts.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    finish_frame(out)
 }
 
 /// Writes `value` through `serde_json` into the frame buffer.

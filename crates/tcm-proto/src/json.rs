@@ -93,6 +93,18 @@ pub(crate) fn plain_run(bytes: &[u8], mut pos: usize) -> usize {
     pos
 }
 
+/// Whether no byte of `bytes` needs escaping in a JSON string (no `"`, no `\\`, no control
+/// character; `serde_json` leaves everything else as it is).
+pub(crate) fn needs_no_escape(bytes: &[u8]) -> bool {
+    let words = bytes.len() - bytes.len() % 8;
+    plain_run(bytes, 0) == words && !bytes[words..].iter().any(|&b| special(b))
+}
+
+/// A byte that ends a plain run inside a string: `"`, `\\` or a control character.
+fn special(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20
+}
+
 /// A cursor over one JSON text.
 pub(crate) struct Scanner<'a> {
     text: &'a str,
@@ -166,6 +178,17 @@ impl<'a> Scanner<'a> {
     /// The next key of the object being read (and its `:`), or `None` after its `}`. `first`
     /// starts `true` for each object.
     pub(crate) fn next_key(&mut self, first: &mut bool) -> Scan<Option<Cow<'a, str>>> {
+        self.next_key_expecting(first, None)
+    }
+
+    /// [`next_key`](Self::next_key) when the key is probably `expected` (a key without
+    /// escapes): an object whose keys usually come in one order is read by comparing bytes,
+    /// and any other key is read the general way.
+    pub(crate) fn next_key_expecting(
+        &mut self,
+        first: &mut bool,
+        expected: Option<&'static str>,
+    ) -> Scan<Option<Cow<'a, str>>> {
         match self.peek() {
             Some(b'}') => {
                 self.pos += 1;
@@ -176,43 +199,26 @@ impl<'a> Scanner<'a> {
             _ => return Err(Bail),
         }
         *first = false;
-        let key = self.string()?;
+        let key = match expected {
+            Some(expected) if self.take_quoted(expected) => Cow::Borrowed(expected),
+            _ => self.string()?,
+        };
         self.expect(b':')?;
         Ok(Some(key))
     }
 
-    /// [`next_key`](Self::next_key) when the key is probably `expected` (a key without
-    /// escapes): an object whose keys usually come in one order is read by comparing bytes,
-    /// and anything else (another key, an escape, the end, no guess) goes the general way.
-    pub(crate) fn next_key_expecting(
-        &mut self,
-        first: &mut bool,
-        expected: Option<&'static str>,
-    ) -> Scan<Option<Cow<'a, str>>> {
-        let Some(expected) = expected else {
-            return self.next_key(first);
-        };
-        match self.peek() {
-            Some(b',') if !*first => {}
-            Some(b'"') if *first => {}
-            _ => return self.next_key(first),
-        }
+    /// Consumes the string at the cursor if its text is exactly `"expected"`.
+    fn take_quoted(&mut self, expected: &str) -> bool {
+        self.skip_ws();
         let bytes = self.text.as_bytes();
-        let mut at = self.pos + usize::from(!*first);
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(at) {
-            at += 1;
-        }
-        let end = at + 1 + expected.len();
-        let exact = bytes.get(at) == Some(&b'"')
-            && bytes.get(at + 1..end) == Some(expected.as_bytes())
+        let end = self.pos + 1 + expected.len();
+        let exact = bytes.get(self.pos) == Some(&b'"')
+            && bytes.get(self.pos + 1..end) == Some(expected.as_bytes())
             && bytes.get(end) == Some(&b'"');
-        if !exact {
-            return self.next_key(first);
+        if exact {
+            self.pos = end + 1;
         }
-        self.pos = end + 1;
-        self.expect(b':')?;
-        *first = false;
-        Ok(Some(Cow::Borrowed(expected)))
+        exact
     }
 
     /// Consumes the `[` of an array.
@@ -254,7 +260,7 @@ impl<'a> Scanner<'a> {
                     escaped = true;
                     self.pos += 2;
                 }
-                Some(&b) if b < 0x20 => return Err(Bail),
+                Some(&b) if special(b) => return Err(Bail),
                 Some(_) => self.pos += 1,
                 None => return Err(Bail),
             }

@@ -499,7 +499,7 @@ impl WriteJson for String {
 /// Writes `s` as a JSON string, as `serde_json` does: copied between quotes when nothing in it
 /// needs escaping (the usual case: uuids, names, tags), through `serde_json` otherwise.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    if is_plain(s.as_bytes()) {
+    if crate::json::needs_no_escape(s.as_bytes()) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -508,16 +508,6 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     }
     // Writing to a `Vec` cannot fail, and a string always serialises.
     let _ = serde_json::to_writer(&mut *out, s);
-}
-
-/// Whether no byte of `bytes` needs escaping in a JSON string (no `"`, no `\\`, no control
-/// character; `serde_json` leaves everything else as it is).
-fn is_plain(bytes: &[u8]) -> bool {
-    let words = bytes.len() - bytes.len() % 8;
-    crate::json::plain_run(bytes, 0) == words
-        && bytes[words..]
-            .iter()
-            .all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
 }
 
 /// Writes `items` (row-major) as lists nested like `shape`, as [`Nested`] serialises them.

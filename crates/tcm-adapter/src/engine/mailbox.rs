@@ -153,16 +153,6 @@ impl<T> std::fmt::Debug for Mailbox<T> {
 }
 
 impl<T> Mailbox<T> {
-    /// The next message if one is waiting: `Ok(None)` when none is yet.
-    pub fn try_recv(&self) -> Result<Option<T>, Closed> {
-        let mut state = self.shared.lock();
-        match state.items.pop_front() {
-            Some(item) => Ok(Some(item)),
-            None if state.sender_gone => Err(Closed),
-            None => Ok(None),
-        }
-    }
-
     /// Whether a receive would not wait: a message is in, or the sender is gone.
     pub fn is_ready(&self) -> bool {
         let state = self.shared.lock();
@@ -253,9 +243,10 @@ mod tests {
         assert_eq!((tx.len(), rx.len(), tx.capacity()), (2, 2, 2));
         drop(tx);
         assert!(rx.is_ready());
-        assert_eq!(rx.try_recv(), Ok(Some(1)));
+        assert_eq!(rx.recv_blocking(), Ok(1));
         assert_eq!(rx.recv_blocking(), Ok(2));
-        assert_eq!(rx.try_recv(), Err(Closed));
+        assert!(rx.is_ready(), "closed: a receive does not wait");
+        assert_eq!(rx.recv_blocking(), Err(Closed));
         assert_eq!(rx.recv_blocking(), Err(Closed));
     }
 
