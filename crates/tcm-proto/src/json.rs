@@ -93,6 +93,26 @@ pub(crate) fn plain_run(bytes: &[u8], mut pos: usize) -> usize {
     pos
 }
 
+/// The value of `bytes` when they are eight ASCII digits (the first the most significant),
+/// computed in a few word operations; `None` when any byte is not a digit.
+#[inline]
+fn eight_digits(bytes: &[u8]) -> Option<u64> {
+    let mut word = [0; 8];
+    word.copy_from_slice(bytes);
+    let w = u64::from_le_bytes(word);
+    // A digit (0x30..=0x39) has the high nibble 3, also after adding 6.
+    let high = w & 0xF0F0_F0F0_F0F0_F0F0;
+    let carried = (w.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4;
+    if high | carried != 0x3333_3333_3333_3333 {
+        return None;
+    }
+    // Pairs, then quadruples, then all eight: each step joins neighbouring groups.
+    let d = w - 0x3030_3030_3030_3030;
+    let pairs = (d * 10 + (d >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let quads = (pairs * 100 + (pairs >> 16)) & 0x0000_FFFF_0000_FFFF;
+    Some((quads * 10_000 + (quads >> 32)) & 0xFFFF_FFFF)
+}
+
 /// Whether no byte of `bytes` needs escaping in a JSON string (no `"`, no `\\`, no control
 /// character; `serde_json` leaves everything else as it is).
 pub(crate) fn needs_no_escape(bytes: &[u8]) -> bool {
@@ -246,8 +266,36 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// The string at the cursor if it needs no decoding (no escape, no control character),
+    /// consumed; otherwise `None`, the cursor unmoved.
+    #[inline]
+    fn plain_string(&mut self) -> Option<&'a str> {
+        self.skip_ws();
+        let bytes = self.text.as_bytes();
+        if bytes.get(self.pos) != Some(&b'"') {
+            return None;
+        }
+        let end = plain_run(bytes, self.pos + 1);
+        if bytes.get(end) != Some(&b'"') {
+            return None;
+        }
+        let text = self.text.get(self.pos + 1..end)?;
+        self.pos = end + 1;
+        Some(text)
+    }
+
     /// A string, borrowed when it has no escapes.
+    #[inline]
     pub(crate) fn string(&mut self) -> Scan<Cow<'a, str>> {
+        match self.plain_string() {
+            Some(plain) => Ok(Cow::Borrowed(plain)),
+            None => self.decoded_string(),
+        }
+    }
+
+    /// A string that [`plain_string`](Self::plain_string) did not take: one with escapes, or
+    /// an invalid one.
+    fn decoded_string(&mut self) -> Scan<Cow<'a, str>> {
         self.expect(b'"')?;
         let start = self.pos;
         let bytes = self.text.as_bytes();
@@ -310,8 +358,26 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// The run of digits at the cursor appended to `acc`, and how many there were; `Bail` when
+    /// the value outgrows `u64`.
+    #[inline]
     fn digits(&mut self, mut acc: u64) -> Scan<(u64, i32)> {
         let mut count = 0;
+        // Eight digits at a time while `acc` stays far enough below `u64::MAX` that eight more
+        // cannot overflow it (10^11 · 10^8 + 10^8 < 2^64), and while the run goes on past its
+        // next byte (a run of one or two, such as in `1.0`, is read the short way).
+        let bytes = self.text.as_bytes();
+        while acc < 100_000_000_000 && matches!(bytes.get(self.pos + 1), Some(b'0'..=b'9')) {
+            let Some(eight) = bytes.get(self.pos..self.pos + 8) else {
+                break;
+            };
+            let Some(v) = eight_digits(eight) else {
+                break;
+            };
+            acc = acc * 100_000_000 + v;
+            self.pos += 8;
+            count += 8;
+        }
         while let Some(b @ b'0'..=b'9') = self.byte() {
             acc = acc
                 .checked_mul(10)
@@ -482,20 +548,65 @@ mod tests {
             "1767225600.123",
             "123456789012345678.9",
         ] {
-            let ours = number(text).map_err(|_| text);
-            let value: serde_json::Value = serde_json::from_str(text).unwrap();
-            let expected = if let Some(u) = value.as_u64() {
-                Number::U64(u)
-            } else if let Some(i) = value.as_i64() {
-                Number::I64(i)
-            } else {
-                Number::F64(value.as_f64().unwrap())
-            };
-            match (ours, expected) {
-                (Ok(Number::F64(a)), Number::F64(b)) => {
-                    assert_eq!(a.to_bits(), b.to_bits(), "{text}")
-                }
-                (ours, expected) => assert_eq!(ours, Ok(expected), "{text}"),
+            assert_eq!(
+                number(text).map(Bits),
+                Ok(serde_json_number(text)),
+                "{text}"
+            );
+        }
+    }
+
+    /// A number compared bit for bit (so that `-0.0` and `0.0` differ).
+    #[derive(Debug)]
+    struct Bits(Number);
+
+    impl PartialEq for Bits {
+        fn eq(&self, other: &Self) -> bool {
+            match (self.0, other.0) {
+                (Number::F64(a), Number::F64(b)) => a.to_bits() == b.to_bits(),
+                (a, b) => a == b,
+            }
+        }
+    }
+
+    /// The number `serde_json` reads from `text`.
+    fn serde_json_number(text: &str) -> Bits {
+        let value: serde_json::Value = serde_json::from_str(text).expect("a JSON number");
+        Bits(if let Some(u) = value.as_u64() {
+            Number::U64(u)
+        } else if let Some(i) = value.as_i64() {
+            Number::I64(i)
+        } else {
+            Number::F64(value.as_f64().expect("a float"))
+        })
+    }
+
+    proptest::proptest! {
+        /// Long runs of digits (read eight at a time), in the integer part, the fraction or
+        /// both, read as `serde_json` reads them; only a significand beyond `u64` or a power of
+        /// ten beyond ±22 is left to it.
+        #[test]
+        fn long_numbers_read_as_serde_json_reads_them(
+            negative in proptest::bool::ANY,
+            int in "0|[1-9][0-9]{0,21}",
+            fraction in proptest::option::of("[0-9]{1,24}"),
+            exponent in proptest::option::of(-22i32..=22),
+        ) {
+            let mut text = format!("{}{int}", if negative { "-" } else { "" });
+            if let Some(f) = &fraction {
+                text += &format!(".{f}");
+            }
+            if let Some(e) = exponent {
+                text += &format!("e{e}");
+            }
+            let digits = format!("{int}{}", fraction.as_deref().unwrap_or(""));
+            let significant = digits.trim_start_matches('0');
+            let scale = exponent.unwrap_or(0) - fraction.as_ref().map_or(0, |f| f.len() as i32);
+            let fits = (significant.is_empty() || significant.parse::<u64>().is_ok())
+                && scale.abs() <= 22;
+            match number(&text) {
+                Ok(ours) => proptest::prop_assert_eq!(Bits(ours), serde_json_number(&text)),
+                Err(Bail) => proptest::prop_assert!(!fits, "{} was left to serde_json", text),
             }
         }
     }

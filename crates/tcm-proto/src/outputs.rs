@@ -20,19 +20,33 @@ use crate::tensor::{OutputError, OutputTensor, flatten};
 /// One output as decoded.
 #[derive(Debug, Clone, PartialEq)]
 enum Output {
-    Ints {
-        shape: Vec<usize>,
-        values: Vec<i64>,
-    },
-    Floats {
-        shape: Vec<usize>,
-        values: Vec<f64>,
-    },
-    Bools {
-        shape: Vec<usize>,
-        values: Vec<bool>,
-    },
+    Ints { shape: Shape, values: Vec<i64> },
+    Floats { shape: Shape, values: Vec<f64> },
+    Bools { shape: Shape, values: Vec<bool> },
     Json(Value),
+}
+
+/// Dimensions a typed output holds at most; a tensor of more is kept as JSON.
+const MAX_RANK: usize = 8;
+
+/// The dimensions of a typed output, held in place (a reply's outputs need no allocation for
+/// their shapes).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    dims: [usize; MAX_RANK],
+    rank: usize,
+}
+
+impl Shape {
+    fn as_slice(&self) -> &[usize] {
+        &self.dims[..self.rank]
+    }
+}
+
+impl fmt::Debug for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_slice().fmt(f)
+    }
 }
 
 /// The outputs of a completed HTTP inference (or the per-step outputs of a pipeline): output
@@ -200,9 +214,9 @@ impl Outputs {
     }
 }
 
-fn tensor<T>(shape: &[usize], values: Vec<T>) -> OutputTensor<T> {
+fn tensor<T>(shape: &Shape, values: Vec<T>) -> OutputTensor<T> {
     OutputTensor {
-        shape: shape.to_vec(),
+        shape: shape.as_slice().to_vec(),
         values,
     }
 }
@@ -217,15 +231,18 @@ fn wrong(name: &str, expected: &'static str) -> OutputError {
 impl Output {
     fn to_json(&self) -> Value {
         match self {
-            Self::Ints { shape, values } => {
-                nest(shape, &mut values.iter().map(|v| Value::from(*v)))
-            }
-            Self::Floats { shape, values } => {
-                nest(shape, &mut values.iter().map(|v| Value::from(*v)))
-            }
-            Self::Bools { shape, values } => {
-                nest(shape, &mut values.iter().map(|v| Value::from(*v)))
-            }
+            Self::Ints { shape, values } => nest(
+                shape.as_slice(),
+                &mut values.iter().map(|v| Value::from(*v)),
+            ),
+            Self::Floats { shape, values } => nest(
+                shape.as_slice(),
+                &mut values.iter().map(|v| Value::from(*v)),
+            ),
+            Self::Bools { shape, values } => nest(
+                shape.as_slice(),
+                &mut values.iter().map(|v| Value::from(*v)),
+            ),
             Self::Json(v) => v.clone(),
         }
     }
@@ -246,10 +263,42 @@ enum Elements {
     Bools(Vec<bool>),
 }
 
+impl Elements {
+    /// Adds a number: integers stay integers until the first non-integer, which turns the
+    /// elements so far into floats.
+    fn push(&mut self, number: Number) -> Result<(), NotTyped> {
+        match (number, &mut *self) {
+            (Number::U64(v), values) => {
+                // Beyond i64 (UINT64's upper half) only JSON keeps the value exact.
+                let v = i64::try_from(v).map_err(|_| NotTyped)?;
+                values.push_int(v)?;
+            }
+            (Number::I64(v), values) => values.push_int(v)?,
+            (Number::F64(v), Self::Floats(values)) => values.push(v),
+            (Number::F64(v), Self::Ints(values)) => {
+                let mut floats: Vec<f64> = values.iter().map(|i| *i as f64).collect();
+                floats.push(v);
+                *self = Self::Floats(floats);
+            }
+            (Number::F64(_), Self::Bools(_)) => return Err(NotTyped),
+        }
+        Ok(())
+    }
+
+    fn push_int(&mut self, v: i64) -> Result<(), NotTyped> {
+        match self {
+            Self::Ints(values) => values.push(v),
+            Self::Floats(values) => values.push(v as f64),
+            Self::Bools(_) => return Err(NotTyped),
+        }
+        Ok(())
+    }
+}
+
 /// What the typed decode of one output collects: the length of the lists at each depth
 /// ([`UNSEEN`] until a list at that depth ends), the depth of the leaves, and the elements.
 struct Collected {
-    shape: Vec<usize>,
+    shape: Shape,
     leaf_depth: Option<usize>,
     elements: Elements,
 }
@@ -264,7 +313,10 @@ struct NotTyped;
 impl Collected {
     fn new() -> Self {
         Self {
-            shape: Vec::new(),
+            shape: Shape {
+                dims: [UNSEEN; MAX_RANK],
+                rank: 0,
+            },
             leaf_depth: None,
             elements: Elements::Ints(Vec::new()),
         }
@@ -279,27 +331,9 @@ impl Collected {
         Ok(&mut self.elements)
     }
 
-    fn int(&mut self, depth: usize, v: i64) -> Result<(), NotTyped> {
-        match self.leaf_at(depth)? {
-            Elements::Ints(values) => values.push(v),
-            Elements::Floats(values) => values.push(v as f64),
-            Elements::Bools(_) => return Err(NotTyped),
-        }
-        Ok(())
-    }
-
-    fn float(&mut self, depth: usize, v: f64) -> Result<(), NotTyped> {
-        let elements = self.leaf_at(depth)?;
-        match elements {
-            Elements::Ints(values) => {
-                let mut floats: Vec<f64> = values.iter().map(|i| *i as f64).collect();
-                floats.push(v);
-                *elements = Elements::Floats(floats);
-            }
-            Elements::Floats(values) => values.push(v),
-            Elements::Bools(_) => return Err(NotTyped),
-        }
-        Ok(())
+    /// Records a number leaf at `depth`.
+    fn number(&mut self, depth: usize, number: Number) -> Result<(), NotTyped> {
+        self.leaf_at(depth)?.push(number)
     }
 
     fn bool(&mut self, depth: usize, v: bool) -> Result<(), NotTyped> {
@@ -315,13 +349,12 @@ impl Collected {
     /// Records that the list at `depth` had `n` elements: every list at one depth has the same
     /// length.
     fn list(&mut self, depth: usize, n: usize) -> Result<(), NotTyped> {
-        if self.shape.len() <= depth {
-            self.shape.resize(depth + 1, UNSEEN);
-        }
-        match self.shape[depth] {
+        let seen = self.shape.dims.get_mut(depth).ok_or(NotTyped)?;
+        match *seen {
             m if m != UNSEEN && m != n => Err(NotTyped),
             _ => {
-                self.shape[depth] = n;
+                *seen = n;
+                self.shape.rank = self.shape.rank.max(depth + 1);
                 // An empty list holds no leaf: its depth is where the leaves would be.
                 if n == 0 && self.leaf_depth.is_none() {
                     self.leaf_depth = Some(depth + 1);
@@ -334,7 +367,7 @@ impl Collected {
     /// The typed output, or `None` when nothing says what the elements are.
     fn finish(self) -> Option<Output> {
         let shape = self.shape;
-        if shape.contains(&UNSEEN) {
+        if shape.as_slice().contains(&UNSEEN) {
             return None;
         }
         Some(match self.elements {
@@ -346,6 +379,28 @@ impl Collected {
         })
     }
 
+    /// Reads the elements of a list that starts with a number, at `depth`, up to its `]`, and
+    /// returns how many there were. Its every element must be a number (anything else would
+    /// make the tensor ragged or mixed): the innermost lists of a tensor, its bulk, are read
+    /// in this one loop.
+    fn numbers(&mut self, s: &mut Scanner<'_>, depth: usize) -> Scan<Result<usize, NotTyped>> {
+        let elements = match self.leaf_at(depth) {
+            Ok(elements) => elements,
+            Err(e) => return Ok(Err(e)),
+        };
+        let (mut first, mut n) = (true, 0);
+        while s.next_element(&mut first)? {
+            let Some(b'-' | b'0'..=b'9') = s.peek() else {
+                return Ok(Err(NotTyped));
+            };
+            if let Err(e) = elements.push(s.number()?) {
+                return Ok(Err(e));
+            }
+            n += 1;
+        }
+        Ok(Ok(n))
+    }
+
     /// Reads one value at `depth` from the scanner. `Ok(Err(NotTyped))` leaves the scanner
     /// somewhere inside the value: the caller rewinds.
     fn scan(&mut self, s: &mut Scanner<'_>, depth: usize) -> Scan<Result<(), NotTyped>> {
@@ -355,6 +410,12 @@ impl Collected {
         Ok(match s.peek() {
             Some(b'[') => {
                 s.begin_array()?;
+                if let Some(b'-' | b'0'..=b'9') = s.peek() {
+                    return Ok(match self.numbers(s, depth + 1)? {
+                        Ok(n) => self.list(depth, n),
+                        Err(e) => Err(e),
+                    });
+                }
                 let mut first = true;
                 let mut n = 0;
                 while s.next_element(&mut first)? {
@@ -369,15 +430,10 @@ impl Collected {
                 let v = s.bool()?;
                 self.bool(depth, v)
             }
-            Some(b'-' | b'0'..=b'9') => match s.number()? {
-                Number::U64(v) => match i64::try_from(v) {
-                    Ok(v) => self.int(depth, v),
-                    // Beyond i64 (UINT64's upper half) only JSON keeps the value exact.
-                    Err(_) => Err(NotTyped),
-                },
-                Number::I64(v) => self.int(depth, v),
-                Number::F64(v) => self.float(depth, v),
-            },
+            Some(b'-' | b'0'..=b'9') => {
+                let number = s.number()?;
+                self.number(depth, number)
+            }
             _ => Err(NotTyped),
         })
     }
@@ -435,19 +491,21 @@ impl<'de> Visitor<'de> for Collect<'_> {
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
-        self.into.int(self.depth, v).map_err(not_typed)
+        self.into
+            .number(self.depth, Number::I64(v))
+            .map_err(not_typed)
     }
 
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
-        // Beyond i64 (UINT64's upper half) only JSON keeps the value exact.
-        match i64::try_from(v) {
-            Ok(v) => self.visit_i64(v),
-            Err(_) => Err(E::custom("out of range")),
-        }
+        self.into
+            .number(self.depth, Number::U64(v))
+            .map_err(not_typed)
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        self.into.float(self.depth, v).map_err(not_typed)
+        self.into
+            .number(self.depth, Number::F64(v))
+            .map_err(not_typed)
     }
 
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
@@ -506,8 +564,18 @@ mod tests {
             r#"{"O":[[[1]],[[2]]]}"#,
             r#"{"O":[1,2,3]}"#,
             r#"{"O":[[1,2],[3,4],[5,6]]}"#,
+            r#"{"O":[[1,2],[3]]}"#,
+            r#"{"O":[1,[2]]}"#,
+            r#"{"O":[1,true]}"#,
+            r#"{"O":[1,null]}"#,
+            r#"{"O":[1,2.5,-3]}"#,
+            r#"{"O":[-1,18446744073709551615]}"#,
+            r#"{"O":[[[[[[[[1,2]]]]]]]]}"#,
+            r#"{"O":[[[[[[[[[1,2]]]]]]]]]}"#,
         ] {
             let typed = decode(data);
+            let scanned = Outputs::scan(&mut crate::json::Scanner::new(data)).unwrap();
+            assert_eq!(scanned, typed, "{data}");
             let map: Map<String, Value> = serde_json::from_str(data).unwrap();
             let json = Outputs::from_json(map);
             assert_eq!(typed.f64("O"), json.f64("O"), "{data}");
@@ -534,7 +602,7 @@ mod properties {
         #[test]
         fn typed_decoding_reads_like_json(
             shape in proptest::collection::vec(0usize..4, 0..4),
-            kind in 0u8..4,
+            kind in 0u8..6,
             seed in any::<u64>(),
         ) {
             let mut n = seed;
@@ -544,7 +612,9 @@ mod properties {
                     0 => Value::from((n >> 40) as i64 - (1 << 23)),
                     1 => Value::from(((n >> 11) as f64) / 1e6),
                     2 => Value::from(n & 1 == 0),
-                    _ => if n & 3 == 0 { Value::from("s") } else { Value::from(1.5) },
+                    3 => if n & 3 == 0 { Value::from("s") } else { Value::from(1.5) },
+                    4 => if n & 3 == 0 { Value::from(true) } else { Value::from(7) },
+                    _ => if n & 3 == 0 { Value::from(u64::MAX) } else { Value::from(-7) },
                 })
             });
             let value = nested(&shape, &mut leaves);
@@ -552,6 +622,8 @@ mod properties {
             let raw: BTreeMap<String, &RawValue> = serde_json::from_str(&text).unwrap();
             let typed = Outputs::decode(raw).unwrap();
             let json = Outputs::from_json(serde_json::from_str(&text).unwrap());
+            let scanned = Outputs::scan(&mut crate::json::Scanner::new(&text)).unwrap();
+            prop_assert_eq!(&scanned, &typed, "{}", text);
             prop_assert_eq!(typed.f64("O"), json.f64("O"));
             prop_assert_eq!(typed.i64("O"), json.i64("O"));
             prop_assert_eq!(typed.bool("O"), json.bool("O"));
