@@ -612,7 +612,7 @@ mod typed {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::json::Number;
+    use crate::json::{Key, Number};
 
     /// The frame types read typed.
     #[derive(Clone, Copy, PartialEq, Eq)]
@@ -950,9 +950,9 @@ mod typed {
         while let Some(key) =
             s.next_key_expecting(&mut first, QueueStats::FIELDS.get(next).copied())?
         {
-            let i = match QueueStats::FIELDS.get(next) {
-                Some(f) if *f == key => next,
-                _ => match QueueStats::FIELDS.iter().position(|f| *f == key) {
+            let i = match key {
+                Key::Expected => next,
+                Key::Other(key) => match QueueStats::FIELDS.iter().position(|f| *f == key) {
                     Some(i) => i,
                     None => return Ok(None),
                 },

@@ -125,6 +125,15 @@ fn special(b: u8) -> bool {
     b == b'"' || b == b'\\' || b < 0x20
 }
 
+/// A key read by [`Scanner::next_key_expecting`].
+#[derive(Debug, PartialEq)]
+pub(crate) enum Key<'a> {
+    /// The key expected.
+    Expected,
+    /// Another key.
+    Other(Cow<'a, str>),
+}
+
 /// A cursor over one JSON text.
 pub(crate) struct Scanner<'a> {
     text: &'a str,
@@ -198,7 +207,12 @@ impl<'a> Scanner<'a> {
     /// The next key of the object being read (and its `:`), or `None` after its `}`. `first`
     /// starts `true` for each object.
     pub(crate) fn next_key(&mut self, first: &mut bool) -> Scan<Option<Cow<'a, str>>> {
-        self.next_key_expecting(first, None)
+        if !self.key_ahead(first)? {
+            return Ok(None);
+        }
+        let key = self.string()?;
+        self.expect(b':')?;
+        Ok(Some(key))
     }
 
     /// [`next_key`](Self::next_key) when the key is probably `expected` (a key without
@@ -207,24 +221,37 @@ impl<'a> Scanner<'a> {
     pub(crate) fn next_key_expecting(
         &mut self,
         first: &mut bool,
-        expected: Option<&'static str>,
-    ) -> Scan<Option<Cow<'a, str>>> {
-        match self.peek() {
-            Some(b'}') => {
-                self.pos += 1;
-                return Ok(None);
-            }
-            Some(b',') if !*first => self.pos += 1,
-            Some(b'"') if *first => {}
-            _ => return Err(Bail),
+        expected: Option<&str>,
+    ) -> Scan<Option<Key<'a>>> {
+        if !self.key_ahead(first)? {
+            return Ok(None);
         }
-        *first = false;
         let key = match expected {
-            Some(expected) if self.take_quoted(expected) => Cow::Borrowed(expected),
-            _ => self.string()?,
+            Some(expected) if self.take_quoted(expected) => Key::Expected,
+            _ => Key::Other(self.string()?),
         };
         self.expect(b':')?;
         Ok(Some(key))
+    }
+
+    /// Moves to the next key of the object being read (past its `,`); `false` after the
+    /// object's `}`.
+    fn key_ahead(&mut self, first: &mut bool) -> Scan<bool> {
+        match self.peek() {
+            Some(b'}') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(b',') if !*first => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(b'"') if *first => {
+                *first = false;
+                Ok(true)
+            }
+            _ => Err(Bail),
+        }
     }
 
     /// Consumes the string at the cursor if its text is exactly `"expected"`.
@@ -639,7 +666,12 @@ mod tests {
         // Right, right around whitespace, escaped, wrong, right around whitespace, then the
         // end.
         for expected in ["a", "bb", "c", "de", "x", "f", "g", "y"] {
-            let key = fast.next_key_expecting(&mut f1, Some(expected));
+            let key = fast.next_key_expecting(&mut f1, Some(expected)).map(|k| {
+                k.map(|k| match k {
+                    Key::Expected => Cow::Borrowed(expected),
+                    Key::Other(other) => other,
+                })
+            });
             assert_eq!(key, general.next_key(&mut f2), "{expected}");
             assert_eq!(fast.pos(), general.pos(), "{expected}");
             if key.expect("scans").is_none() {
