@@ -6,7 +6,8 @@
 //! API. This crate exists for applications that already run on async-std.
 //!
 //! A thin facade over the runtime-generic `tcm-async` driver: this crate only supplies
-//! async-std's `TcpStream` and `spawn`. All protocol decisions are made by the sans-IO
+//! async-std's `TcpStream` and timers, and runs each client's I/O loop on a thread of its own
+//! (which never drives the reactor, so a caller in `block_on` keeps it). All protocol decisions are made by the sans-IO
 //! `tcm-proto` core.
 //!
 //! ```no_run

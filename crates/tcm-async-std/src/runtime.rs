@@ -4,7 +4,8 @@ use std::future::Future;
 use std::io;
 use std::time::Instant;
 
-/// async-std's TCP stream and task spawner.
+/// async-std's TCP stream and timers; each client's I/O loop on a thread of its own
+/// (async-std's executor where no thread can be started).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AsyncStd;
 
@@ -26,8 +27,9 @@ impl tcm_async::Runtime for AsyncStd {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        // The task detaches when its handle is dropped.
-        drop(async_std::task::spawn(future));
+        // On a thread of its own, so that a caller waiting in `block_on` keeps the reactor;
+        // a task detaches when its handle is dropped.
+        tcm_async::spawn_io_thread(future, |future| drop(async_std::task::spawn(future)));
     }
 
     fn timer(deadline: Instant) -> Self::Timer {

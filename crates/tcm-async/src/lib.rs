@@ -26,6 +26,11 @@
 //! answers no call waits at most that long. With tokio, a call awaited outside a tokio runtime
 //! leaves the I/O to the client's task.
 //!
+//! Where the I/O task runs is the runtime's choice ([`Runtime::spawn`]): tokio's on its
+//! executor; smol's and async-std's on a thread of its own that parks while it waits
+//! ([`spawn_io_thread`]), so that a caller waiting in `block_on` keeps driving the `async-io`
+//! reactor and is woken by its own socket rather than by an executor thread.
+//!
 //! Every call has a deadline: per kind in `Config::timeouts`, or per call with
 //! [`CallOptions`] through [`Client::call`], which takes any typed call of [`tcm_proto::call`].
 //! A [`Pool`] spreads calls over several connections; [`RpcClient`] speaks the JSON-RPC dialect
@@ -36,6 +41,7 @@
 mod client;
 mod driver;
 mod http;
+mod io_thread;
 mod pool;
 mod rpc;
 mod runtime;
@@ -46,6 +52,7 @@ mod transport;
 
 pub use client::Client;
 pub use http::probe;
+pub use io_thread::spawn_io_thread;
 pub use pool::Pool;
 pub use rpc::{RpcClient, RpcHandlers};
 pub use runtime::{IoTimer, Runtime};

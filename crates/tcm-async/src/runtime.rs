@@ -19,7 +19,8 @@ pub trait Runtime: Send + Sync + 'static {
     /// Resolves `host` and connects to `port`, with `TCP_NODELAY` set.
     fn connect(host: &str, port: u16) -> impl Future<Output = io::Result<Self::Tcp>> + Send;
 
-    /// Runs `future` to completion in the background (a client's I/O loop).
+    /// Runs `future` to completion in the background (a client's I/O loop): on the runtime's
+    /// executor, or on a thread of its own ([`spawn_io_thread`](crate::spawn_io_thread)).
     fn spawn<F>(future: F)
     where
         F: Future<Output = ()> + Send + 'static;

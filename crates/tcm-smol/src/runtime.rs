@@ -4,7 +4,8 @@ use std::future::Future;
 use std::io;
 use std::time::Instant;
 
-/// smol's TCP stream and global executor.
+/// smol's TCP stream and timers; each client's I/O loop on a thread of its own (smol's global
+/// executor where no thread can be started).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Smol;
 
@@ -26,7 +27,8 @@ impl tcm_async::Runtime for Smol {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        smol::spawn(future).detach();
+        // On a thread of its own, so that a caller waiting in `block_on` keeps the reactor.
+        tcm_async::spawn_io_thread(future, |future| smol::spawn(future).detach());
     }
 
     fn timer(deadline: Instant) -> Self::Timer {
