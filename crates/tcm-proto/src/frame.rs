@@ -1074,6 +1074,7 @@ mod tests {
             r#"{"type":"alert","error_type":"TritonServerStateChanged","message":"m","timestamp":1767225600.123}"#,
             r#" { "payload" : { "status" : "COMPLETED" , "data" : { "O\u0030" : [ 1e2 , -0 , 2.5E-3 ] } } , "type" : "inference" } "#,
             r#"{"type":"error","payload":{"code":"X","message":"say \"hi\"\n"}}"#,
+            r#"{"type":"inference","payload":{"data":{"O":[1e300,0.00000005960464477539063,-2e-300]},"status":"COMPLETED"}}"#,
         ] {
             assert!(agree(text), "not read typed: {text}");
         }
@@ -1087,7 +1088,7 @@ mod tests {
             r#"{"type":"inference","payload":{}}"#,
             r#"{"type":"info_response","type":"error","payload":{}}"#,
             r#"{"type":"inference","uuid":1,"payload":{"data":{"O":[1]},"status":"COMPLETED"}}"#,
-            r#"{"type":"inference","payload":{"data":{"O":[1e300]},"status":"COMPLETED"}}"#,
+            r#"{"type":"inference","payload":{"data":{"O":[1e-400]},"status":"COMPLETED"}}"#,
             r#"{"type":"inference","payload":{"data":[1],"status":"COMPLETED"}}"#,
             r#"{"type":"alert","message":"m","timestamp":1e400}"#,
             r#"{"type":"auth.ok"} x"#,

@@ -48,10 +48,32 @@ impl Number {
     }
 }
 
-/// Exact powers of ten: every `10^k` for `k <= 22` is an `f64` without rounding.
-const POW10: [f64; 23] = [
+/// The powers of ten `serde_json` scales a significand by, `10^0` to `10^308`, each the `f64`
+/// nearest to it (exact up to `10^22`).
+const POW10: [f64; 309] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32,
+    1e33, 1e34, 1e35, 1e36, 1e37, 1e38, 1e39, 1e40, 1e41, 1e42, 1e43, 1e44, 1e45, 1e46, 1e47, 1e48,
+    1e49, 1e50, 1e51, 1e52, 1e53, 1e54, 1e55, 1e56, 1e57, 1e58, 1e59, 1e60, 1e61, 1e62, 1e63, 1e64,
+    1e65, 1e66, 1e67, 1e68, 1e69, 1e70, 1e71, 1e72, 1e73, 1e74, 1e75, 1e76, 1e77, 1e78, 1e79, 1e80,
+    1e81, 1e82, 1e83, 1e84, 1e85, 1e86, 1e87, 1e88, 1e89, 1e90, 1e91, 1e92, 1e93, 1e94, 1e95, 1e96,
+    1e97, 1e98, 1e99, 1e100, 1e101, 1e102, 1e103, 1e104, 1e105, 1e106, 1e107, 1e108, 1e109, 1e110,
+    1e111, 1e112, 1e113, 1e114, 1e115, 1e116, 1e117, 1e118, 1e119, 1e120, 1e121, 1e122, 1e123,
+    1e124, 1e125, 1e126, 1e127, 1e128, 1e129, 1e130, 1e131, 1e132, 1e133, 1e134, 1e135, 1e136,
+    1e137, 1e138, 1e139, 1e140, 1e141, 1e142, 1e143, 1e144, 1e145, 1e146, 1e147, 1e148, 1e149,
+    1e150, 1e151, 1e152, 1e153, 1e154, 1e155, 1e156, 1e157, 1e158, 1e159, 1e160, 1e161, 1e162,
+    1e163, 1e164, 1e165, 1e166, 1e167, 1e168, 1e169, 1e170, 1e171, 1e172, 1e173, 1e174, 1e175,
+    1e176, 1e177, 1e178, 1e179, 1e180, 1e181, 1e182, 1e183, 1e184, 1e185, 1e186, 1e187, 1e188,
+    1e189, 1e190, 1e191, 1e192, 1e193, 1e194, 1e195, 1e196, 1e197, 1e198, 1e199, 1e200, 1e201,
+    1e202, 1e203, 1e204, 1e205, 1e206, 1e207, 1e208, 1e209, 1e210, 1e211, 1e212, 1e213, 1e214,
+    1e215, 1e216, 1e217, 1e218, 1e219, 1e220, 1e221, 1e222, 1e223, 1e224, 1e225, 1e226, 1e227,
+    1e228, 1e229, 1e230, 1e231, 1e232, 1e233, 1e234, 1e235, 1e236, 1e237, 1e238, 1e239, 1e240,
+    1e241, 1e242, 1e243, 1e244, 1e245, 1e246, 1e247, 1e248, 1e249, 1e250, 1e251, 1e252, 1e253,
+    1e254, 1e255, 1e256, 1e257, 1e258, 1e259, 1e260, 1e261, 1e262, 1e263, 1e264, 1e265, 1e266,
+    1e267, 1e268, 1e269, 1e270, 1e271, 1e272, 1e273, 1e274, 1e275, 1e276, 1e277, 1e278, 1e279,
+    1e280, 1e281, 1e282, 1e283, 1e284, 1e285, 1e286, 1e287, 1e288, 1e289, 1e290, 1e291, 1e292,
+    1e293, 1e294, 1e295, 1e296, 1e297, 1e298, 1e299, 1e300, 1e301, 1e302, 1e303, 1e304, 1e305,
+    1e306, 1e307, 1e308,
 ];
 
 /// Whether `serde_json` parses floats with correct rounding (its `float_roundtrip` feature,
@@ -416,8 +438,8 @@ impl<'a> Scanner<'a> {
         Ok((acc, count))
     }
 
-    /// A number, with the value `serde_json` gives it. Integers beyond `u64` and exponents
-    /// beyond ±22 (whose `serde_json` value takes several rounding steps) are left to it.
+    /// A number, with the value `serde_json` gives it. Integers beyond `u64`, and powers of ten
+    /// beyond ±308 (for which `serde_json` divides twice, or fails), are left to it.
     pub(crate) fn number(&mut self) -> Scan<Number> {
         self.skip_ws();
         let start = self.pos;
@@ -483,15 +505,20 @@ impl<'a> Scanner<'a> {
             });
         }
         let pow = *POW10.get(exponent.unsigned_abs() as usize).ok_or(Bail)?;
-        if self.correct_rounding {
-            let v: f64 = self.slice(start, self.pos)?.parse().map_err(|_| Bail)?;
-            return Ok(Number::F64(v));
-        }
-        let magnitude = if exponent >= 0 {
+        let magnitude = if self.correct_rounding {
+            self.slice(start, self.pos)?
+                .trim_start_matches('-')
+                .parse()
+                .map_err(|_| Bail)?
+        } else if exponent >= 0 {
             significand as f64 * pow
         } else {
             significand as f64 / pow
         };
+        // Beyond `f64`: `serde_json` rejects the number.
+        if magnitude.is_infinite() {
+            return Err(Bail);
+        }
         Ok(Number::F64(if negative { -magnitude } else { magnitude }))
     }
 
@@ -574,6 +601,10 @@ mod tests {
             "0.12345670163631439",
             "1767225600.123",
             "123456789012345678.9",
+            "1e-30",
+            "0.00000005960464477539063",
+            "-1.7976931348623157e308",
+            "2.2e-300",
         ] {
             assert_eq!(
                 number(text).map(Bits),
@@ -598,26 +629,31 @@ mod tests {
 
     /// The number `serde_json` reads from `text`.
     fn serde_json_number(text: &str) -> Bits {
-        let value: serde_json::Value = serde_json::from_str(text).expect("a JSON number");
-        Bits(if let Some(u) = value.as_u64() {
+        serde_json_reads(text).expect("a number serde_json reads")
+    }
+
+    /// The number `serde_json` reads from `text`, if it reads one.
+    fn serde_json_reads(text: &str) -> Option<Bits> {
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        Some(Bits(if let Some(u) = value.as_u64() {
             Number::U64(u)
         } else if let Some(i) = value.as_i64() {
             Number::I64(i)
         } else {
-            Number::F64(value.as_f64().expect("a float"))
-        })
+            Number::F64(value.as_f64()?)
+        }))
     }
 
     proptest::proptest! {
         /// Long runs of digits (read eight at a time), in the integer part, the fraction or
-        /// both, read as `serde_json` reads them; only a significand beyond `u64` or a power of
-        /// ten beyond ±22 is left to it.
+        /// both, with any exponent, read as `serde_json` reads them; only a significand beyond
+        /// `u64` or a power of ten beyond ±308 is left to it, and what it rejects is too.
         #[test]
         fn long_numbers_read_as_serde_json_reads_them(
             negative in proptest::bool::ANY,
             int in "0|[1-9][0-9]{0,21}",
             fraction in proptest::option::of("[0-9]{1,24}"),
-            exponent in proptest::option::of(-22i32..=22),
+            exponent in proptest::option::of(-340i32..=340),
         ) {
             let mut text = format!("{}{int}", if negative { "-" } else { "" });
             if let Some(f) = &fraction {
@@ -630,12 +666,35 @@ mod tests {
             let significant = digits.trim_start_matches('0');
             let scale = exponent.unwrap_or(0) - fraction.as_ref().map_or(0, |f| f.len() as i32);
             let fits = (significant.is_empty() || significant.parse::<u64>().is_ok())
-                && scale.abs() <= 22;
-            match number(&text) {
-                Ok(ours) => proptest::prop_assert_eq!(Bits(ours), serde_json_number(&text)),
-                Err(Bail) => proptest::prop_assert!(!fits, "{} was left to serde_json", text),
+                && scale.abs() <= 308;
+            match (number(&text), serde_json_reads(&text)) {
+                (Ok(ours), theirs) => proptest::prop_assert_eq!(Some(Bits(ours)), theirs),
+                (Err(Bail), None) => {}
+                (Err(Bail), Some(_)) => {
+                    proptest::prop_assert!(!fits, "{} was left to serde_json", text)
+                }
             }
         }
+    }
+
+    #[test]
+    fn with_correctly_rounding_serde_json_floats_are_what_str_parse_gives() {
+        let rounding = |text: &str| {
+            let mut s = Scanner::new(text);
+            s.correct_rounding = true;
+            s.number().map(Bits)
+        };
+        for text in [
+            "0.80900993826735515",
+            "-1e-30",
+            "1e300",
+            "-0.0",
+            "123.456e-5",
+        ] {
+            let parsed: f64 = text.parse().expect("a float");
+            assert_eq!(rounding(text), Ok(Bits(Number::F64(parsed))), "{text}");
+        }
+        assert_eq!(rounding("9e308"), Err(Bail), "beyond f64");
     }
 
     #[test]
@@ -647,7 +706,8 @@ mod tests {
             "-",
             "1e",
             "1e400",
-            "1e-30",
+            "9e308",
+            "1e-400",
             "+1",
             "1ee2",
             "99999999999999999999",
