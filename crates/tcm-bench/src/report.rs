@@ -1,5 +1,5 @@
 //! The results: one markdown table (rows in sections, ratios to raw tungstenite and to the
-//! Python SDK, CPU per call next to speed) and the same figures as JSON.
+//! Python SDK, CPU and context switches per call next to speed) and the same figures as JSON.
 
 use serde_json::{Value, json};
 
@@ -39,7 +39,7 @@ fn cpu(a: &Summary, peer: Option<&Summary>) -> Option<f64> {
 }
 
 impl Row {
-    fn cells(&self) -> [String; 8] {
+    fn cells(&self) -> [String; COLUMNS] {
         let name = format!("{}, {}", self.section, self.contender);
         let f = match &self.figure {
             Ok(f) => f,
@@ -49,6 +49,7 @@ impl Row {
                 return [
                     name,
                     "failed".into(),
+                    blank(),
                     blank(),
                     blank(),
                     blank(),
@@ -72,6 +73,7 @@ impl Row {
             f.cpu_us.map_or(String::new(), |c| format!("{c:.1}")),
             ratio(cpu(f, raw)),
             ratio(cpu(f, sdk)),
+            f.switches.map_or(String::new(), |n| format!("{n:.2}")),
             self.note.clone(),
         ]
     }
@@ -88,6 +90,7 @@ impl Row {
                 "speed_vs_sdk": speed(f, sdk),
                 "cpu_vs_raw": cpu(f, raw),
                 "cpu_vs_sdk": cpu(f, sdk),
+                "context_switches_per_call": f.switches,
             }),
             Err(e) => json!({ "failed": e }),
         };
@@ -100,7 +103,10 @@ impl Row {
     }
 }
 
-const HEADER: [&str; 8] = [
+/// The table's columns: the name, the figures, the note.
+const COLUMNS: usize = 9;
+
+const HEADER: [&str; COLUMNS] = [
     "measurement (median)",
     "value",
     "speed × raw",
@@ -108,12 +114,18 @@ const HEADER: [&str; 8] = [
     "CPU µs/call",
     "CPU × raw",
     "CPU × SDK",
+    "switches/call",
     "note",
 ];
 
+/// The columns aligned left (the name and the note); the figures are aligned right.
+fn left(column: usize) -> bool {
+    column == 0 || column == COLUMNS - 1
+}
+
 /// The markdown table, columns padded to line up, and a legend.
 pub fn markdown(rows: &[Row]) -> String {
-    let cells: Vec<[String; 8]> = rows.iter().map(Row::cells).collect();
+    let cells: Vec<[String; COLUMNS]> = rows.iter().map(Row::cells).collect();
     let width = |i: usize| {
         cells
             .iter()
@@ -122,7 +134,7 @@ pub fn markdown(rows: &[Row]) -> String {
             .max()
             .unwrap_or(0)
     };
-    let widths: Vec<usize> = (0..8).map(width).collect();
+    let widths: Vec<usize> = (0..COLUMNS).map(width).collect();
     let line = |cols: &[String]| {
         let padded: Vec<String> = cols
             .iter()
@@ -130,7 +142,7 @@ pub fn markdown(rows: &[Row]) -> String {
             .enumerate()
             .map(|(i, (c, w))| {
                 let pad = " ".repeat(w - c.chars().count());
-                if i == 0 || i == 7 {
+                if left(i) {
                     format!(" {c}{pad} ")
                 } else {
                     format!(" {pad}{c} ")
@@ -145,7 +157,7 @@ pub fn markdown(rows: &[Row]) -> String {
         .enumerate()
         .map(|(i, w)| {
             let dashes = "-".repeat(*w);
-            if i == 0 || i == 7 {
+            if left(i) {
                 format!("{dashes}-")
             } else {
                 format!("{dashes}:")
@@ -164,7 +176,9 @@ const LEGEND: &str = "
 speed ×: calls per second relative to the peer in the same run (for times, the peer's time over \
 ours); higher is better. CPU ×: CPU time per call relative to the peer; lower is better. CPU is \
 the client process's (all its threads; the server runs in its own process), the SDK's from \
-`time.process_time()` in its own process. The SDK sends one request and waits for its reply, so \
+`time.process_time()` in its own process. switches/call: context switches of all the client's \
+threads per call (`getrusage`), where a thread gives up the CPU to wait or is preempted. The SDK \
+sends one request and waits for its reply, so \
 the pipelined rows compare with its lock-step figures. Encode+send is the sans-IO core's path, \
 shared by all four clients.
 ";
@@ -186,6 +200,7 @@ mod tests {
         Summary {
             rate,
             cpu_us: Some(cpu_us),
+            switches: Some(1.25),
             longest: 1.0,
         }
     }
@@ -205,7 +220,7 @@ mod tests {
         let line = table.lines().nth(2).unwrap_or_default();
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
         assert_eq!(
-            cells[1..8],
+            cells[1..9],
             [
                 "lock-step queue_stats, tcm-smol",
                 "9000 /s",
@@ -213,7 +228,8 @@ mod tests {
                 "3.00×",
                 "33.0",
                 "1.10×",
-                "0.15×"
+                "0.15×",
+                "1.25"
             ]
         );
     }
@@ -227,6 +243,7 @@ mod tests {
             figure: Ok(Summary {
                 rate: 8.0,
                 cpu_us: None,
+                switches: None,
                 longest: 0.5,
             }),
             raw: None,
@@ -255,7 +272,7 @@ mod tests {
         let line = table.lines().nth(2).unwrap_or_default();
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
         assert_eq!(cells[2..4], ["failed", ""]);
-        assert_eq!(cells[8], "failed: request timed out");
+        assert_eq!(cells[9], "failed: request timed out");
         let json = json(&[row], 1.0, 3);
         assert_eq!(json["rows"][0]["figures"]["failed"], "request timed out");
     }

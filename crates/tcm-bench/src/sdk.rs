@@ -37,6 +37,7 @@ impl Sdk {
             ops: field("ops")? as u64,
             wall: field("wall")?,
             cpu: field("cpu")?,
+            switches: None,
         })
     }
 
@@ -84,6 +85,7 @@ fn calls(out: &Value, key: &str) -> Result<Vec<Sample>> {
                 ops: 1,
                 wall: wall.as_f64().ok_or("a wall time is not a number")?,
                 cpu: cpu.as_f64().ok_or("a CPU time is not a number")?,
+                switches: None,
             }),
             _ => Err(format!("a '{key}' entry is not [wall, cpu]").into()),
         })

@@ -1,6 +1,6 @@
-//! A timed window: wall-clock time and the process's CPU time over exactly the stretch of code
-//! being measured. The reference server runs in a child process, so the process CPU clock
-//! counts the client alone: the calling threads and every I/O thread or runtime worker it uses.
+//! A timed window: wall-clock time, the process's CPU time and its context switches over exactly
+//! the stretch of code being measured. The reference server runs in a child process, so these
+//! count the client alone: the calling threads and every I/O thread or runtime worker it uses.
 
 use std::time::{Duration, Instant};
 
@@ -15,16 +15,33 @@ fn process_cpu() -> Duration {
     )
 }
 
+/// The context switches (voluntary and involuntary) of all threads of this process so far.
+fn process_switches() -> Option<u64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: `getrusage` writes a whole `rusage` into the pointer it is given, and the value
+    // is read only when it reports success.
+    let usage = unsafe {
+        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
+            return None;
+        }
+        usage.assume_init()
+    };
+    let count = |n: libc::c_long| u64::try_from(n).unwrap_or(0);
+    Some(count(usage.ru_nvcsw) + count(usage.ru_nivcsw))
+}
+
 /// Started at the first timed instruction, finished at the last.
 pub struct Window {
     wall: Instant,
     cpu: Duration,
+    switches: Option<u64>,
 }
 
 impl Window {
     /// Starts the window: both clocks are read now.
     pub fn start() -> Self {
         Self {
+            switches: process_switches(),
             cpu: process_cpu(),
             wall: Instant::now(),
         }
@@ -34,16 +51,26 @@ impl Window {
     pub fn finish(self, ops: u64) -> Sample {
         let wall = self.wall.elapsed().as_secs_f64();
         let cpu = process_cpu().saturating_sub(self.cpu).as_secs_f64();
-        Sample { ops, wall, cpu }
+        let switches = process_switches()
+            .zip(self.switches)
+            .map(|(end, start)| end.saturating_sub(start));
+        Sample {
+            ops,
+            wall,
+            cpu,
+            switches,
+        }
     }
 }
 
-/// What one window measured: operations completed, wall seconds, process CPU seconds.
+/// What one window measured: operations completed, wall seconds, process CPU seconds, and
+/// context switches where they were counted.
 #[derive(Clone, Copy, Debug)]
 pub struct Sample {
     pub ops: u64,
     pub wall: f64,
     pub cpu: f64,
+    pub switches: Option<u64>,
 }
 
 impl Sample {
@@ -56,6 +83,11 @@ impl Sample {
     pub fn cpu_us(&self) -> f64 {
         self.cpu * 1e6 / self.ops as f64
     }
+
+    /// Context switches per operation, where they were counted.
+    pub fn switches_per_op(&self) -> Option<f64> {
+        self.switches.map(|n| n as f64 / self.ops as f64)
+    }
 }
 
 /// The medians of several windows of one measurement (each figure's own median).
@@ -65,6 +97,8 @@ pub struct Summary {
     pub rate: f64,
     /// CPU microseconds per operation; `None` where the peer did not report it.
     pub cpu_us: Option<f64>,
+    /// Context switches per operation; `None` where they were not counted.
+    pub switches: Option<f64>,
     /// The longest window's wall-clock seconds: far beyond the requested length, it shows that
     /// calls stalled (a timed loop stops starting calls at its deadline but waits for them).
     pub longest: f64,
@@ -76,6 +110,11 @@ impl Summary {
         Self {
             rate: median(samples.iter().map(Sample::rate).collect()),
             cpu_us: Some(median(samples.iter().map(Sample::cpu_us).collect())),
+            switches: samples
+                .iter()
+                .map(Sample::switches_per_op)
+                .collect::<Option<Vec<f64>>>()
+                .map(median),
             longest: samples.iter().map(|s| s.wall).fold(0.0, f64::max),
         }
     }
@@ -108,21 +147,25 @@ mod tests {
                 ops: 100,
                 wall: 1.0,
                 cpu: 0.001,
+                switches: Some(100),
             },
             Sample {
                 ops: 300,
                 wall: 1.0,
                 cpu: 0.009,
+                switches: Some(900),
             },
             Sample {
                 ops: 200,
                 wall: 1.0,
                 cpu: 0.002,
+                switches: Some(400),
             },
         ];
         let s = Summary::of(&samples);
         assert_eq!(s.rate, 200.0);
         assert_eq!(s.cpu_us, Some(10.0));
+        assert_eq!(s.switches, Some(2.0));
         assert_eq!(s.ms(), 5.0);
         assert_eq!(s.longest, 1.0);
     }
