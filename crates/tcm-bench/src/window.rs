@@ -38,7 +38,7 @@ pub struct Window {
 }
 
 impl Window {
-    /// Starts the window: both clocks are read now.
+    /// Starts the window: its clocks and counters are read now.
     pub fn start() -> Self {
         Self {
             switches: process_switches(),

@@ -413,8 +413,8 @@ impl<'a> Scanner<'a> {
     fn digits(&mut self, mut acc: u64) -> Scan<(u64, i32)> {
         let mut count = 0;
         // Eight digits at a time while `acc` stays far enough below `u64::MAX` that eight more
-        // cannot overflow it (10^11 · 10^8 + 10^8 < 2^64), and while the run goes on past its
-        // next byte (a run of one or two, such as in `1.0`, is read the short way).
+        // cannot overflow it (10^11 · 10^8 + 10^8 < 2^64), and while the run has at least two
+        // digits left (a single digit, such as each of `1.0`, goes straight to the loop below).
         let bytes = self.text.as_bytes();
         while acc < 100_000_000_000 && matches!(bytes.get(self.pos + 1), Some(b'0'..=b'9')) {
             let Some(eight) = bytes.get(self.pos..self.pos + 8) else {
