@@ -229,7 +229,6 @@ fn run(args: &Args) -> Result<Vec<Row>> {
         for (i, (name, figure)) in names.zip(&lockstep).enumerate() {
             let raw = raw_l.filter(|_| *name != RAW);
             let mut line = row(section, name, Unit::PerSecond, figure, raw, sdk_l);
-            // The async clients against the floor of their runtime.
             // Every client against the floor of its I/O model.
             let floor = match i {
                 0 => ok(7).map(|f| (f, "raw bounded+decode")),

@@ -74,6 +74,18 @@ impl<T> Shared<T> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Messages waiting unread.
+    fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    /// Either end's `Debug`: its name and the mailbox's capacity (not its messages).
+    fn describe(&self, end: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(end)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+
     /// Wakes whoever waits (after `state` is unlocked, so that the woken need not wait for it).
     fn wake(&self, mut state: MutexGuard<'_, State<T>>) {
         let waiter = std::mem::replace(&mut state.waiter, Waiter::None);
@@ -93,9 +105,7 @@ pub struct Sender<T> {
 
 impl<T> std::fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sender")
-            .field("capacity", &self.shared.capacity)
-            .finish_non_exhaustive()
+        self.shared.describe("Sender", f)
     }
 }
 
@@ -116,7 +126,7 @@ impl<T> Sender<T> {
 
     /// Messages waiting unread.
     pub fn len(&self) -> usize {
-        self.shared.lock().items.len()
+        self.shared.len()
     }
 
     /// Whether no message waits unread.
@@ -146,9 +156,7 @@ pub struct Mailbox<T> {
 
 impl<T> std::fmt::Debug for Mailbox<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mailbox")
-            .field("capacity", &self.shared.capacity)
-            .finish_non_exhaustive()
+        self.shared.describe("Mailbox", f)
     }
 }
 
@@ -161,7 +169,7 @@ impl<T> Mailbox<T> {
 
     /// Messages waiting unread.
     pub fn len(&self) -> usize {
-        self.shared.lock().items.len()
+        self.shared.len()
     }
 
     /// Whether no message waits unread.
