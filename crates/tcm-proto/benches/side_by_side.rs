@@ -2,10 +2,16 @@
 //! frame through a whole `serde_json::Value` tree) in alternating rounds of the same frame, so
 //! that the machine's speed, which drifts between criterion's groups, cancels out of the ratio.
 //!
+//! A third column is the least any reading of the text costs with `serde_json`: checking it
+//! (`IgnoredAny`, which builds nothing and allocates nothing). It says how much of a frame's
+//! decode is reading its bytes at all, and so how far any typed decode can get from the tree.
+//!
 //! `cargo bench -p tcm-proto --bench side_by_side` prints, per frame, the mean time of each path
-//! and the ratio.
+//! and the ratios.
 
 use std::hint::black_box;
+
+use serde::de::IgnoredAny;
 use std::time::{Duration, Instant};
 
 use tcm_proto::ServerFrame;
@@ -28,23 +34,27 @@ fn batch<T>(text: &str, decode: impl Fn(&str) -> T) -> Duration {
 
 fn main() {
     println!(
-        "{:<24} {:>10} {:>10} {:>6}",
-        "frame", "typed", "Value tree", "ratio"
+        "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "frame", "typed", "Value tree", "tree/typed", "check only", "typed/check"
     );
     for (name, text) in frames::FRAMES {
-        let (mut typed, mut tree) = (Duration::ZERO, Duration::ZERO);
+        let (mut typed, mut tree, mut check) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
         for _ in 0..ROUNDS {
             typed += batch(text, ServerFrame::decode);
             tree += batch(text, |t| {
                 serde_json::from_str::<serde_json::Value>(t).map(ServerFrame::from_value)
             });
+            check += batch(text, |t| serde_json::from_str::<IgnoredAny>(t));
         }
         let per = |d: Duration| d.as_secs_f64() * 1e9 / f64::from(ROUNDS * BATCH);
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
         println!(
-            "{name:<24} {:>7.0} ns {:>7.0} ns {:>5.2}x",
+            "{name:<24} {:>7.0} ns {:>7.0} ns {:>9.2}x {:>7.0} ns {:>10.2}x",
             per(typed),
             per(tree),
-            tree.as_secs_f64() / typed.as_secs_f64()
+            ratio(tree, typed),
+            per(check),
+            ratio(typed, check)
         );
     }
 }

@@ -1009,7 +1009,11 @@ mod typed {
                 }
                 "data" => {
                     once(&mut seen, 2)?;
-                    data = if s.peek() == Some(b'{') {
+                    // The status comes after the data, so an object is read as outputs on the
+                    // way, except a failure's error object, which starts with its code: read
+                    // as JSON at once, not twice (a completed frame whose first output is
+                    // named `code` then goes the `Value` way).
+                    data = if s.peek() == Some(b'{') && !s.at(b"{\"code\"") {
                         let start = s.pos();
                         let outputs = Outputs::scan(s)?;
                         let text = s.slice(start, s.pos())?;
@@ -1090,6 +1094,7 @@ mod tests {
             r#"{"type":"inference","uuid":1,"payload":{"data":{"O":[1]},"status":"COMPLETED"}}"#,
             r#"{"type":"inference","payload":{"data":{"O":[1e-400]},"status":"COMPLETED"}}"#,
             r#"{"type":"inference","payload":{"data":[1],"status":"COMPLETED"}}"#,
+            r#"{"type":"inference","payload":{"data":{"code":[1]},"status":"COMPLETED"}}"#,
             r#"{"type":"alert","message":"m","timestamp":1e400}"#,
             r#"{"type":"auth.ok"} x"#,
             "{",

@@ -183,6 +183,15 @@ impl<'a> Scanner<'a> {
         self.pos = pos;
     }
 
+    /// Whether the text at the cursor starts with `prefix` (whitespace is not skipped).
+    #[inline]
+    pub(crate) fn at(&self, prefix: &[u8]) -> bool {
+        self.text
+            .as_bytes()
+            .get(self.pos..)
+            .is_some_and(|rest| rest.starts_with(prefix))
+    }
+
     /// The text between two offsets this scanner returned.
     pub(crate) fn slice(&self, start: usize, end: usize) -> Scan<&'a str> {
         self.text.get(start..end).ok_or(Bail)
