@@ -407,8 +407,7 @@ impl<'a> Scanner<'a> {
 
     fn literal(&mut self, word: &str) -> Scan<()> {
         self.skip_ws();
-        let rest = self.text.as_bytes().get(self.pos..).unwrap_or_default();
-        if rest.starts_with(word.as_bytes()) {
+        if self.at(word.as_bytes()) {
             self.pos += word.len();
             Ok(())
         } else {
