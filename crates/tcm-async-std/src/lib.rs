@@ -7,8 +7,8 @@
 //!
 //! A thin facade over the runtime-generic `tcm-async` driver: this crate only supplies
 //! async-std's `TcpStream` and timers, and runs each client's I/O loop on a thread of its own
-//! (which never drives the reactor, so a caller in `block_on` keeps it). All protocol decisions are made by the sans-IO
-//! `tcm-proto` core.
+//! (which never drives the reactor, so a caller in `block_on` keeps it). All protocol decisions
+//! are made by the sans-IO `tcm-proto` core.
 //!
 //! ```no_run
 //! use tcm_async_std::{Client, tcm_proto::{AuthContext, Config}};

@@ -268,8 +268,16 @@ impl<'a> Scanner<'a> {
     /// Moves to the next key of the object being read (past its `,`); `false` after the
     /// object's `}`.
     fn key_ahead(&mut self, first: &mut bool) -> Scan<bool> {
+        self.item_ahead(b'}', first, |b| b == b'"')
+    }
+
+    /// Moves to the next item of the object or array being read (past its `,`); `false` after
+    /// its `close`. `first` starts `true` for each; the first item must start with a byte that
+    /// `opens` accepts.
+    #[inline]
+    fn item_ahead(&mut self, close: u8, first: &mut bool, opens: fn(u8) -> bool) -> Scan<bool> {
         match self.peek() {
-            Some(b'}') => {
+            Some(b) if b == close => {
                 self.pos += 1;
                 Ok(false)
             }
@@ -277,7 +285,7 @@ impl<'a> Scanner<'a> {
                 self.pos += 1;
                 Ok(true)
             }
-            Some(b'"') if *first => {
+            Some(b) if *first && opens(b) => {
                 *first = false;
                 Ok(true)
             }
@@ -307,21 +315,7 @@ impl<'a> Scanner<'a> {
     /// Whether the array being read has another element (consuming its `,`), or `false` after
     /// its `]`. `first` starts `true` for each array.
     pub(crate) fn next_element(&mut self, first: &mut bool) -> Scan<bool> {
-        match self.peek() {
-            Some(b']') => {
-                self.pos += 1;
-                Ok(false)
-            }
-            Some(b',') if !*first => {
-                self.pos += 1;
-                Ok(true)
-            }
-            Some(_) if *first => {
-                *first = false;
-                Ok(true)
-            }
-            _ => Err(Bail),
-        }
+        self.item_ahead(b']', first, |_| true)
     }
 
     /// The string at the cursor if it needs no decoding (no escape, no control character),

@@ -231,21 +231,17 @@ fn wrong(name: &str, expected: &'static str) -> OutputError {
 impl Output {
     fn to_json(&self) -> Value {
         match self {
-            Self::Ints { shape, values } => nest(
-                shape.as_slice(),
-                &mut values.iter().map(|v| Value::from(*v)),
-            ),
-            Self::Floats { shape, values } => nest(
-                shape.as_slice(),
-                &mut values.iter().map(|v| Value::from(*v)),
-            ),
-            Self::Bools { shape, values } => nest(
-                shape.as_slice(),
-                &mut values.iter().map(|v| Value::from(*v)),
-            ),
+            Self::Ints { shape, values } => nest_values(shape, values),
+            Self::Floats { shape, values } => nest_values(shape, values),
+            Self::Bools { shape, values } => nest_values(shape, values),
             Self::Json(v) => v.clone(),
         }
     }
+}
+
+/// A typed output's values as the nested JSON lists of its shape.
+fn nest_values<T: Copy + Into<Value>>(shape: &Shape, values: &[T]) -> Value {
+    nest(shape.as_slice(), &mut values.iter().map(|v| (*v).into()))
 }
 
 /// Rebuilds the nested lists of `shape` from row-major `values`.

@@ -2,7 +2,8 @@
 //!
 //! A thin facade over the runtime-generic `tcm-async` driver: this crate only supplies smol's
 //! `TcpStream` and timers, and runs each client's I/O loop on a thread of its own (which never
-//! drives the reactor, so a caller in `block_on` keeps it). All protocol decisions are made by the sans-IO `tcm-proto` core.
+//! drives the reactor, so a caller in `block_on` keeps it). All protocol decisions are made by
+//! the sans-IO `tcm-proto` core.
 //! Calls may be made concurrently from many tasks on one [`Client`]; a [`Pool`] spreads
 //! inference over several connections.
 //!
